@@ -1,0 +1,30 @@
+"""The small family of bootseg's own errors.
+
+Bad values raise :class:`ValueError` and bad types :class:`TypeError`, as everywhere in Python. The classes here
+cover what is neither; several also derive from the built-in a caller would naturally catch.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BootsegError",
+    "DuplicateStageError",
+    "PluginError",
+    "UnknownStageError",
+]
+
+
+class BootsegError(Exception):
+    """Base class of every error that bootseg raises on its own account."""
+
+
+class UnknownStageError(BootsegError, LookupError):
+    """A stage name that no registered plugin provides; the message lists the known names."""
+
+
+class DuplicateStageError(BootsegError, ValueError):
+    """Two plugins registered the same stage name; the message names both sources."""
+
+
+class PluginError(BootsegError):
+    """A plugin failed to import, to register, or inside one of its stages; the message names the plugin."""

@@ -1,0 +1,13 @@
+"""Built-in later stages (networks), registered through the ``register_refiners`` hook.
+
+Importing this package does not import torch; the network code is imported when a stage is first trained.
+"""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_refiners(register):
+    """Register the built-in refiners."""
