@@ -6,8 +6,12 @@ Importing this package does not import torch; the network code is imported when 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from .refiner import UNetRefiner
+
+__all__ = ["UNetRefiner", "register_refiners"]
 
 
 @hookimpl
 def register_refiners(register):
-    """Register the built-in refiners."""
+    """Register the built-in refiners: ``unet``."""
+    register("unet", UNetRefiner)

@@ -1,0 +1,147 @@
+"""Options of the U-Net stage, its presets, and how explicit options override a preset."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LOSSES", "PRESETS", "UNetConfig"]
+
+LOSSES = ("dice", "bce", "bce_dice")
+
+#: Named starting points; explicit options override them.
+#: ``paper``: the network and schedule of Rettenberger et al. (2022) — meant for a GPU.
+#: ``fast``: a small network at a small working size that trains a few hundred images in minutes on 2 CPU cores.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "size": 256, "base_channels": 64, "depth": 4, "batch_size": 32, "epochs": 100, "loss": "dice",
+        "label_sigma": 0.0,
+    },
+    "fast": {"size": 128, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 25},
+}
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Every option of the ``unet`` stage, after the preset was applied.
+
+    Attributes
+    ----------
+    size : int
+        Working size: images and masks are resized to ``size × size`` for training and prediction; predictions
+        are resized back to each image's own size.
+    base_channels, depth, upsampling, batchnorm
+        The network (see :class:`bootseg.refiners.unet.UNet`).
+    loss : {"bce", "dice", "bce_dice"}
+        Binary cross-entropy (default), soft Dice per image (the paper's, and the ``paper`` preset's), or their sum.
+        Cross-entropy is the default because its optimum is the calibrated probability of the noisy label, so
+        thresholding at 0.5 takes the majority of the noisy masks; soft Dice rewards covering uncertain pixels and
+        learns the first stage's false positives (measured in ``docs/benchmarks.md``).
+    lr : float
+        Adam learning rate (paper: 1e-3).
+    batch_size, epochs : int
+        Mini-batch size and number of passes over the training split.
+    val_fraction : float
+        Share of the (image, noisy mask) pairs held out, by the seed, to pick the best epoch (paper: 0.2).
+    patience : int or None
+        Stop when the validation loss has not improved for this many epochs; ``None`` trains every epoch.
+    augment : bool
+        Apply the paper's augmentations (see :class:`bootseg.refiners.augment.AugmentConfig`) to training batches.
+    label_sigma : float
+        Gaussian smoothing (in working-size pixels) of the noisy masks into soft targets (default 1.0; the
+        ``paper`` preset: 0, hard targets). Speckle in a first stage's mask becomes a minority vote the network
+        does not learn to reproduce; a larger value also erases objects only a few pixels wide.
+    threshold : float
+        Probability above which a pixel is foreground in :meth:`predict`.
+    device : str
+        ``"auto"`` (CUDA, then Apple MPS, then CPU), or any torch device string.
+    amp : bool
+        bf16 autocast on CUDA (ignored on CPU).
+    compile : bool
+        ``torch.compile`` the network (pays on a GPU for long runs).
+    seed : int
+        Seeds the split, the initial weights, the batch order and the augmentations.
+    progress : bool
+        Show a progress bar per epoch with the losses.
+    """
+
+    size: int = 128
+    base_channels: int = 16
+    depth: int = 4
+    upsampling: str = "transpose"
+    batchnorm: bool = True
+    loss: str = "bce"
+    lr: float = 1e-3
+    batch_size: int = 16
+    epochs: int = 25
+    val_fraction: float = 0.2
+    patience: int | None = None
+    augment: bool = True
+    label_sigma: float = 1.0
+    threshold: float = 0.5
+    device: str = "auto"
+    amp: bool = True
+    compile: bool = False
+    seed: int = 0
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_int("size", self.size, 16)
+        _check_int("base_channels", self.base_channels, 1)
+        _check_int("depth", self.depth, 1, 8)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("epochs", self.epochs, 1)
+        _check_int("seed", self.seed, 0)
+        if self.size % 2**self.depth:
+            raise ValueError(
+                f"size {self.size} is not divisible by 2**depth = {2**self.depth}; use a multiple such as "
+                f"{-(-self.size // 2**self.depth) * 2**self.depth}"
+            )
+        if self.upsampling not in ("transpose", "bilinear"):
+            raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {self.upsampling!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.patience is not None:
+            _check_int("patience", self.patience, 1)
+        if not (isinstance(self.label_sigma, (int, float)) and self.label_sigma >= 0):
+            raise ValueError(f"label_sigma must be a number >= 0, got {self.label_sigma!r}")
+        if not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1):
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
+        if not isinstance(self.device, str):
+            raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {self.device!r}")
+
+    @classmethod
+    def from_options(cls, preset: str | None = "fast", **options: Any) -> UNetConfig:
+        """Apply ``preset``, then ``options`` on top; unknown options list the valid ones.
+
+        >>> UNetConfig.from_options("paper", epochs=3).base_channels
+        64
+        """
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(sorted(PRESETS))} or None, got {preset!r}")
+        valid = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise TypeError(f"unknown unet option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(valid))}")
+        merged = {**(PRESETS[preset] if preset else {}), **options}
+        return cls(**merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able options (as saved in a checkpoint and in ``run.json``)."""
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        return data
+
+
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")

@@ -1,0 +1,279 @@
+"""The ``unet`` stage: a U-Net trained on the previous stage's noisy masks, then used to predict better ones.
+
+This module does not import torch at import time, so the registry can list the stage without loading torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..images import check_image, check_mask, to_uint8
+from .config import UNetConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from .training import TrainReport
+
+__all__ = ["UNetRefiner"]
+
+log = logging.getLogger(__name__)
+
+_REC709 = np.array([0.2125, 0.7154, 0.0721])
+
+
+def _channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else 3
+
+
+def _adapt_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 ``(H, W)``/``(H, W, 3)`` → ``(H, W, channels)``: grey is repeated, colour is turned to Rec. 709 grey."""
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], channels, axis=2)
+    if channels == 1:
+        return np.rint(image @ _REC709).clip(0, 255).astype(np.uint8)[:, :, None]
+    return image
+
+
+def _resize(array: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:
+    import cv2
+
+    height, width = array.shape[:2]
+    if (height, width) == (size[1], size[0]):
+        return array
+    if nearest:
+        interpolation = cv2.INTER_NEAREST
+    elif height > size[1] and width > size[0]:
+        interpolation = cv2.INTER_AREA
+    else:
+        interpolation = cv2.INTER_LINEAR
+    out = cv2.resize(array, size, interpolation=interpolation)
+    return out[:, :, None] if array.ndim == 3 and out.ndim == 2 else out
+
+
+class UNetRefiner:
+    """A U-Net stage that learns from noisy masks (the :class:`~bootseg.protocols.Refiner` protocol).
+
+    Parameters
+    ----------
+    preset : {"fast", "paper"} or None
+        Starting options: ``"fast"`` (16-filter U-Net at 128², batch 16, 25 epochs: minutes on 2 CPU cores) or
+        ``"paper"`` (the paper's 64-filter U-Net at 256², batch 32, 100 epochs: for a GPU).
+    **options
+        Any field of :class:`~bootseg.refiners.config.UNetConfig` (``epochs``, ``size``, ``loss``, ``device``,
+        ``seed``, ...); explicit options override the preset.
+
+    Notes
+    -----
+    Images are scaled to uint8 (uint8 as is; other dtypes from their own minimum to maximum), resized to
+    ``size × size`` and kept, with the masks, as one tensor on the training device. A set mixing grey and colour
+    images is trained in colour (grey repeated on three channels).
+
+    Examples
+    --------
+    >>> from bootseg.datasets import synthetic_spheroids
+    >>> images, _ = synthetic_spheroids(8, size=64)
+    >>> noisy = [im < im.mean() for im in images]
+    >>> unet = UNetRefiner(size=64, base_channels=4, epochs=1, progress=False)
+    >>> masks = unet.refine(images, noisy)
+    >>> masks[0].shape, masks[0].dtype
+    ((64, 64), dtype('bool'))
+    """
+
+    def __init__(self, *, preset: str | None = "fast", **options: Any) -> None:
+        self.preset = preset
+        self.config = UNetConfig.from_options(preset, **options)
+        self.model: torch.nn.Module | None = None
+        self.in_channels: int | None = None
+        self.report: TrainReport | None = None
+        self._device: torch.device | None = None
+
+    def __repr__(self) -> str:
+        state = "trained" if self.model is not None else "untrained"
+        return f"UNetRefiner(preset={self.preset!r}, size={self.config.size}, epochs={self.config.epochs}, {state})"
+
+    # -- preparing data ---------------------------------------------------------------------------------------
+    def _checked(self, images: Sequence[Any]) -> list[np.ndarray]:
+        return [to_uint8(check_image(image, name=f"images[{i}]")) for i, image in enumerate(images)]
+
+    def _tensor(self, images: Sequence[np.ndarray], channels: int) -> torch.Tensor:
+        import torch
+
+        side = (self.config.size, self.config.size)
+        batch = np.stack([_resize(_adapt_channels(im, channels), side) for im in images])
+        return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+
+    def _target(self, mask: np.ndarray, side: tuple[int, int]) -> np.ndarray:
+        """A bool mask → uint8 training target at working size: 0/255, or soft values when ``label_sigma > 0``."""
+        import cv2
+
+        target = _resize(mask.view(np.uint8) * np.uint8(255), side, nearest=True)
+        if self.config.label_sigma > 0:
+            target = cv2.GaussianBlur(target, (0, 0), self.config.label_sigma, borderType=cv2.BORDER_REFLECT)
+        return target
+
+    @property
+    def device(self) -> torch.device:
+        """The device the network trains and predicts on (resolved from the ``device`` option on first use)."""
+        if self._device is None:
+            from .device import resolve_device
+
+            self._device = resolve_device(self.config.device)
+        return self._device
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def fit(self, images: Sequence[Any], masks: Sequence[Any]) -> UNetRefiner:
+        """Train a new network on (image, mask) pairs.
+
+        Parameters
+        ----------
+        images : sequence of (H, W) or (H, W, C) ndarray
+            Any numeric dtype; sizes may differ.
+        masks : sequence of (H, W) ndarray
+            Bool, 0/1 or 0/255; each of its image's size.
+
+        Returns
+        -------
+        UNetRefiner
+            ``self``, trained, with the training report in :attr:`report`.
+        """
+        import torch
+
+        from .augment import AugmentConfig
+        from .training import train_network
+        from .unet import UNet
+
+        images = list(images)
+        masks = list(masks)
+        if not images:
+            raise ValueError("fit needs at least one image, got none")
+        if len(images) != len(masks):
+            raise ValueError(f"got {len(images)} images but {len(masks)} masks; give one mask per image")
+        checked = self._checked(images)
+        side = (self.config.size, self.config.size)
+        mask_arrays = [
+            self._target(check_mask(m, im.shape, name=f"masks[{i}]"), side) for i, (m, im) in enumerate(zip(masks, checked))
+        ]
+        self.in_channels = max(_channels(im) for im in checked)
+        cfg = self.config
+        device = self.device
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        x = self._tensor(checked, self.in_channels)
+        y = torch.from_numpy(np.stack(mask_arrays)[:, None]).to(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            model = UNet(self.in_channels, base_channels=cfg.base_channels, depth=cfg.depth,
+                         upsampling=cfg.upsampling, batchnorm=cfg.batchnorm)
+        model = model.to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        augment = AugmentConfig() if cfg.augment else None
+        self.report = train_network(model, x, y, cfg, augment=augment)
+        self.model = model
+        log.info(
+            "unet trained on %d images (%d held out) on %s: best epoch %d of %d, val loss %.4f, %.1f images/s",
+            self.report.train_images, self.report.val_images, device, self.report.best_epoch,
+            len(self.report.history), self.report.best_val_loss, self.report.images_per_second,
+        )
+        return self
+
+    # -- prediction -------------------------------------------------------------------------------------------
+    def iter_predict_proba(self, images: Iterable[Any], *, batch_size: int | None = None) -> Iterator[np.ndarray]:
+        """Yield one float32 ``(H, W)`` foreground probability map per image, at the image's own size.
+
+        Images are read from ``images`` lazily, ``batch_size`` at a time, so memory stays flat over a long stream.
+        """
+        import torch
+
+        from .training import _layout, autocast_for
+
+        model = self._trained()
+        batch_size = batch_size or max(self.config.batch_size, 1)
+        device = self.device
+        was_training = model.training
+        model.eval()
+        try:
+            chunk: list[np.ndarray] = []
+            for i, image in enumerate(images):
+                chunk.append(to_uint8(check_image(image, name=f"images[{i}]")))
+                if len(chunk) == batch_size:
+                    yield from self._predict_chunk(chunk, model, device, torch, _layout, autocast_for)
+                    chunk = []
+            if chunk:
+                yield from self._predict_chunk(chunk, model, device, torch, _layout, autocast_for)
+        finally:
+            model.train(was_training)
+
+    def _predict_chunk(self, chunk, model, device, torch, layout, autocast_for) -> Iterator[np.ndarray]:
+        x = self._tensor(chunk, self.in_channels or 1)
+        with torch.inference_mode(), autocast_for(device, self.config.amp):
+            prob = torch.sigmoid(model(layout(x.float().div_(255), device)).float())
+        prob_np = prob[:, 0].cpu().numpy()
+        for image, p in zip(chunk, prob_np):
+            height, width = image.shape[:2]
+            yield np.clip(_resize(p, (width, height)), 0.0, 1.0).astype(np.float32, copy=False)
+
+    def predict_proba(self, images: Iterable[Any], *, batch_size: int | None = None) -> list[np.ndarray]:
+        """Foreground probability maps, float32 ``(H, W)`` in [0, 1], one per image at its own size."""
+        return list(self.iter_predict_proba(images, batch_size=batch_size))
+
+    def predict(self, images: Iterable[Any], *, batch_size: int | None = None) -> list[np.ndarray]:
+        """Bool ``(H, W)`` masks: probability above the ``threshold`` option (0.5)."""
+        return [p > self.config.threshold for p in self.iter_predict_proba(images, batch_size=batch_size)]
+
+    def refine(self, images: Sequence[Any], masks: Sequence[Any]) -> list[np.ndarray]:
+        """Train on ``(images, masks)`` and return the network's masks for the same images."""
+        images = list(images)
+        self.fit(images, masks)
+        return self.predict(images)
+
+    def _trained(self):
+        if self.model is None:
+            raise RuntimeError("this unet stage is not trained yet; call fit() or refine() first, or load() one")
+        return self.model
+
+    # -- saving -----------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the trained network and every option needed to rebuild it, in one file (atomically)."""
+        from .checkpoint import save_checkpoint
+
+        model = self._trained()
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        return save_checkpoint(
+            path,
+            {"state_dict": state, "config": self.config.to_dict(), "in_channels": self.in_channels,
+             "preset": self.preset or ""},
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | None = None) -> UNetRefiner:
+        """Rebuild a stage saved with :meth:`save`, ready to :meth:`predict`; never runs code from the file.
+
+        ``device`` overrides the saved device option (a network trained on a GPU can predict on a CPU).
+        """
+        from .checkpoint import CheckpointError, load_checkpoint
+        from .unet import UNet
+
+        data = load_checkpoint(path)
+        options = dict(data["config"])
+        if device is not None:
+            options["device"] = device
+        try:
+            stage = cls(preset=None, **options)
+            cfg = stage.config
+            model = UNet(int(data["in_channels"]), base_channels=cfg.base_channels, depth=cfg.depth,
+                         upsampling=cfg.upsampling, batchnorm=cfg.batchnorm)
+            model.load_state_dict(data["state_dict"])
+        except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
+        stage.preset = data.get("preset") or None
+        stage.in_channels = int(data["in_channels"])
+        stage.model = model.to(stage.device)
+        return stage
