@@ -45,7 +45,17 @@ __all__ = [
 ]
 
 _LAZY = {"BootstrapChain": "chain", "ChainResult": "chain", "StageResult": "chain"}
-_SUBMODULES = {"datasets", "metrics", "io", "chain", "plugins", "protocols", "images", "annotators", "refiners"}
+_SUBMODULES = {
+    "datasets",
+    "metrics",
+    "io",
+    "chain",
+    "plugins",
+    "protocols",
+    "images",
+    "annotators",
+    "refiners",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -234,8 +234,11 @@ class BootstrapChain:
         except UnknownStageError as exc:
             other = "refiner" if kind == "annotator" else "annotator"
             if name in self.registry.names(other):  # type: ignore[arg-type]
-                where = "the first stage must be an annotator" if index == 0 else (
-                    "only the first stage may be an annotator; later stages are refiners")
+                where = (
+                    "the first stage must be an annotator"
+                    if index == 0
+                    else ("only the first stage may be an annotator; later stages are refiners")
+                )
                 raise ValueError(
                     f"stage {index} {name!r} is {'an' if other == 'annotator' else 'a'} {other}, but {where}; "
                     f"known {kind}s: {', '.join(self.registry.names(kind)) or 'none'}"  # type: ignore[arg-type]
@@ -262,14 +265,20 @@ class BootstrapChain:
         for stage in self._stages:
             start = time.perf_counter()
             if stage.kind == "annotator":
-                masks = [self._annotate(stage, image, name) for image, name in zip(arrays, names)]
+                masks = [self._annotate(stage, image, name) for image, name in zip(arrays, names, strict=True)]
                 proba = None
             else:
                 masks, proba = self._refine(stage, arrays, masks, names)
             seconds = time.perf_counter() - start
             mean_fg = float(np.mean([m.mean() for m in masks]))
-            log.info("stage %d %s: %d masks in %.2f s (mean foreground share %.3f)",
-                     stage.index, stage.name, len(masks), seconds, mean_fg)
+            log.info(
+                "stage %d %s: %d masks in %.2f s (mean foreground share %.3f)",
+                stage.index,
+                stage.name,
+                len(masks),
+                seconds,
+                mean_fg,
+            )
             results.append(StageResult(stage.index, stage.name, stage.kind, masks, proba, seconds, stage.obj))
         return ChainResult(names, StageResults(results))
 
@@ -282,15 +291,19 @@ class BootstrapChain:
         arrays, names = self._inputs(images)
         last = self._stages[-1]
         if last.kind == "annotator":
-            return [self._annotate(last, image, name) for image, name in zip(arrays, names)]
+            return [self._annotate(last, image, name) for image, name in zip(arrays, names, strict=True)]
         predict = getattr(last.obj, "predict", None)
         if predict is None:
-            raise TypeError(f"the last stage {last.name!r} ({last.source}) has no predict(); it cannot label new images")
+            raise TypeError(
+                f"the last stage {last.name!r} ({last.source}) has no predict(); it cannot label new images"
+            )
         try:
             masks = predict(arrays)
         except RuntimeError as exc:
             if "not trained" in str(exc):
-                raise RuntimeError(f"the last stage {last.name!r} is not trained; call chain.run(images) first") from exc
+                raise RuntimeError(
+                    f"the last stage {last.name!r} is not trained; call chain.run(images) first"
+                ) from exc
             raise
         return self._checked_masks(last, masks, arrays, names)
 
@@ -299,7 +312,9 @@ class BootstrapChain:
             from .io import read_images
 
             arrays, paths = read_images(images)
-            return [check_image(a, name=str(p)) for a, p in zip(arrays, paths)], [Path(p).stem for p in paths]
+            return [check_image(a, name=str(p)) for a, p in zip(arrays, paths, strict=True)], [
+                Path(p).stem for p in paths
+            ]
         if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object:
             raise TypeError(
                 f"images must be a list of arrays or a folder path, got one array of shape {images.shape}; "
@@ -347,16 +362,14 @@ class BootstrapChain:
             raise self._fail(stage, "while refining", exc) from exc
         return self._checked_masks(stage, refined, images, names), proba
 
-    def _checked_masks(
-        self, stage: _Stage, masks: Any, images: list[np.ndarray], names: list[str]
-    ) -> list[np.ndarray]:
+    def _checked_masks(self, stage: _Stage, masks: Any, images: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
         masks = list(masks)
         if len(masks) != len(images):
             raise PluginError(
                 f"{stage.kind} {stage.name!r} from {stage.source} returned {len(masks)} masks for {len(images)} images"
             )
         out = []
-        for mask, image, name in zip(masks, images, names):
+        for mask, image, name in zip(masks, images, names, strict=True):
             array = np.asarray(mask)
             if array.shape != image.shape[:2]:
                 raise PluginError(

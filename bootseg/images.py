@@ -56,7 +56,7 @@ def check_image(image: Any, *, name: str = "image") -> np.ndarray:
     ...
     ValueError: image must be (H, W) or (H, W, C), got shape (4,) dtype float64
     """
-    if isinstance(image, (str, bytes)) or not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
+    if isinstance(image, (str, bytes)) or (not hasattr(image, "__array__") and not isinstance(image, (list, tuple))):
         raise TypeError(f"{name} must be a NumPy array, got {type(image).__name__}")
     array = np.asarray(image)
     if array.dtype == bool:

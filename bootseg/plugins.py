@@ -92,7 +92,10 @@ class PluginManager(pluggy.PluginManager):
         self.broken: list[BrokenPlugin] = []
 
     def register_plugin(
-        self, plugin: object, name: str | None = None, distribution: tuple[str | None, str | None] = (None, None)
+        self,
+        plugin: object,
+        name: str | None = None,
+        distribution: tuple[str | None, str | None] = (None, None),
     ) -> str:
         """Register ``plugin`` (a module or object with ``@hookimpl`` functions) and return its name."""
         registered = self.register(plugin, name=name)
@@ -224,10 +227,12 @@ class Registry:
             dist, version = self.pm.distributions.get(plugin, (None, None))
             pending: list[StageInfo] = []
 
-            def register(name: str, factory: Callable[..., Any], *, _p=plugin, _d=dist, _v=version) -> None:
+            def register(
+                name: str, factory: Callable[..., Any], *, _p=plugin, _d=dist, _v=version, _pending=pending
+            ) -> None:
                 info = StageInfo(name, kind, factory, _p, _d, _v)
-                self._check(info, pending)
-                pending.append(info)
+                self._check(info, _pending)
+                _pending.append(info)
 
             try:
                 impl.function(register=register)

@@ -71,8 +71,9 @@ def test_blur_matches_scipy_gaussian_filter():
     images, masks = _batch(n=2)
     cfg = AugmentConfig.only("blur", blur_sigma=(1.0, 1.0))
     x, y = augment_batch(images, masks, cfg, _gen())
-    expected = ndimage.gaussian_filter(images.numpy()[:, 0].astype(np.float64), sigma=(0, 1.0, 1.0), mode="mirror",
-                                       truncate=3.0)
+    expected = ndimage.gaussian_filter(
+        images.numpy()[:, 0].astype(np.float64), sigma=(0, 1.0, 1.0), mode="mirror", truncate=3.0
+    )
     np.testing.assert_allclose(x.numpy()[:, 0], expected, atol=1e-5)
     torch.testing.assert_close(y, masks)
 
@@ -102,8 +103,9 @@ def test_contrast_scales_deviation_from_the_mean():
 def test_probability_zero_changes_nothing_and_inputs_are_untouched():
     images, masks = _batch()
     before = images.clone()
-    off = AugmentConfig(**{f"{n}_p": 0.0 for n in ("hflip", "vflip", "rotate", "scale", "blur", "noise", "brightness",
-                                                    "contrast")})
+    off = AugmentConfig(
+        **{f"{n}_p": 0.0 for n in ("hflip", "vflip", "rotate", "scale", "blur", "noise", "brightness", "contrast")}
+    )
     x, y = augment_batch(images, masks, off, _gen())
     torch.testing.assert_close(x, images)
     torch.testing.assert_close(y, masks)

@@ -67,7 +67,12 @@ def test_predict_labels_new_images_after_run(spheroids):
 def test_options_are_passed_and_device_seed_injected():
     chain = BootstrapChain(["otsu", ("unet", {"epochs": 3})], device="cpu", seed=5, progress=False)
     unet = chain.stages[1]
-    assert (unet.config.epochs, unet.config.device, unet.config.seed, unet.config.progress) == (3, "cpu", 5, False)
+    assert (unet.config.epochs, unet.config.device, unet.config.seed, unet.config.progress) == (
+        3,
+        "cpu",
+        5,
+        False,
+    )
     explicit = BootstrapChain(["otsu", ("unet", {"seed": 9})], seed=5)
     assert explicit.stages[1].config.seed == 9
 
@@ -78,7 +83,11 @@ def test_options_are_passed_and_device_seed_injected():
         ([], ValueError, r"stages is empty; give at least a first stage"),
         ("otsu", TypeError, r"stages must be a list such as \['otsu', 'unet'\].*did you mean \['otsu'\]"),
         (["unet"], ValueError, r"stage 0 'unet' is a refiner, but the first stage must be an annotator"),
-        (["otsu", "kmeans"], ValueError, r"stage 1 'kmeans' is an annotator, but only the first stage may be"),
+        (
+            ["otsu", "kmeans"],
+            ValueError,
+            r"stage 1 'kmeans' is an annotator, but only the first stage may be",
+        ),
         (["otsuu"], UnknownStageError, r"stage 0: unknown annotator 'otsuu'; known annotators: .*otsu"),
         (["otsu", "resnet"], UnknownStageError, r"stage 1: unknown refiner 'resnet'; known refiners: unet"),
         (["otsu", ("unet", 3)], TypeError, r"stage 1 'unet': options must be a dict, got 3"),
@@ -164,11 +173,17 @@ def test_failures_inside_third_party_stages_name_the_plugin(spheroids):
     registry = Registry(make_plugin_manager(load_entrypoints=False))
     name = registry.register_plugin(Plugin(), name="acme-plugin")
     try:
-        with pytest.raises(PluginError, match=r"annotator 'exploding' from acme-plugin failed on image-0000: "
-                                              r"ZeroDivisionError: bad luck"):
+        with pytest.raises(
+            PluginError,
+            match=r"annotator 'exploding' from acme-plugin failed on image-0000: "
+            r"ZeroDivisionError: bad luck",
+        ):
             BootstrapChain(["exploding"], registry=registry).run(images[:2])
-        with pytest.raises(PluginError, match=r"refiner 'wrongshape' from acme-plugin returned a mask of shape "
-                                              r"\(63, 64\) for image-0000 of shape \(64, 64\)"):
+        with pytest.raises(
+            PluginError,
+            match=r"refiner 'wrongshape' from acme-plugin returned a mask of shape "
+            r"\(63, 64\) for image-0000 of shape \(64, 64\)",
+        ):
             BootstrapChain(["otsu", "wrongshape"], registry=registry).run(images[:2])
     finally:
         registry.unregister_plugin(name)

@@ -194,7 +194,9 @@ def test_environment_variable_turns_third_party_loading_off(tiny_dist, monkeypat
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_work(tmp_path, monkeypatch):
-    _make_distribution(tmp_path, module_body="raise ImportError('needs libfoo')", dist="bootseg_broken", ep_name="broken")
+    _make_distribution(
+        tmp_path, module_body="raise ImportError('needs libfoo')", dist="bootseg_broken", ep_name="broken"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv(DISABLE_ENV, raising=False)
     registry = Registry(make_plugin_manager())

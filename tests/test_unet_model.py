@@ -38,7 +38,13 @@ def test_unet_rejects_bad_arguments():
 def test_presets_and_overrides():
     fast = UNetConfig.from_options("fast")
     paper = UNetConfig.from_options("paper")
-    assert (paper.size, paper.base_channels, paper.batch_size, paper.epochs, paper.loss) == (256, 64, 32, 100, "dice")
+    assert (paper.size, paper.base_channels, paper.batch_size, paper.epochs, paper.loss) == (
+        256,
+        64,
+        32,
+        100,
+        "dice",
+    )
     assert fast.size == PRESETS["fast"]["size"] and fast.base_channels < paper.base_channels
     assert UNetConfig.from_options("paper", epochs=3, loss="bce").epochs == 3
     assert UNetConfig.from_options(None).loss == "bce"
@@ -47,7 +53,11 @@ def test_presets_and_overrides():
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [
-        ({"size": 100}, ValueError, r"size 100 is not divisible by 2\*\*depth = 16; use a multiple such as 112"),
+        (
+            {"size": 100},
+            ValueError,
+            r"size 100 is not divisible by 2\*\*depth = 16; use a multiple such as 112",
+        ),
         ({"loss": "focal"}, ValueError, r"loss must be one of dice, bce, bce_dice, got 'focal'"),
         ({"epochs": 0}, ValueError, r"epochs must be >= 1, got 0"),
         ({"epochs": 2.5}, TypeError, r"epochs must be an integer, got 2.5"),
@@ -73,9 +83,7 @@ def test_soft_dice_loss_matches_a_numpy_formula():
     logits = rng.normal(size=(3, 1, 5, 6)).astype(np.float32)
     target = (rng.random((3, 1, 5, 6)) > 0.5).astype(np.float32)
     p = 1 / (1 + np.exp(-logits))
-    per_image = [
-        (2 * (p[i] * target[i]).sum() + 1) / (p[i].sum() + target[i].sum() + 1) for i in range(3)
-    ]
+    per_image = [(2 * (p[i] * target[i]).sum() + 1) / (p[i].sum() + target[i].sum() + 1) for i in range(3)]
     expected = 1 - np.mean(per_image)
     got = float(soft_dice_loss(torch.from_numpy(logits), torch.from_numpy(target)))
     assert got == pytest.approx(expected, rel=1e-5)

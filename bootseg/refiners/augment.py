@@ -64,7 +64,9 @@ class AugmentConfig:
         >>> AugmentConfig.only("blur").noise_p
         0.0
         """
-        fields = {f"{n}_p": 0.0 for n in ("hflip", "vflip", "rotate", "scale", "blur", "noise", "brightness", "contrast")}
+        fields = {
+            f"{n}_p": 0.0 for n in ("hflip", "vflip", "rotate", "scale", "blur", "noise", "brightness", "contrast")
+        }
         if f"{name}_p" not in fields:
             raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(k[:-2] for k in fields)}")
         fields[f"{name}_p"] = 1.0

@@ -15,7 +15,12 @@ LOSSES = ("dice", "bce", "bce_dice")
 #: ``fast``: a small network at a small working size that trains a few hundred images in minutes on 2 CPU cores.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
-        "size": 256, "base_channels": 64, "depth": 4, "batch_size": 32, "epochs": 100, "loss": "dice",
+        "size": 256,
+        "base_channels": 64,
+        "depth": 4,
+        "batch_size": 32,
+        "epochs": 100,
+        "loss": "dice",
         "label_sigma": 0.0,
     },
     "fast": {"size": 128, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 25},

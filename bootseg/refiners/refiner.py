@@ -158,7 +158,8 @@ class UNetRefiner:
         checked = self._checked(images)
         side = (self.config.size, self.config.size)
         mask_arrays = [
-            self._target(check_mask(m, im.shape, name=f"masks[{i}]"), side) for i, (m, im) in enumerate(zip(masks, checked))
+            self._target(check_mask(m, im.shape, name=f"masks[{i}]"), side)
+            for i, (m, im) in enumerate(zip(masks, checked, strict=False))
         ]
         self.in_channels = max(_channels(im) for im in checked)
         cfg = self.config
@@ -169,8 +170,13 @@ class UNetRefiner:
         y = torch.from_numpy(np.stack(mask_arrays)[:, None]).to(device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            model = UNet(self.in_channels, base_channels=cfg.base_channels, depth=cfg.depth,
-                         upsampling=cfg.upsampling, batchnorm=cfg.batchnorm)
+            model = UNet(
+                self.in_channels,
+                base_channels=cfg.base_channels,
+                depth=cfg.depth,
+                upsampling=cfg.upsampling,
+                batchnorm=cfg.batchnorm,
+            )
         model = model.to(device)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
@@ -179,8 +185,13 @@ class UNetRefiner:
         self.model = model
         log.info(
             "unet trained on %d images (%d held out) on %s: best epoch %d of %d, val loss %.4f, %.1f images/s",
-            self.report.train_images, self.report.val_images, device, self.report.best_epoch,
-            len(self.report.history), self.report.best_val_loss, self.report.images_per_second,
+            self.report.train_images,
+            self.report.val_images,
+            device,
+            self.report.best_epoch,
+            len(self.report.history),
+            self.report.best_val_loss,
+            self.report.images_per_second,
         )
         return self
 
@@ -216,7 +227,7 @@ class UNetRefiner:
         with torch.inference_mode(), autocast_for(device, self.config.amp):
             prob = torch.sigmoid(model(layout(x.float().div_(255), device)).float())
         prob_np = prob[:, 0].cpu().numpy()
-        for image, p in zip(chunk, prob_np):
+        for image, p in zip(chunk, prob_np, strict=False):
             height, width = image.shape[:2]
             yield np.clip(_resize(p, (width, height)), 0.0, 1.0).astype(np.float32, copy=False)
 
@@ -248,8 +259,12 @@ class UNetRefiner:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         return save_checkpoint(
             path,
-            {"state_dict": state, "config": self.config.to_dict(), "in_channels": self.in_channels,
-             "preset": self.preset or ""},
+            {
+                "state_dict": state,
+                "config": self.config.to_dict(),
+                "in_channels": self.in_channels,
+                "preset": self.preset or "",
+            },
         )
 
     @classmethod
@@ -268,8 +283,13 @@ class UNetRefiner:
         try:
             stage = cls(preset=None, **options)
             cfg = stage.config
-            model = UNet(int(data["in_channels"]), base_channels=cfg.base_channels, depth=cfg.depth,
-                         upsampling=cfg.upsampling, batchnorm=cfg.batchnorm)
+            model = UNet(
+                int(data["in_channels"]),
+                base_channels=cfg.base_channels,
+                depth=cfg.depth,
+                upsampling=cfg.upsampling,
+                batchnorm=cfg.batchnorm,
+            )
             model.load_state_dict(data["state_dict"])
         except (TypeError, ValueError, RuntimeError, KeyError) as exc:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc

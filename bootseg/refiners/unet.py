@@ -20,8 +20,9 @@ class DoubleConv(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, *, batchnorm: bool = True) -> None:
         layers: list[nn.Module] = []
         for i in range(2):
-            layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1,
-                                    bias=not batchnorm))
+            layers.append(
+                nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=not batchnorm)
+            )
             if batchnorm:
                 layers.append(nn.BatchNorm2d(out_channels))
             layers.append(nn.ReLU(inplace=True))
@@ -95,9 +96,7 @@ class UNet(nn.Module):
         self.depth = depth
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.inc = DoubleConv(in_channels, widths[0], batchnorm=batchnorm)
-        self.downs = nn.ModuleList(
-            DoubleConv(widths[i], widths[i + 1], batchnorm=batchnorm) for i in range(depth)
-        )
+        self.downs = nn.ModuleList(DoubleConv(widths[i], widths[i + 1], batchnorm=batchnorm) for i in range(depth))
         self.ups = nn.ModuleList(
             Up(widths[i + 1], widths[i], upsampling=upsampling, batchnorm=batchnorm) for i in reversed(range(depth))
         )
