@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from conftest import mean_dice
@@ -16,12 +14,10 @@ TINY_UNET = {"size": 32, "base_channels": 4, "depth": 2, "epochs": 1, "batch_siz
 
 def test_otsu_then_unet_beats_otsu_by_a_tenth(spheroids):
     images, truth = spheroids
-    start = time.perf_counter()
+    # about 15 s on 2 quiet CPU cores (see `pytest --durations`); speed itself is measured by benchmarks/
     result = BootstrapChain(["otsu", ("unet", FAST_UNET)], device="cpu", progress=False).run(images)
-    seconds = time.perf_counter() - start
     otsu, unet = mean_dice(result.stages["otsu"].masks, truth), mean_dice(result.masks, truth)
     assert unet >= otsu + 0.10, f"otsu {otsu:.3f} → unet {unet:.3f}"
-    assert seconds < 60
 
 
 def test_three_stage_chain_keeps_every_stage(spheroids):

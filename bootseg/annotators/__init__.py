@@ -1,10 +1,62 @@
-"""Built-in first stages, registered through the same ``register_annotators`` hook as any plugin."""
+"""Built-in first stages, registered through the same ``register_annotators`` hook as any plugin.
+
+=============  ==========================================  ===============================================
+name           class                                       own options (defaults)
+=============  ==========================================  ===============================================
+``otsu``       :class:`~.thresholds.Otsu`                  --
+``kmeans``     :class:`~.kmeans.KMeans`                    ``k=2``, ``color=False``, ``seed=0``,
+                                                           ``polarity="largest"``
+``li``         :class:`~.thresholds.Li`                    --
+``yen``        :class:`~.thresholds.Yen`                   --
+``triangle``   :class:`~.thresholds.Triangle`              --
+``isodata``    :class:`~.thresholds.Isodata`               --
+``multiotsu``  :class:`~.thresholds.MultiOtsu`             ``classes=3``
+``sauvola``    :class:`~.thresholds.Sauvola`               ``window_size=15``, ``k=0.2``
+``niblack``    :class:`~.thresholds.Niblack`               ``window_size=15``, ``k=0.2``
+=============  ==========================================  ===============================================
+
+Every one also takes the shared keyword options ``polarity="auto"`` (kmeans: ``"largest"``), ``median=0``,
+``largest_component=False``, ``fill_holes=True`` and ``min_size=0``
+(:class:`~bootseg.annotators.base.ThresholdAnnotator`).
+
+>>> from bootseg import get_annotator
+>>> get_annotator("otsu", polarity="dark", median=5)
+Otsu(polarity='dark', median=5, largest_component=False, fill_holes=True, min_size=0)
+"""
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
+from ..hookspecs import Register, hookimpl
+from .base import ThresholdAnnotator
+from .kmeans import KMeans
+from .polarity import choose_polarity, polarity_score
+from .thresholds import Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
+
+__all__ = [
+    "BUILTIN_ANNOTATORS",
+    "Isodata",
+    "KMeans",
+    "Li",
+    "MultiOtsu",
+    "Niblack",
+    "Otsu",
+    "Sauvola",
+    "ThresholdAnnotator",
+    "Triangle",
+    "Yen",
+    "choose_polarity",
+    "polarity_score",
+    "register_annotators",
+]
+
+#: The built-in annotators by registered name.
+BUILTIN_ANNOTATORS: dict[str, type[ThresholdAnnotator]] = {
+    cls.name: cls for cls in (Otsu, KMeans, Li, Yen, Triangle, Isodata, MultiOtsu, Sauvola, Niblack)
+}
 
 
 @hookimpl
-def register_annotators(register):
-    """Register the built-in annotators."""
+def register_annotators(register: Register) -> None:
+    """Register the built-in annotators under their names (:data:`BUILTIN_ANNOTATORS`)."""
+    for name, cls in BUILTIN_ANNOTATORS.items():
+        register(name, cls)

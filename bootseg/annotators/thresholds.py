@@ -1,0 +1,329 @@
+"""Thresholds from scikit-image's family as annotators: global (Otsu, Li, Yen, triangle, ISODATA), multi-class
+(multi-Otsu) and local (Sauvola, Niblack).
+
+Each computes the threshold with the scikit-image function of the same name on the grey image
+(:func:`~bootseg.annotators.preprocess.to_grey`), so its masks are identical to the raw call:
+``grey > t`` for bright objects and ``grey <= t`` (the complement) for dark ones. On integer grey images up to
+16 bits scikit-image histograms every grey level exactly; on float images (colour input, float or 32-bit input)
+it uses 256 bins between the minimum and the maximum.
+
+Every class takes the shared keyword options of :class:`~bootseg.annotators.base.ThresholdAnnotator`:
+``polarity="auto"``, ``median=0``, ``largest_component=False``, ``fill_holes=True``, ``min_size=0``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from skimage import exposure, filters
+
+from .base import ThresholdAnnotator
+from .options import check_int, check_number, check_odd_window
+
+__all__ = [
+    "GlobalThreshold",
+    "Isodata",
+    "Li",
+    "MultiOtsu",
+    "Niblack",
+    "Otsu",
+    "Sauvola",
+    "Triangle",
+    "Yen",
+]
+
+
+_MULTIOTSU_BINS = 256
+
+
+class GlobalThreshold(ThresholdAnnotator):
+    """An annotator that splits the grey image at one threshold; subclasses name the method.
+
+    Examples
+    --------
+    >>> image = np.array([[0, 10], [200, 210]], np.uint8)
+    >>> int(Otsu(polarity="bright").threshold(image))
+    10
+    """
+
+    def threshold(self, grey: np.ndarray) -> float:
+        """The threshold ``t`` for ``grey`` (bright foreground is ``grey > t``).
+
+        Parameters
+        ----------
+        grey : (H, W) ndarray
+            The prepared, non-constant grey image.
+
+        Returns
+        -------
+        float or scalar of the image's dtype
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement threshold()")
+
+    def split(self, grey: np.ndarray) -> tuple[np.ndarray, None]:
+        """``(grey > t, None)``: dark objects are the complement, ``grey <= t``."""
+        return grey > self.threshold(grey), None
+
+
+class Otsu(GlobalThreshold):
+    """Otsu's threshold (:func:`skimage.filters.threshold_otsu`), the paper's first stage.
+
+    Parameters
+    ----------
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``
+        (see :class:`~bootseg.annotators.base.ThresholdAnnotator`).
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> int(Otsu().annotate(image).sum())
+    256
+    """
+
+    name = "otsu"
+
+    def threshold(self, grey: np.ndarray) -> float:
+        """:func:`skimage.filters.threshold_otsu` of ``grey``."""
+        return filters.threshold_otsu(grey)
+
+
+class Li(GlobalThreshold):
+    """Li's minimum cross-entropy threshold (:func:`skimage.filters.threshold_li`).
+
+    Parameters
+    ----------
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> int(Li().annotate(image).sum())
+    256
+    """
+
+    name = "li"
+
+    def threshold(self, grey: np.ndarray) -> float:
+        """:func:`skimage.filters.threshold_li` of ``grey``."""
+        return filters.threshold_li(grey)
+
+
+class Yen(GlobalThreshold):
+    """Yen's maximum-correlation threshold (:func:`skimage.filters.threshold_yen`).
+
+    Parameters
+    ----------
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> int(Yen().annotate(image).sum())
+    256
+    """
+
+    name = "yen"
+
+    def threshold(self, grey: np.ndarray) -> float:
+        """:func:`skimage.filters.threshold_yen` of ``grey``."""
+        return filters.threshold_yen(grey)
+
+
+class Triangle(GlobalThreshold):
+    """The triangle threshold (:func:`skimage.filters.threshold_triangle`), suited to one dominant background peak.
+
+    Parameters
+    ----------
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> int(Triangle().annotate(image).sum())
+    256
+    """
+
+    name = "triangle"
+
+    def threshold(self, grey: np.ndarray) -> float:
+        """:func:`skimage.filters.threshold_triangle` of ``grey``."""
+        return filters.threshold_triangle(grey)
+
+
+class Isodata(GlobalThreshold):
+    """The ISODATA (Ridler-Calvard) threshold (:func:`skimage.filters.threshold_isodata`).
+
+    Parameters
+    ----------
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> int(Isodata().annotate(image).sum())
+    256
+    """
+
+    name = "isodata"
+
+    def threshold(self, grey: np.ndarray) -> float:
+        """:func:`skimage.filters.threshold_isodata` of ``grey``.
+
+        Raises
+        ------
+        ValueError
+            When the 256-bin histogram has no ISODATA threshold (possible with extreme outliers).
+        """
+        candidates = filters.threshold_isodata(grey, return_all=True)
+        if len(candidates) == 0:
+            raise ValueError(
+                "isodata found no threshold: no grey level lies halfway between the means of the pixels below and "
+                "above it (extreme outliers squeeze the histogram); clip the outliers or use otsu"
+            )
+        return candidates[0]
+
+
+class MultiOtsu(ThresholdAnnotator):
+    """Multi-Otsu (:func:`skimage.filters.threshold_multiotsu`): ``classes`` intensity classes, one is background.
+
+    With thresholds ``t[0] < ... < t[-1]``, bright objects are every class above the darkest
+    (``grey > t[0]``: the darkest class is background) and dark objects every class below the brightest
+    (``grey <= t[-1]``: the brightest class is background). ``"auto"`` decides on the bright mask, ``grey > t[0]``.
+    With ``classes=2`` this is Otsu.
+
+    The histogram has one bin per grey level for 8-bit images and 256 equal bins between the minimum and the
+    maximum otherwise (scikit-image's choice for floats; for integer images with more than 256 levels, e.g.
+    16-bit, the same 256 bins are used, since the search would grow with the square of the number of levels):
+    the masks are those of ``threshold_multiotsu(grey.astype(float), classes)`` there.
+
+    Parameters
+    ----------
+    classes : int, default 3
+        Number of classes, 2 to 5. An image with fewer non-empty histogram bins than ``classes`` raises
+        ValueError.
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[4:28, 4:28] = 100; image[12:20, 12:20] = 200
+    >>> int(MultiOtsu(polarity="bright").annotate(image).sum())
+    576
+    """
+
+    name = "multiotsu"
+
+    def __init__(self, *, classes: int = 3, **options: Any) -> None:
+        super().__init__(**options)
+        self.classes = check_int("classes", classes, minimum=2, maximum=5)
+
+    def options(self) -> dict[str, Any]:
+        """The options as keyword arguments, ``classes`` included."""
+        return {"classes": self.classes, **super().options()}
+
+    def thresholds(self, grey: np.ndarray) -> np.ndarray:
+        """The ``classes - 1`` thresholds of ``grey``, ascending.
+
+        Raises
+        ------
+        ValueError
+            When the histogram has fewer non-empty bins than ``classes``.
+        """
+        values = grey.reshape(-1)
+        if values.dtype.kind in "iu" and int(values.max()) - int(values.min()) >= _MULTIOTSU_BINS:
+            values = values.astype(np.float64)  # 256 bins, not one per level: the search is O(bins ** 2) or worse
+        counts, centres = exposure.histogram(values, nbins=_MULTIOTSU_BINS, source_range="image", normalize=True)
+        levels = int(np.count_nonzero(counts))
+        if levels < self.classes:
+            raise ValueError(
+                f"multiotsu with classes={self.classes} needs at least {self.classes} distinct grey levels, but "
+                f"the image has {levels} (after a 256-bin histogram for float images); use fewer classes or otsu"
+            )
+        return filters.threshold_multiotsu(classes=self.classes, hist=(counts, centres))
+
+    def split(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(grey > t[0], grey <= t[-1])``."""
+        thresholds = self.thresholds(grey)
+        return grey > thresholds[0], grey <= thresholds[-1]
+
+
+class LocalThreshold(ThresholdAnnotator):
+    """A threshold that varies over the image, computed in a ``window_size`` window around each pixel."""
+
+    def __init__(self, *, window_size: int = 15, k: float = 0.2, **options: Any) -> None:
+        super().__init__(**options)
+        self.window_size = check_odd_window("window_size", window_size)
+        self.k = check_number("k", k)
+
+    def options(self) -> dict[str, Any]:
+        """The options as keyword arguments, ``window_size`` and ``k`` included."""
+        return {"window_size": self.window_size, "k": self.k, **super().options()}
+
+    def threshold_image(self, grey: np.ndarray) -> np.ndarray:
+        """The ``(H, W)`` threshold image of ``grey``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement threshold_image()")
+
+    def split(self, grey: np.ndarray) -> tuple[np.ndarray, None]:
+        """``(grey > T, None)`` with the threshold image ``T``: dark objects are ``grey <= T``."""
+        return grey > self.threshold_image(grey), None
+
+
+class Sauvola(LocalThreshold):
+    """Sauvola's local threshold (:func:`skimage.filters.threshold_sauvola`), for uneven illumination.
+
+    ``T = m * (1 + k * (s / R - 1))`` with the local mean ``m`` and standard deviation ``s`` in the window and
+    ``R`` half the image's grey range.
+
+    Parameters
+    ----------
+    window_size : int, default 15
+        Odd window side in pixels, at least 3; about the size of an object.
+    k : float, default 0.2
+        Weight of the local standard deviation (scikit-image's default).
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> Sauvola(window_size=31).annotate(image)[16, 16]
+    np.True_
+    """
+
+    name = "sauvola"
+
+    def threshold_image(self, grey: np.ndarray) -> np.ndarray:
+        """:func:`skimage.filters.threshold_sauvola` of ``grey``."""
+        return filters.threshold_sauvola(grey, window_size=self.window_size, k=self.k)
+
+
+class Niblack(LocalThreshold):
+    """Niblack's local threshold (:func:`skimage.filters.threshold_niblack`): ``T = m - k * s`` in each window.
+
+    Parameters
+    ----------
+    window_size : int, default 15
+        Odd window side in pixels, at least 3.
+    k : float, default 0.2
+        Weight of the local standard deviation (scikit-image's default).
+    polarity, median, largest_component, fill_holes, min_size
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> Niblack(window_size=31, polarity="bright").annotate(image)[16, 16]
+    np.True_
+    """
+
+    name = "niblack"
+
+    def threshold_image(self, grey: np.ndarray) -> np.ndarray:
+        """:func:`skimage.filters.threshold_niblack` of ``grey``."""
+        return filters.threshold_niblack(grey, window_size=self.window_size, k=self.k)
