@@ -16,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..images import REC709, luma
+
 __all__ = ["REC709", "luma", "median_blur", "to_colour", "to_grey"]
 
 #: Luma weights of ITU-R BT.709, as in :func:`skimage.color.rgb2gray`.
-REC709 = np.array([0.2125, 0.7154, 0.0721])
 
 _CV2_FLOAT_KSIZES = (3, 5)
 _UINT8_LEVELS = 256
@@ -51,32 +52,6 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     if image.dtype.kind in "iu" and image.dtype.itemsize <= 2:
         return image
     return image.astype(np.float64, copy=False)
-
-
-def luma(colour: np.ndarray) -> np.ndarray:
-    """``0.2125 R + 0.7154 G + 0.0721 B`` in float64, on the native values; channels after the third are ignored.
-
-    Written as three multiply-adds rather than a matrix product, so that it never waits for BLAS threads that
-    compete with other work (a network training beside it).
-
-    Parameters
-    ----------
-    colour : (..., C) ndarray, C >= 3
-        Any real dtype.
-
-    Returns
-    -------
-    (...) ndarray of float64
-
-    Examples
-    --------
-    >>> float(luma(np.array([100, 100, 100], np.uint8)))
-    100.0
-    """
-    grey = colour[..., 0] * REC709[0]
-    grey += colour[..., 1] * REC709[1]
-    grey += colour[..., 2] * REC709[2]
-    return grey
 
 
 def to_colour(image: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..images import check_image, check_mask, to_uint8
+from ..images import check_image, check_mask, luma, to_uint8
 from .config import UNetConfig
 
 if TYPE_CHECKING:
@@ -25,8 +25,6 @@ __all__ = ["UNetRefiner"]
 
 log = logging.getLogger(__name__)
 
-_REC709 = np.array([0.2125, 0.7154, 0.0721])
-
 
 def _channels(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else 3
@@ -37,7 +35,7 @@ def _adapt_channels(image: np.ndarray, channels: int) -> np.ndarray:
     if image.ndim == 2:
         return np.repeat(image[:, :, None], channels, axis=2)
     if channels == 1:
-        return np.rint(image @ _REC709).clip(0, 255).astype(np.uint8)[:, :, None]
+        return np.rint(luma(image)).clip(0, 255).astype(np.uint8)[:, :, None]
     return image
 
 
