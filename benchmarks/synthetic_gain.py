@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import table  # noqa: E402
+from _timing import table
 
-from bootseg import BootstrapChain  # noqa: E402
-from bootseg.datasets import synthetic_spheroids  # noqa: E402
-from bootseg.metrics import summarize  # noqa: E402
+from bootseg import BootstrapChain
+from bootseg.datasets import synthetic_spheroids
+from bootseg.metrics import summarize
 
 VARIANTS = {
     "default (bce, label_sigma 1, augment)": {},

@@ -25,6 +25,7 @@ import pluggy
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
+#: The one name of the project, the pluggy markers and the entry-point group.
 PROJECT_NAME = "bootseg"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

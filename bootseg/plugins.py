@@ -42,7 +42,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The entry-point group bootseg loads plugins from (``"bootseg"``).
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+#: Environment variable that switches third-party plugins off (``1``/``true``/``all``, or a comma list of names).
 DISABLE_ENV = "BOOTSEG_DISABLE_PLUGINS"
 #: Modules that provide the built-in stages, registered through the same hooks as any third-party plugin.
 BUILTIN_PLUGINS = ("bootseg.annotators", "bootseg.refiners")

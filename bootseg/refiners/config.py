@@ -8,6 +8,7 @@ from typing import Any
 
 __all__ = ["LOSSES", "PRESETS", "UNetConfig"]
 
+#: Values the ``loss`` option accepts.
 LOSSES = ("dice", "bce", "bce_dice")
 
 #: Named starting points; explicit options override them.
