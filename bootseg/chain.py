@@ -44,6 +44,12 @@ class StageResult:
         Wall time of the stage (training and prediction for a network).
     stage : object
         The stage object itself (a trained network can label new images).
+
+    Examples
+    --------
+    >>> r = StageResult(1, "unet", "refiner", [np.zeros((2, 2), bool)], None, 0.5, stage=None)
+    >>> r.key
+    '1-unet'
     """
 
     index: int
@@ -61,7 +67,17 @@ class StageResult:
 
 
 class StageResults(Mapping[str, StageResult]):
-    """Stage results in chain order, addressable by name (``"otsu"``), key (``"1-unet"``) or position (``0``)."""
+    """Stage results in chain order, addressable by name (``"otsu"``), key (``"1-unet"``) or position (``0``).
+
+    Examples
+    --------
+    >>> first = StageResult(0, "otsu", "annotator", [], None, 0.0, stage=None)
+    >>> results = StageResults([first])
+    >>> results["otsu"] is results["0-otsu"] is results[0]
+    True
+    >>> list(results)
+    ['0-otsu']
+    """
 
     def __init__(self, results: Sequence[StageResult]) -> None:
         self._results = list(results)
@@ -100,6 +116,13 @@ class ChainResult:
         One name per image: the file stem for images read from a folder, ``"image-0000"`` style otherwise.
     stages : StageResults
         Every stage's result, in order.
+
+    Examples
+    --------
+    >>> mask = np.ones((2, 2), bool)
+    >>> result = ChainResult(["a"], StageResults([StageResult(0, "otsu", "annotator", [mask], None, 0.1, None)]))
+    >>> result.masks[0].shape, result.timings
+    ((2, 2), {'0-otsu': 0.1})
     """
 
     names: list[str]

@@ -20,7 +20,11 @@ MIN_SIDE = 2
 
 
 def describe(image: Any) -> str:
-    """A short ``shape dtype`` description for error messages."""
+    """A short ``shape dtype`` description for error messages.
+
+    >>> describe(np.zeros((3, 4), np.uint16))
+    'shape (3, 4) dtype uint16'
+    """
     shape = getattr(image, "shape", None)
     dtype = getattr(image, "dtype", None)
     if shape is None:

@@ -52,7 +52,17 @@ PathLike = str | os.PathLike
 
 
 class ImageReadError(BootsegError, ValueError):
-    """A file that exists but cannot be decoded as an image; the message names the file and the reason."""
+    """A file that exists but cannot be decoded as an image; the message names the file and the reason.
+
+    >>> import tempfile, pathlib
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "notes.png"
+    >>> _ = bad.write_text("not an image")
+    >>> try:
+    ...     read_image(bad)
+    ... except ImageReadError as exc:
+    ...     print("notes.png" in str(exc))
+    True
+    """
 
 
 # -------------------------------------------------------------------------------------------------- helpers
@@ -285,9 +295,7 @@ def list_images(source: PathLike | Iterable[PathLike]) -> list[Path]:
         _check_suffix(path, IMAGE_SUFFIXES, "read")
         return [path]
     if isinstance(source, bytes) or not isinstance(source, Iterable):
-        raise TypeError(
-            f"source must be a folder, a file or a list of files, got {type(source).__name__} {source!r}"
-        )
+        raise TypeError(f"source must be a folder, a file or a list of files, got {type(source).__name__} {source!r}")
     paths = [_as_path(item, "each file in source") for item in source]
     if not paths:
         raise ValueError("source is an empty list of files; pass at least one image file")
@@ -515,14 +523,8 @@ def _image_array(array: Any) -> np.ndarray:
         image = image.astype(np.uint8) * np.uint8(255)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if (
-        image.ndim not in (2, 3)
-        or (image.ndim == 3 and image.shape[2] not in (3, 4))
-        or min(image.shape[:2]) < 1
-    ):
-        raise ValueError(
-            f"array must be (H, W), (H, W, 3) or (H, W, 4) and non-empty, got shape {image.shape}"
-        )
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or min(image.shape[:2]) < 1:
+        raise ValueError(f"array must be (H, W), (H, W, 3) or (H, W, 4) and non-empty, got shape {image.shape}")
     return image
 
 
@@ -591,9 +593,7 @@ def _encode_tiff(image: np.ndarray, path: Path) -> bytes:
 
     allowed = ("uint8", "uint16", "float32", "float64")
     if image.dtype.name not in allowed:
-        raise ValueError(
-            f"cannot write dtype {image.dtype} to '{path}': TIFF output holds {', '.join(allowed)}"
-        )
+        raise ValueError(f"cannot write dtype {image.dtype} to '{path}': TIFF output holds {', '.join(allowed)}")
     buffer = _stdio.BytesIO()
     photometric = "minisblack" if image.ndim == 2 else "rgb"
     extras = {"extrasamples": ["unassalpha"]} if image.ndim == 3 and image.shape[2] == 4 else {}

@@ -56,7 +56,14 @@ _HOOKS: dict[str, str] = {"annotator": "register_annotators", "refiner": "regist
 
 @dataclass(frozen=True)
 class StageInfo:
-    """One registered stage: its name, kind, factory and where it comes from."""
+    """One registered stage: its name, kind, factory and where it comes from.
+
+    Examples
+    --------
+    >>> info = StageInfo("otsu", "annotator", object, "bootseg.annotators", "bootseg", "0.1.0")
+    >>> info.source
+    'bootseg.annotators (bootseg 0.1.0)'
+    """
 
     name: str
     kind: Kind
@@ -75,7 +82,14 @@ class StageInfo:
 
 @dataclass(frozen=True)
 class BrokenPlugin:
-    """A plugin that failed to import or to register; kept so that it can be shown, not silently dropped."""
+    """A plugin that failed to import or to register; kept so that it can be shown, not silently dropped.
+
+    Examples
+    --------
+    >>> broken = BrokenPlugin("acme", "acme-seg", "1.0", phase="import", error="ImportError: needs libfoo")
+    >>> f"{broken.plugin} ({broken.distribution}) failed at {broken.phase}"
+    'acme (acme-seg) failed at import'
+    """
 
     plugin: str
     distribution: str | None
@@ -85,7 +99,16 @@ class BrokenPlugin:
 
 
 class PluginManager(pluggy.PluginManager):
-    """A :class:`pluggy.PluginManager` that remembers each plugin's distribution and the plugins that failed."""
+    """A :class:`pluggy.PluginManager` that remembers each plugin's distribution and the plugins that failed.
+
+    Examples
+    --------
+    >>> pm = PluginManager()
+    >>> pm.register_plugin(object(), name="empty", distribution=("my-dist", "1.0"))
+    'empty'
+    >>> pm.distributions["empty"], pm.broken
+    (('my-dist', '1.0'), [])
+    """
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT_NAME)
@@ -314,7 +337,11 @@ _default: Registry | None = None
 
 
 def default_registry() -> Registry:
-    """The registry behind :func:`get_annotator` and friends, built on first use."""
+    """The registry behind :func:`get_annotator` and friends, built on first use.
+
+    >>> default_registry() is default_registry()
+    True
+    """
     global _default
     if _default is None:
         _default = Registry()
@@ -322,7 +349,13 @@ def default_registry() -> Registry:
 
 
 def reset_registry() -> None:
-    """Forget the default registry, so the next use discovers plugins again."""
+    """Forget the default registry, so the next use discovers plugins again.
+
+    >>> before = default_registry()
+    >>> reset_registry()
+    >>> default_registry() is before
+    False
+    """
     global _default
     _default = None
 
@@ -338,15 +371,28 @@ def get_annotator(name: str, /, **options: Any) -> Annotator:
 
 
 def get_refiner(name: str, /, **options: Any) -> Refiner:
-    """Build the refiner registered as ``name`` (``get_refiner("unet", epochs=10)``)."""
+    """Build the refiner registered as ``name``.
+
+    >>> unet = get_refiner("unet", epochs=10, size=64)
+    >>> unet.config.epochs, unet.config.size
+    (10, 64)
+    """
     return default_registry().create("refiner", name, **options)
 
 
 def available_annotators() -> list[str]:
-    """Sorted names of every registered annotator."""
+    """Sorted names of every registered annotator.
+
+    >>> "otsu" in available_annotators()
+    True
+    """
     return default_registry().names("annotator")
 
 
 def available_refiners() -> list[str]:
-    """Sorted names of every registered refiner."""
+    """Sorted names of every registered refiner.
+
+    >>> "unet" in available_refiners()
+    True
+    """
     return default_registry().names("refiner")

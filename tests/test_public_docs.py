@@ -144,3 +144,12 @@ def _public_methods():
 @pytest.mark.parametrize("func", list(_public_methods()))
 def test_public_method_has_a_docstring(func):
     assert (func.__doc__ or "").strip(), f"{func.__qualname__} has no docstring"
+
+
+@pytest.mark.parametrize(("module_name", "name"), list(_public_names()))
+def test_public_functions_and_classes_show_an_example(module_name, name):
+    obj = getattr(importlib.import_module(module_name), name)
+    if inspect.ismodule(obj) or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        return
+    doc = _own_doc(obj) or ""
+    assert ">>>" in doc, f"{module_name}.{name} has no example in its docstring"

@@ -57,6 +57,12 @@ BUILTIN_ANNOTATORS: dict[str, type[ThresholdAnnotator]] = {
 
 @hookimpl
 def register_annotators(register: Register) -> None:
-    """Register the built-in annotators under their names (:data:`BUILTIN_ANNOTATORS`)."""
+    """Register the built-in annotators under their names (:data:`BUILTIN_ANNOTATORS`).
+
+    >>> names = []
+    >>> register_annotators(lambda name, factory: names.append(name))
+    >>> "otsu" in names
+    True
+    """
     for name, cls in BUILTIN_ANNOTATORS.items():
         register(name, cls)

@@ -13,5 +13,11 @@ __all__ = ["UNetRefiner", "register_refiners"]
 
 @hookimpl
 def register_refiners(register):
-    """Register the built-in refiners: ``unet``."""
+    """Register the built-in refiners: ``unet``.
+
+    >>> names = []
+    >>> register_refiners(lambda name, factory: names.append(name))
+    >>> names
+    ['unet']
+    """
     register("unet", UNetRefiner)

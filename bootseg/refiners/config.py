@@ -70,6 +70,12 @@ class UNetConfig:
         Seeds the split, the initial weights, the batch order and the augmentations.
     progress : bool
         Show a progress bar per epoch with the losses.
+
+    Examples
+    --------
+    >>> cfg = UNetConfig.from_options("fast", epochs=5)
+    >>> cfg.size, cfg.epochs, cfg.loss
+    (128, 5, 'bce')
     """
 
     size: int = 128
