@@ -29,6 +29,9 @@ PUBLIC_MODULES = [
     "bootseg.refiners.refiner",
     "bootseg.refiners.config",
     "bootseg.testing",
+    "bootseg.overlay",
+    "bootseg.report",
+    "bootseg.runfile",
 ]
 
 

@@ -24,7 +24,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": "dice",
         "label_sigma": 0.0,
     },
-    "fast": {"size": 128, "base_channels": 16, "depth": 4, "batch_size": 8, "epochs": 25},
+    "fast": {"size": 128, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 25},
 }
 
 
@@ -85,7 +85,7 @@ class UNetConfig:
     batchnorm: bool = True
     loss: str = "bce"
     lr: float = 1e-3
-    batch_size: int = 8
+    batch_size: int = 16
     epochs: int = 25
     val_fraction: float = 0.2
     patience: int | None = None

@@ -1,0 +1,270 @@
+"""What every sub-command shares: errors, logging, progress bars, the output folder checks, shared options."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..errors import BootsegError
+
+__all__ = [
+    "OUTPUT_ENTRIES",
+    "UsageError",
+    "add_runtime_options",
+    "check_out",
+    "configure_logging",
+    "make_out",
+    "progress",
+    "progress_bar",
+    "read_inputs",
+]
+
+log = logging.getLogger("bootseg.cli")
+
+T = TypeVar("T")
+
+#: What ``bootseg run``/``predict`` write into OUT; ``--overwrite`` removes these (and nothing else) first.
+OUTPUT_ENTRIES = ("masks", "stages", "proba", "overlays", "run.json", "report.html", "evaluation.csv")
+_MODEL_GLOB = "model-*.pt"
+
+
+class UsageError(BootsegError):
+    """The command line is wrong (bad option, unknown stage, refused output folder): exit status 2."""
+
+
+# ------------------------------------------------------------------------------------------------- logging
+
+
+class _Formatter(logging.Formatter):
+    """``bootseg: message``, ``bootseg: warning: message``; debug lines name their logger; tracebacks follow."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            line = f"bootseg: {record.levelname.lower()}: {message}"
+        elif record.levelno <= logging.DEBUG:
+            line = f"bootseg: debug: [{record.name}] {message}"
+        else:
+            line = f"bootseg: {message}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Writes log lines through ``tqdm.write`` so that they do not break a progress bar on the terminal."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def configure_logging(*, quiet: bool = False, verbose: int = 0) -> None:
+    """Send bootseg's log to stderr: INFO by default, WARNING with ``--quiet``, DEBUG with ``-v``."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    root = logging.getLogger("bootseg")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = _TqdmHandler()
+    handler.setFormatter(_Formatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+_QUIET = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """Switch every progress bar of this process off (``--quiet``)."""
+    global _QUIET
+    _QUIET = quiet
+
+
+def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "image") -> Iterable[T]:
+    """A tqdm bar on stderr, shown only on a terminal and never with ``--quiet``."""
+    if _QUIET:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, disable=None, leave=False)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(*, total: int | None, desc: str, unit: str = "image") -> Any:
+    """A manual tqdm bar (``update``/``close``), or one that does nothing with ``--quiet``."""
+    if _QUIET:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, leave=False)
+
+
+# ------------------------------------------------------------------------------------------------- options
+
+
+def add_runtime_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
+    """``--device``, ``--seed``, ``--quiet`` and ``-v``, the same on every sub-command that computes."""
+    group = parser.add_argument_group("runtime")
+    group.add_argument(
+        "--device",
+        default="auto",
+        metavar="D",
+        help="where networks run: auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)",
+    )
+    if seed:
+        group.add_argument(
+            "--seed",
+            type=non_negative_int,
+            default=0,
+            metavar="N",
+            help="seed of every random choice (split, weights, augmentation); the same seed repeats a CPU run "
+            "(default: 0)",
+        )
+    add_verbosity(group)
+
+
+def add_verbosity(parser: Any) -> None:
+    """``--quiet`` and ``-v/--verbose``."""
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars and no log, only results and errors"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log (debug messages, tracebacks of errors)"
+    )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+# ------------------------------------------------------------------------------------------- inputs, outputs
+
+
+def input_folders(sources: Sequence[str]) -> list[Path]:
+    """The folders among the positional inputs (resolved)."""
+    return [Path(s).resolve() for s in sources if Path(s).is_dir()]
+
+
+def image_source(sources: Sequence[str]) -> str | list[str]:
+    """One folder or file as it is, several files as a list (for :func:`bootseg.io.list_images`)."""
+    if len(sources) == 1:
+        return sources[0]
+    folders = [s for s in sources if Path(s).is_dir()]
+    if folders:
+        raise UsageError(f"give one folder or a list of image files, not a folder among several inputs: {folders[0]}")
+    return list(sources)
+
+
+def check_stems(paths: Sequence[Path]) -> list[str]:
+    """The file stems, which name the outputs; two inputs with the same stem are refused, naming both."""
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in paths:
+        if path.stem in seen:
+            clashes.append(f"{seen[path.stem].name} and {path.name}")
+        else:
+            seen[path.stem] = path
+    if clashes:
+        raise ValueError(
+            f"{len(clashes)} pair(s) of inputs share a name and would write the same output file: "
+            f"{'; '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}; rename or remove one of each pair"
+        )
+    return [path.stem for path in paths]
+
+
+def read_inputs(paths: Sequence[Path]) -> list[np.ndarray]:
+    """Read and check every image with a progress bar; a bad one stops the run with its file name."""
+    from ..images import check_image
+    from ..io import read_image
+
+    bar = progress(paths, desc="reading", total=len(paths))
+    return [check_image(read_image(path), name=f"image '{path}'") for path in bar]
+
+
+def check_out(out: str, inputs: Sequence[str], *, overwrite: bool) -> Path:
+    """Refuse an output folder inside an input folder, or one holding earlier results; changes nothing.
+
+    Call :func:`make_out` to create it once the inputs were read.
+    """
+    path = Path(out).resolve()
+    for folder in input_folders(inputs):
+        if path == folder or folder in path.parents:
+            raise UsageError(
+                f"--out '{out}' is {'the input folder' if path == folder else 'inside the input folder'} "
+                f"'{folder}'; choose a folder outside it (e.g. '{folder.parent / (folder.name + '-bootseg')}') so "
+                "that results are never read as inputs"
+            )
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out '{out}' is a file; give a folder")
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir()) if path.is_dir() else []
+    if entries and not overwrite:
+        shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
+        raise UsageError(
+            f"output folder '{out}' is not empty (it holds {shown}); choose a new --out, or pass --overwrite to "
+            "replace bootseg's results there"
+        )
+    return path
+
+
+def make_out(path: Path) -> Path:
+    """Create the output folder checked by :func:`check_out`, first removing bootseg's earlier results there
+    (:data:`OUTPUT_ENTRIES` and ``model-*.pt``; nothing else is touched)."""
+    if path.is_dir():
+        _remove_outputs(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _remove_outputs(path: Path) -> None:
+    removed = []
+    for name in OUTPUT_ENTRIES:
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+            removed.append(name + "/")
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
+            removed.append(name)
+    for model in sorted(path.glob(_MODEL_GLOB)):
+        model.unlink()
+        removed.append(model.name)
+    if removed:
+        log.info("--overwrite: removed %s from '%s'", ", ".join(removed), path)

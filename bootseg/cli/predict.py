@@ -1,0 +1,215 @@
+"""``bootseg predict MODEL IMAGES --out OUT``: a trained network on new images, streamed image by image."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import (
+    UsageError,
+    add_runtime_options,
+    check_out,
+    check_stems,
+    image_source,
+    make_out,
+    positive_int,
+    progress,
+)
+from .outputs import CONFIDENCE_DEFINITION, PROBA_FORMATS, confidence, proba_path, write_proba
+
+__all__ = ["add_parser", "resolve_model"]
+
+log = logging.getLogger("bootseg.cli")
+
+DESCRIPTION = """\
+Label new images with a network trained by `bootseg run` (its OUT/model-<k>-<stage>.pt, or the run folder, which
+means its last network). Images are read, predicted and written one batch at a time, so memory does not grow with
+their number. OUT receives masks/NAME.png, overlays/NAME.png (final outline), proba/NAME.png with --save-proba,
+run.json and report.html (the overlays, least confident first)."""
+
+EPILOG = """\
+examples:
+  bootseg predict results/model-1-unet.pt new_images/ --out new_results/
+  bootseg predict results/ new_images/ --out new_results/ --device cpu --save-proba --proba-format tiff
+
+exit status: 0 done, 1 bad input or model file, 2 bad command line"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``predict`` sub-command to ``subparsers`` and return its parser."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="label new images with a trained network (masks, overlays, report)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="a model-<k>-<stage>.pt file, or a `bootseg run` folder")
+    parser.add_argument("images", nargs="+", metavar="IMAGES", help="a folder of images, or image files")
+    parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (created; must be empty)")
+    group = parser.add_argument_group("output")
+    group.add_argument("--save-proba", action="store_true", help="also write probability maps")
+    group.add_argument(
+        "--proba-format",
+        choices=tuple(PROBA_FORMATS),
+        default="png16",
+        help="png16 (16-bit PNG), png8 (8-bit PNG) or tiff (float32) (default: png16)",
+    )
+    group.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="probability above which a pixel is foreground (default: the model's, 0.5)",
+    )
+    group.add_argument("--no-overlays", dest="overlays", action="store_false", help="skip overlays/")
+    group.add_argument("--overwrite", action="store_true", help="replace bootseg's results in a non-empty OUT")
+    group.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="images per prediction batch (default: the model's training batch size)",
+    )
+    group.add_argument(
+        "--report-limit",
+        type=positive_int,
+        default=300,
+        metavar="N",
+        help="at most N overlays in report.html, least confident first (default: 300)",
+    )
+    add_runtime_options(parser, seed=False)
+    parser.set_defaults(handler=command)
+    return parser
+
+
+def resolve_model(model: str) -> Path:
+    """A model file, or the last network saved in a run folder."""
+    path = Path(model)
+    if path.is_dir():
+        from ..runfile import is_run_folder, read_runfile
+
+        if not is_run_folder(path):
+            raise UsageError(f"MODEL '{model}' is a folder without run.json; give a model-<k>-<stage>.pt file")
+        saved = [s["model"] for s in read_runfile(path).get("stages", []) if s.get("model")]
+        if not saved:
+            raise UsageError(f"run folder '{model}' has no saved network (its chain had no network stage)")
+        return path / saved[-1]
+    if not path.exists():
+        raise FileNotFoundError(f"MODEL '{model}' does not exist")
+    return path
+
+
+def _streamed(paths: list[Path], kept: deque) -> Iterator[np.ndarray]:
+    from ..io import read_image
+
+    for path in paths:
+        image = read_image(path)
+        kept.append(image)
+        yield image
+
+
+def command(args: argparse.Namespace) -> int:
+    from ..io import list_images, write_image, write_mask
+    from ..overlay import overlay
+    from ..refiners import UNetRefiner
+    from .run import _check_device
+
+    start = time.perf_counter()
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    model_path = resolve_model(args.model)
+    paths = list_images(image_source(args.images))
+    names = check_stems(paths)
+    _check_device(args.device)
+    stage = UNetRefiner.load(model_path, device=args.device)  # "auto": this machine's best, not the saved one
+    threshold = args.threshold if args.threshold is not None else stage.config.threshold
+    out = make_out(check_out(args.out, args.images, overwrite=args.overwrite))
+    (out / "masks").mkdir(exist_ok=True)
+    if args.overlays:
+        (out / "overlays").mkdir(exist_ok=True)
+    if args.save_proba:
+        (out / "proba").mkdir(exist_ok=True)
+    log.info("predicting %d images with %s on %s", len(paths), model_path, stage.device)
+    kept: deque = deque()
+    inputs = []
+    probas = stage.iter_predict_proba(_streamed(paths, kept), batch_size=args.batch_size)
+    for path, name, proba in progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths)):
+        image = kept.popleft()
+        mask = proba > threshold
+        write_mask(out / "masks" / f"{name}.png", mask)
+        if args.save_proba:
+            write_proba(proba_path(out / "proba", name, args.proba_format), proba, args.proba_format)
+        if args.overlays:
+            write_image(out / "overlays" / f"{name}.png", overlay(image, mask))
+        inputs.append(
+            {
+                "name": name,
+                "file": str(path.resolve()),
+                "height": int(image.shape[0]),
+                "width": int(image.shape[1]),
+                "channels": 1 if image.ndim == 2 else int(image.shape[2]),
+                "dtype": str(image.dtype),
+                "confidence": round(confidence(proba), 4),
+            }
+        )
+    seconds = time.perf_counter() - start
+    _write_record(args, out, model_path, stage, threshold, inputs, seconds)
+    log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
+    print(out)
+    return 0
+
+
+def _write_record(args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds: float) -> None:
+    from ..report import write_report
+    from ..runfile import now_iso, versions, write_runfile
+
+    argv = getattr(args, "argv", None) or ["bootseg", "predict"]
+    run = {
+        "command_name": "predict",
+        "command": shlex.join(argv),
+        "argv": argv,
+        "created": now_iso(),
+        "input": ", ".join(str(Path(p).resolve()) for p in args.images),
+        "output": str(out),
+        "model": str(model_path.resolve()),
+        "options": {
+            "device": args.device,
+            "threshold": threshold,
+            "save_proba": args.save_proba,
+            "proba_format": args.proba_format,
+            "batch_size": args.batch_size,
+            "overlays": args.overlays,
+        },
+        "device_used": str(stage.device),
+        "versions": versions(),
+        "stages": [
+            {
+                "index": 0,
+                "key": "model",
+                "name": "unet",
+                "kind": "refiner",
+                "source": str(model_path.name),
+                "options": stage.config.to_dict(),
+                "device": str(stage.device),
+                "seconds": seconds,
+                "model": str(model_path),
+                "has_proba": True,
+                "training": None,
+            }
+        ],
+        "timings": {"total": round(seconds, 3)},
+        "overlay_first_stage": False,
+        "confidence": {"stage": "model", "definition": CONFIDENCE_DEFINITION},
+        "inputs": inputs,
+    }
+    if args.save_proba:
+        run["proba"] = {"stage": "model", "folder": "proba", "format": args.proba_format}
+    write_runfile(out, run)
+    write_report(run, out, limit=args.report_limit)

@@ -1,0 +1,465 @@
+"""``bootseg run IMAGES --out OUT``: a chain on a folder of images, with masks, overlays, models and a report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .chainspec import StageSpec, apply_shared_options, load_config, parse_chain
+from .common import (
+    UsageError,
+    add_runtime_options,
+    check_out,
+    check_stems,
+    image_source,
+    make_out,
+    positive_int,
+    progress,
+    read_inputs,
+)
+from .outputs import CONFIDENCE_DEFINITION, PROBA_FORMATS, confidence, proba_path, write_proba
+
+__all__ = ["RunSettings", "add_parser", "execute"]
+
+log = logging.getLogger("bootseg.cli")
+
+DEFAULT_CHAIN = "otsu,unet"
+
+DESCRIPTION = """\
+Segment a folder of images without labels: a first stage (a threshold such as Otsu) makes noisy masks, and a
+network trained on them gives better ones. For every input NAME.ext, OUT receives:
+
+  masks/NAME.png                 final mask, 0/255, the input's size
+  stages/<k>-<stage>/NAME.png    every stage's mask (0-otsu, 1-unet, ...)
+  overlays/NAME.png              the image with the final outline (red) and the first stage's (blue)
+  proba/NAME.png                 the last network's probabilities (with --save-proba)
+and once: model-<k>-<stage>.pt (each trained network, for `bootseg predict`), run.json (command, every option
+after presets, versions, device, timings, inputs, training summaries, per-image confidence) and report.html
+(options, timings and the overlays, least confident first). With --truth: evaluation.csv (per-image scores).
+
+Stage options go in --chain as name(key=value, ...) or in a TOML file (--config); --preset, --epochs and --size
+apply to every network stage that does not set them itself."""
+
+EPILOG = """\
+examples:
+  bootseg run images/ --out results/
+  bootseg run images/ --out results/ --chain "kmeans(k=3),unet(epochs=30,size=256)" --device cuda
+  bootseg run images/ --out results/ --chain "otsu(polarity=dark,median=5),unet,unet" --save-proba
+  bootseg run images/ --out results/ --config chain.toml --truth truth/
+
+chain.toml:
+  [[stage]]
+  name = "otsu"
+  polarity = "dark"
+
+  [[stage]]
+  name = "unet"
+  epochs = 30
+
+exit status: 0 done, 1 bad input or failed run, 2 bad command line (unknown stage, bad option, OUT refused)"""
+
+
+@dataclass
+class RunSettings:
+    """Everything a run needs, from the command line (or from ``bootseg demo``)."""
+
+    inputs: list[str]
+    out: str
+    stages: list[StageSpec]
+    chain_text: str
+    preset: str | None = None
+    epochs: int | None = None
+    size: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    save_proba: bool = False
+    proba_format: str = "png16"
+    overlays: bool = True
+    overwrite: bool = False
+    truth: str | None = None
+    quiet: bool = False
+    report_limit: int = 300
+    argv: list[str] = field(default_factory=lambda: ["bootseg", *sys.argv[1:]])
+    command_name: str = "run"
+
+
+def add_chain_options(parser: argparse.ArgumentParser) -> None:
+    """``--chain``/``--config`` and the options shared by every network stage."""
+    group = parser.add_argument_group("chain")
+    which = group.add_mutually_exclusive_group()
+    which.add_argument(
+        "--chain",
+        metavar="SPEC",
+        help=f'stages in order, with options: "kmeans(k=3,color=true),unet(epochs=30)" (default: {DEFAULT_CHAIN}); '
+        "values are true/false, numbers, or (quoted) text",
+    )
+    which.add_argument("--config", metavar="FILE.toml", help="stages from a TOML file of [[stage]] tables (see below)")
+    group.add_argument(
+        "--preset",
+        choices=("fast", "paper"),
+        help="network preset: fast (16-filter U-Net at 128 px, 25 epochs; minutes on a CPU) or paper "
+        "(the paper's 64-filter U-Net at 256 px, 100 epochs; for a GPU) (default: fast)",
+    )
+    group.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs of every network stage")
+    group.add_argument(
+        "--size",
+        type=positive_int,
+        metavar="N",
+        help="working size of every network stage: images are resized to N×N (a multiple of 16)",
+    )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``run`` sub-command to ``subparsers`` and return its parser."""
+    parser = subparsers.add_parser(
+        "run",
+        help="segment a folder of images: first stage, then network(s); masks, overlays, report",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGES",
+        help="a folder of images (PNG, TIFF, JPEG, BMP; 8/16-bit, grey or colour) or image files",
+    )
+    parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (created; must be empty)")
+    add_chain_options(parser)
+    group = parser.add_argument_group("output")
+    group.add_argument("--save-proba", action="store_true", help="also write the last network's probability maps")
+    group.add_argument(
+        "--proba-format",
+        choices=tuple(PROBA_FORMATS),
+        default="png16",
+        help="png16: 16-bit PNG, 0..65535 for 0..1; png8: 8-bit PNG, 0..255; tiff: float32 TIFF (default: png16)",
+    )
+    group.add_argument(
+        "--no-overlays", dest="overlays", action="store_false", help="skip overlays/ (the report then has no pictures)"
+    )
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace bootseg's results in a non-empty OUT (other files there are kept)",
+    )
+    group.add_argument(
+        "--truth",
+        metavar="GT",
+        help="after the run, score every stage against these ground-truth masks (read only then)",
+    )
+    group.add_argument(
+        "--report-limit",
+        type=positive_int,
+        default=300,
+        metavar="N",
+        help="at most N overlays in report.html, the least confident first (default: 300)",
+    )
+    add_runtime_options(parser)
+    parser.set_defaults(handler=command)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> RunSettings:
+    if args.config:
+        stages, text = load_config(args.config), f"--config {args.config}"
+    else:
+        text = args.chain if args.chain is not None else DEFAULT_CHAIN
+        stages = parse_chain(text)
+    return RunSettings(
+        inputs=list(args.images),
+        out=args.out,
+        stages=stages,
+        chain_text=text,
+        preset=args.preset,
+        epochs=args.epochs,
+        size=args.size,
+        device=args.device,
+        seed=args.seed,
+        save_proba=args.save_proba,
+        proba_format=args.proba_format,
+        overlays=args.overlays,
+        overwrite=args.overwrite,
+        truth=args.truth,
+        quiet=args.quiet,
+        report_limit=args.report_limit,
+        argv=list(getattr(args, "argv", None) or sys.argv),
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    outcome = execute(settings_from_args(args))
+    if outcome.evaluation is not None:
+        from .evaluate import print_evaluation
+
+        print_evaluation(outcome.evaluation)
+    print(outcome.out)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+@dataclass
+class Outcome:
+    """What :func:`execute` returns: the output folder, the run record and the scores (with ``truth``)."""
+
+    out: Path
+    run: dict[str, Any]
+    evaluation: Any = None
+
+
+def build_chain(settings: RunSettings) -> tuple[Any, Any, list[StageSpec]]:
+    """The chain for ``settings`` (names checked, shared options filled in); usage errors as :class:`UsageError`."""
+    from ..chain import BootstrapChain
+    from ..errors import UnknownStageError
+    from ..plugins import default_registry
+    from .progress_registry import ProgressRegistry
+
+    registry = default_registry()
+    shared = {"preset": settings.preset, "epochs": settings.epochs, "size": settings.size}
+    specs = apply_shared_options(settings.stages, registry, shared, annotator_shared={"seed": settings.seed})
+    view = ProgressRegistry(registry)
+    try:
+        chain = BootstrapChain(
+            specs,
+            device=settings.device,
+            seed=settings.seed,
+            progress=not settings.quiet and sys.stderr.isatty(),  # bars only on a terminal
+            registry=view,  # type: ignore[arg-type]
+        )
+    except (UnknownStageError, ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+    if len(specs) > 1:
+        _check_device(settings.device)
+    return chain, view, specs
+
+
+def _check_device(device: str) -> None:
+    from ..refiners.device import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from exc
+
+
+def execute(settings: RunSettings) -> Outcome:
+    """Run the chain of ``settings`` on its inputs and write every output; see the module's description."""
+    from ..io import list_images
+
+    start = time.perf_counter()
+    chain, view, specs = build_chain(settings)
+    paths = list_images(image_source(settings.inputs))
+    names = check_stems(paths)
+    truth = None
+    if settings.truth is not None:
+        from .evaluate import index_masks
+
+        truth = index_masks(settings.truth, "--truth")
+    out = check_out(settings.out, settings.inputs, overwrite=settings.overwrite)
+    view.set_paths(paths)
+    timings: dict[str, float] = {}
+
+    tic = time.perf_counter()
+    images = read_inputs(paths)
+    timings["read"] = time.perf_counter() - tic
+    make_out(out)
+    log.info(
+        "read %d images from %s; running %s", len(images), ", ".join(settings.inputs), " → ".join(chain.stage_names)
+    )
+    result = chain.run(images)
+    timings.update(result.timings)
+
+    tic = time.perf_counter()
+    stages = list(result.stages.values())
+    final = stages[-1]
+    scores = [confidence(p) for p in final.proba] if final.proba is not None else None
+    _write_images(out, settings, names, images, stages)
+    models = _save_models(out, stages)
+    timings["write"] = time.perf_counter() - tic
+
+    evaluation = None
+    if truth is not None:
+        from .evaluate import score_in_memory
+
+        tic = time.perf_counter()
+        columns = [(s.key, f"{s.key} (final)" if s is final else s.key, s.masks, s.proba) for s in stages]
+        evaluation = score_in_memory(names, columns, truth)
+        evaluation.write_csv(out / "evaluation.csv")
+        timings["evaluate"] = time.perf_counter() - tic
+    timings["total"] = time.perf_counter() - start
+
+    run = _run_record(settings, out, view.registry, specs, stages, paths, names, images, scores, models, timings)
+    if evaluation is not None:
+        run["evaluation"] = evaluation.as_dict()
+        run["truth"] = str(Path(settings.truth).resolve())  # type: ignore[arg-type]
+    from ..report import write_report
+    from ..runfile import write_runfile
+
+    write_runfile(out, run)
+    write_report(
+        run, out, evaluation=evaluation.as_dict(per_image=True) if evaluation else None, limit=settings.report_limit
+    )
+    log.info(
+        "done in %.1f s: %d masks in %s, report %s", timings["total"], len(names), out / "masks", out / "report.html"
+    )
+    return Outcome(out, run, evaluation)
+
+
+def _write_images(out: Path, settings: RunSettings, names, images, stages) -> None:
+    from ..io import write_image, write_mask
+    from ..overlay import overlay
+
+    final, first = stages[-1], stages[0]
+    folders = {s.key: out / "stages" / s.key for s in stages}
+    for folder in (out / "masks", *folders.values()):
+        folder.mkdir(parents=True, exist_ok=True)
+    if settings.overlays:
+        (out / "overlays").mkdir(exist_ok=True)
+    proba_dir = None
+    if settings.save_proba:
+        if final.proba is None:
+            log.warning("--save-proba: the last stage %s gives no probability maps; none written", final.key)
+        else:
+            proba_dir = out / "proba"
+            proba_dir.mkdir(exist_ok=True)
+    for i in progress(range(len(names)), desc="writing", total=len(names)):
+        name = names[i]
+        write_mask(out / "masks" / f"{name}.png", final.masks[i])
+        for stage in stages:
+            write_mask(folders[stage.key] / f"{name}.png", stage.masks[i])
+        if proba_dir is not None:
+            write_proba(proba_path(proba_dir, name, settings.proba_format), final.proba[i], settings.proba_format)
+        if settings.overlays:
+            first_mask = first.masks[i] if len(stages) > 1 else None
+            write_image(out / "overlays" / f"{name}.png", overlay(images[i], final.masks[i], first_mask))
+
+
+def _save_models(out: Path, stages) -> dict[str, str]:
+    from .progress_registry import unwrap
+
+    models = {}
+    for stage in stages:
+        obj = unwrap(stage.stage)
+        if callable(getattr(obj, "save", None)):
+            path = out / f"model-{stage.key}.pt"
+            obj.save(path)
+            models[stage.key] = path.name
+    return models
+
+
+def _stage_options(obj: Any, given: dict[str, Any]) -> dict[str, Any]:
+    config = getattr(obj, "config", None)
+    if config is not None and callable(getattr(config, "to_dict", None)):
+        return dict(config.to_dict())
+    if callable(getattr(obj, "options", None)):
+        try:
+            return dict(obj.options())
+        except TypeError:
+            pass
+    return dict(given)
+
+
+def _training(obj: Any) -> dict[str, Any] | None:
+    report = getattr(obj, "report", None)
+    history = getattr(report, "history", None)
+    if report is None or history is None:
+        return None
+    return {
+        "epochs_run": len(history),
+        "best_epoch": getattr(report, "best_epoch", None),
+        "best_val_loss": getattr(report, "best_val_loss", None),
+        "seconds": getattr(report, "seconds", None),
+        "train_images": getattr(report, "train_images", None),
+        "val_images": getattr(report, "val_images", None),
+        "images_per_second": getattr(report, "images_per_second", None),
+        "stopped_early": getattr(report, "stopped_early", None),
+        "history": list(history),
+    }
+
+
+def _device_of(obj: Any) -> str | None:
+    if getattr(obj, "model", None) is None:
+        return None
+    device = getattr(obj, "device", None)
+    return None if device is None else str(device)
+
+
+def _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings) -> dict:
+    from ..runfile import now_iso, versions
+    from .progress_registry import unwrap
+
+    stage_records = []
+    for stage, (_, given) in zip(stages, specs, strict=True):
+        obj = unwrap(stage.stage)
+        info = registry.info(stage.kind, stage.name)
+        stage_records.append(
+            {
+                "index": stage.index,
+                "key": stage.key,
+                "name": stage.name,
+                "kind": stage.kind,
+                "source": info.source,
+                "options": _stage_options(obj, given),
+                "given_options": given,
+                "device": _device_of(obj),
+                "seconds": stage.seconds,
+                "model": models.get(stage.key),
+                "has_proba": stage.proba is not None,
+                "training": _training(obj),
+            }
+        )
+    devices = sorted({r["device"] for r in stage_records if r["device"]})
+    inputs = []
+    for i, (path, name, image) in enumerate(zip(paths, names, images, strict=True)):
+        item = {
+            "name": name,
+            "file": str(path.resolve()),
+            "height": int(image.shape[0]),
+            "width": int(image.shape[1]),
+            "channels": 1 if image.ndim == 2 else int(image.shape[2]),
+            "dtype": str(image.dtype),
+        }
+        item["confidence"] = None if scores is None else round(float(scores[i]), 4)
+        inputs.append(item)
+    final = stages[-1]
+    run: dict[str, Any] = {
+        "command_name": settings.command_name,
+        "command": shlex.join(["bootseg", *settings.argv[1:]]),
+        "argv": list(settings.argv),
+        "created": now_iso(),
+        "input": ", ".join(str(Path(p).resolve()) for p in settings.inputs),
+        "output": str(out),
+        "options": {
+            "chain": settings.chain_text,
+            "preset": settings.preset,
+            "epochs": settings.epochs,
+            "size": settings.size,
+            "device": settings.device,
+            "seed": settings.seed,
+            "save_proba": settings.save_proba,
+            "proba_format": settings.proba_format,
+            "overlays": settings.overlays,
+            "overwrite": settings.overwrite,
+            "truth": settings.truth,
+        },
+        "device_used": ", ".join(devices) if devices else "cpu (no network stage)",
+        "versions": versions(),
+        "stages": stage_records,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "overlay_first_stage": len(stages) > 1,
+        "confidence": {
+            "stage": final.key if scores is not None else None,
+            "definition": CONFIDENCE_DEFINITION if scores is not None else None,
+        },
+        "inputs": inputs,
+    }
+    if settings.save_proba and final.proba is not None:
+        run["proba"] = {"stage": final.key, "folder": "proba", "format": settings.proba_format}
+    return run
