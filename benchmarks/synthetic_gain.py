@@ -46,9 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     images, truth = synthetic_spheroids(args.n, size=args.size, seed=args.seed)
     base = (
-        {}
-        if args.fast_preset
-        else {"size": args.size, "base_channels": 8, "depth": 3, "epochs": 40, "batch_size": 8}
+        {} if args.fast_preset else {"size": args.size, "base_channels": 8, "depth": 3, "epochs": 40, "batch_size": 8}
     )
     rows = []
     otsu_done = False
@@ -60,12 +58,26 @@ def main() -> None:
         seconds = time.perf_counter() - start
         if not otsu_done:
             s = summarize(result.stages["otsu"].masks, truth)
-            rows.append(["otsu", fmt(s.dice_mean, s.dice_std), fmt(s.iou_mean, s.iou_std),
-                         fmt(s.accuracy_mean, s.accuracy_std), "-"])
+            rows.append(
+                [
+                    "otsu",
+                    fmt(s.dice_mean, s.dice_std),
+                    fmt(s.iou_mean, s.iou_std),
+                    fmt(s.accuracy_mean, s.accuracy_std),
+                    "-",
+                ]
+            )
             otsu_done = True
         s = summarize(result.masks, truth)
-        rows.append([f"unet: {label}", fmt(s.dice_mean, s.dice_std), fmt(s.iou_mean, s.iou_std),
-                     fmt(s.accuracy_mean, s.accuracy_std), f"{seconds:.0f}"])
+        rows.append(
+            [
+                f"unet: {label}",
+                fmt(s.dice_mean, s.dice_std),
+                fmt(s.iou_mean, s.iou_std),
+                fmt(s.accuracy_mean, s.accuracy_std),
+                f"{seconds:.0f}",
+            ]
+        )
     net = "fast preset" if args.fast_preset else "size {size}, base 8, depth 3, 40 epochs, batch 8".format(**vars(args))
     print(f"synthetic_spheroids(n={args.n}, size={args.size}, seed={args.seed}); unet: {net}; CPU")
     print(table(["stage", "DSC", "IoU", "PA", "seconds"], rows))

@@ -116,9 +116,7 @@ def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarr
     return (smooth - smooth.mean()) / (smooth.std() + 1e-6)
 
 
-def _spheroid_shape(
-    rng: np.random.Generator, size: int, yy: np.ndarray, xx: np.ndarray, droplet: tuple, style: _Style
-):
+def _spheroid_shape(rng: np.random.Generator, size: int, yy: np.ndarray, xx: np.ndarray, droplet: tuple, style: _Style):
     """Place one spheroid; return its normalised radius field ``rho`` (<= 1 inside) and mean radius in px."""
     dcy, dcx, droplet_radius = droplet
     radius = rng.uniform(*style.radius) * size
@@ -173,9 +171,7 @@ def _one_image(rng: np.random.Generator, size: int, style: _Style) -> tuple[np.n
         spread = rng.uniform(0.3, 0.9)
         offset = droplet_radius - rng.uniform(0.03, 0.07) * size
         gap = np.angle(np.exp(1j * (droplet_angle - centre)))
-        crescent = np.exp(-0.5 * (gap / spread) ** 2) * np.exp(
-            -0.5 * ((droplet_dist - offset) / rim_width) ** 2
-        )
+        crescent = np.exp(-0.5 * (gap / spread) ** 2) * np.exp(-0.5 * ((droplet_dist - offset) / rim_width) ** 2)
         grey += rng.uniform(0.05, 0.25) * crescent
 
     # Spheroid: dark, lighter core, textured, with a slightly soft boundary.

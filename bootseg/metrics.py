@@ -122,9 +122,7 @@ def _accuracy_from(inter: int, n_pred: int, n_target: int, pixels: int) -> float
 def _as_list(masks: Any, name: str) -> list[Any]:
     """A dataset of masks: a list/tuple of masks or a stacked (N, H, W[, ...]) array or tensor."""
     if isinstance(masks, (str, bytes)) or masks is None:
-        raise TypeError(
-            f"{name} must be a sequence of masks or an (N, H, W) array, got {type(masks).__name__}"
-        )
+        raise TypeError(f"{name} must be a sequence of masks or an (N, H, W) array, got {type(masks).__name__}")
     if isinstance(masks, np.ndarray) or _is_tensor(masks):
         if masks.ndim < 3:
             raise ValueError(
@@ -140,9 +138,7 @@ def _as_list(masks: Any, name: str) -> list[Any]:
 def _dataset_pairs(preds: Any, targets: Any, names: tuple[str, str] = ("preds", "targets")) -> list[tuple]:
     first, second = _as_list(preds, names[0]), _as_list(targets, names[1])
     if len(first) != len(second):
-        raise ValueError(
-            f"{names[0]} has {len(first)} masks but {names[1]} has {len(second)}; they must match"
-        )
+        raise ValueError(f"{names[0]} has {len(first)} masks but {names[1]} has {len(second)}; they must match")
     if not first:
         raise ValueError(f"{names[0]} and {names[1]} are empty; need at least one image")
     return list(zip(first, second, strict=True))
@@ -460,9 +456,7 @@ def _soft(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def pooled_soft_dice(
-    probs: Any, targets: Any, *, smooth: float = 1.0, batch_size: int | None = None
-) -> float:
+def pooled_soft_dice(probs: Any, targets: Any, *, smooth: float = 1.0, batch_size: int | None = None) -> float:
     """Soft Dice on probabilities pooled over images, the form the paper's code reported.
 
     ``(2 Σ p·t + smooth) / (Σ p + Σ t + smooth)``, the sums running over every pixel of every image. With
@@ -508,9 +502,7 @@ def pooled_soft_dice(
         raise ValueError(f"smooth must be finite and >= 0, got smooth={smooth}")
     if batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise TypeError(
-                f"batch_size must be an int or None, got {type(batch_size).__name__} {batch_size!r}"
-            )
+            raise TypeError(f"batch_size must be an int or None, got {type(batch_size).__name__} {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got batch_size={batch_size}")
     pairs = _dataset_pairs(probs, targets, ("probs", "targets"))

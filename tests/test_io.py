@@ -91,9 +91,7 @@ def test_reads_files_written_by_opencv_as_rgb(tmp_path):
 
 def test_files_we_write_read_back_with_opencv_and_tifffile(tmp_path):
     write_image(tmp_path / "rgb.png", RGB8)
-    np.testing.assert_array_equal(
-        cv2.imread(str(tmp_path / "rgb.png"), cv2.IMREAD_UNCHANGED), RGB8[:, :, ::-1]
-    )
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "rgb.png"), cv2.IMREAD_UNCHANGED), RGB8[:, :, ::-1])
     write_image(tmp_path / "p.tif", PROBS32)
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "p.tif"), PROBS32)
 
@@ -101,9 +99,7 @@ def test_files_we_write_read_back_with_opencv_and_tifffile(tmp_path):
 def test_reads_tiff_written_by_tifffile(tmp_path):
     tifffile.imwrite(tmp_path / "g16.tif", GREY16)
     tifffile.imwrite(tmp_path / "rgb.tif", RGB16, photometric="rgb")
-    tifffile.imwrite(
-        tmp_path / "planar.tif", np.moveaxis(RGB8, -1, 0), photometric="rgb", planarconfig="separate"
-    )
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(RGB8, -1, 0), photometric="rgb", planarconfig="separate")
     tifffile.imwrite(tmp_path / "f.tif", PROBS32[:, :, None])
     np.testing.assert_array_equal(read_image(tmp_path / "g16.tif"), GREY16)
     np.testing.assert_array_equal(read_image(tmp_path / "rgb.tif"), RGB16)
@@ -144,9 +140,7 @@ def test_names_with_spaces_and_non_ascii(tmp_path, name):
     images, paths = read_images(folder)
     assert [p.name for p in paths] == sorted([name, "mask " + name.rsplit(".", 1)[0] + ".png"])
     assert all(image.shape[:2] == (13, 17) for image in images)
-    np.testing.assert_array_equal(
-        read_mask(folder / ("mask " + name.rsplit(".", 1)[0] + ".png")), GREY8 > 128
-    )
+    np.testing.assert_array_equal(read_mask(folder / ("mask " + name.rsplit(".", 1)[0] + ".png")), GREY8 > 128)
 
 
 # ------------------------------------------------------------------------------------------------- masks

@@ -51,9 +51,7 @@ masks = st.integers(1, 12).flatmap(
 # ------------------------------------------------------------------------------------------------ per image
 
 
-@pytest.mark.parametrize(
-    ("ours", "theirs"), [(dice, f1_score), (iou, jaccard_score), (pixel_accuracy, accuracy_score)]
-)
+@pytest.mark.parametrize(("ours", "theirs"), [(dice, f1_score), (iou, jaccard_score), (pixel_accuracy, accuracy_score)])
 def test_agrees_with_sklearn_on_random_masks(ours, theirs):
     rng = np.random.default_rng(0)
     for share in (0.05, 0.3, 0.7):
@@ -67,9 +65,7 @@ def test_property_agreement_with_sklearn(pair):
     pred, target = pair
     assert dice(pred, target) == pytest.approx(_sk(f1_score, pred, target), abs=1e-12)
     assert iou(pred, target) == pytest.approx(_sk(jaccard_score, pred, target), abs=1e-12)
-    assert pixel_accuracy(pred, target) == pytest.approx(
-        accuracy_score(target.ravel(), pred.ravel()), abs=1e-12
-    )
+    assert pixel_accuracy(pred, target) == pytest.approx(accuracy_score(target.ravel(), pred.ravel()), abs=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
