@@ -76,7 +76,14 @@ def draw_contours(
     thickness: int = 1,
     opacity: float = 1.0,
 ) -> np.ndarray:
-    """Draw the outlines of ``mask`` (objects and their holes) on ``canvas`` (RGB uint8) in place; return it."""
+    """Draw the outlines of ``mask`` (objects and their holes) on ``canvas`` (RGB uint8) in place; return it.
+
+    >>> canvas = np.zeros((8, 8, 3), np.uint8)
+    >>> square = np.zeros((8, 8), bool)
+    >>> square[2:6, 2:6] = True
+    >>> int((draw_contours(canvas, square, (255, 0, 0))[..., 0] == 255).sum())  # the 12 pixels of the outline
+    12
+    """
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     if opacity >= 1.0:
         cv2.drawContours(canvas, contours, -1, tuple(int(c) for c in colour), thickness, lineType=cv2.LINE_8)

@@ -57,7 +57,12 @@ def _e(value: Any) -> str:
 
 
 def thumbnail_png(image: np.ndarray, side: int = THUMB_SIDE) -> bytes:
-    """PNG bytes of an RGB uint8 image, shrunk so that its longest side is at most ``side`` pixels."""
+    """PNG bytes of an RGB uint8 image, shrunk so that its longest side is at most ``side`` pixels.
+
+    >>> data = thumbnail_png(np.zeros((400, 200, 3), np.uint8), side=100)
+    >>> cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape
+    (100, 50, 3)
+    """
     height, width = image.shape[:2]
     scale = side / max(height, width)
     if scale < 1:
@@ -215,6 +220,11 @@ def render_report(
 ) -> str:
     """The report page as a string.
 
+    >>> import tempfile
+    >>> page = render_report({"inputs": []}, tempfile.mkdtemp())
+    >>> page.startswith("<!DOCTYPE html>") and "<h1>bootseg run: images</h1>" in page
+    True
+
     Parameters
     ----------
     run : mapping
@@ -254,7 +264,12 @@ def write_report(
     evaluation: Mapping[str, Any] | None = None,
     limit: int = 300,
 ) -> Path:
-    """Write :func:`render_report` to ``folder/report.html`` atomically and return the path."""
+    """Write :func:`render_report` to ``folder/report.html`` atomically and return the path.
+
+    >>> import tempfile
+    >>> write_report({"inputs": []}, tempfile.mkdtemp()).name
+    'report.html'
+    """
     path = Path(folder) / REPORT
     with atomic_write(path, "w") as handle:
         handle.write(render_report(run, folder, evaluation=evaluation, limit=limit))

@@ -69,7 +69,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_runfile(folder: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    """Write ``data`` (plus the format version) as ``folder/run.json``, atomically; return the path."""
+    """Write ``data`` (plus the format version) as ``folder/run.json``, atomically; return the path.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_runfile(folder, {"command": ["bootseg", "run"]}).name
+    'run.json'
+    >>> is_run_folder(folder), read_runfile(folder)["command"]
+    (True, ['bootseg', 'run'])
+    """
     path = Path(folder) / RUNFILE
     payload = {"format": "bootseg.run", "format_version": FORMAT_VERSION, **_jsonable(data)}
     with atomic_write(path, "w") as handle:
@@ -79,12 +87,23 @@ def write_runfile(folder: str | os.PathLike, data: Mapping[str, Any]) -> Path:
 
 
 def is_run_folder(folder: str | os.PathLike) -> bool:
-    """True when ``folder`` holds a ``run.json`` written by bootseg."""
+    """True when ``folder`` holds a ``run.json`` written by bootseg.
+
+    >>> is_run_folder("/nonexistent-folder")
+    False
+    """
     return (Path(folder) / RUNFILE).is_file()
 
 
 def read_runfile(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read ``folder/run.json``; a file that is not bootseg's raises ``ValueError`` naming it."""
+    """Read ``folder/run.json``; a file that is not bootseg's raises ``ValueError`` naming it.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_runfile(folder, {"inputs": ["a.png"]})
+    >>> read_runfile(folder)["inputs"]
+    ['a.png']
+    """
     path = Path(folder) / RUNFILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
