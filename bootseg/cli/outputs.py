@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
 
+from .common import positive_int
+
 __all__ = [
     "CONFIDENCE_DEFINITION",
     "PROBA_FORMATS",
+    "add_output_options",
+    "add_report_limit",
     "confidence",
     "proba_path",
     "read_proba",
@@ -85,3 +90,35 @@ def read_proba(path: Path) -> np.ndarray:
     if array.dtype.kind == "f":
         return np.clip(array.astype(np.float32), 0.0, 1.0)
     raise ValueError(f"probability map '{path}' has dtype {array.dtype}; expected uint8, uint16 or float")
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, proba_help: str) -> argparse._ArgumentGroup:
+    """The ``output`` options that ``run`` and ``predict`` share; returns the group so a command can add its own."""
+    group = parser.add_argument_group("output")
+    group.add_argument("--save-proba", action="store_true", help=proba_help)
+    group.add_argument(
+        "--proba-format",
+        choices=tuple(PROBA_FORMATS),
+        default="png16",
+        help="png16: 16-bit PNG, 0..65535 for 0..1; png8: 8-bit PNG, 0..255; tiff: float32 TIFF (default: png16)",
+    )
+    group.add_argument(
+        "--no-overlays", dest="overlays", action="store_false", help="skip overlays/ (the report then has no pictures)"
+    )
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace bootseg's results in a non-empty OUT (other files there are kept)",
+    )
+    return group
+
+
+def add_report_limit(group: argparse._ArgumentGroup) -> None:
+    """``--report-limit N``: at most N overlays in report.html, least confident first."""
+    group.add_argument(
+        "--report-limit",
+        type=positive_int,
+        default=300,
+        metavar="N",
+        help="at most N overlays in report.html, least confident first (default: 300)",
+    )

@@ -23,7 +23,14 @@ from .common import (
     positive_int,
     progress,
 )
-from .outputs import CONFIDENCE_DEFINITION, PROBA_FORMATS, confidence, proba_path, write_proba
+from .outputs import (
+    CONFIDENCE_DEFINITION,
+    add_output_options,
+    add_report_limit,
+    confidence,
+    proba_path,
+    write_proba,
+)
 
 __all__ = ["add_parser", "resolve_model"]
 
@@ -55,35 +62,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("model", metavar="MODEL", help="a model-<k>-<stage>.pt file, or a `bootseg run` folder")
     parser.add_argument("images", nargs="+", metavar="IMAGES", help="a folder of images, or image files")
     parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (created; must be empty)")
-    group = parser.add_argument_group("output")
-    group.add_argument("--save-proba", action="store_true", help="also write probability maps")
-    group.add_argument(
-        "--proba-format",
-        choices=tuple(PROBA_FORMATS),
-        default="png16",
-        help="png16 (16-bit PNG), png8 (8-bit PNG) or tiff (float32) (default: png16)",
-    )
+    group = add_output_options(parser, proba_help="also write probability maps")
     group.add_argument(
         "--threshold",
         type=float,
         metavar="T",
         help="probability above which a pixel is foreground (default: the model's, 0.5)",
     )
-    group.add_argument("--no-overlays", dest="overlays", action="store_false", help="skip overlays/")
-    group.add_argument("--overwrite", action="store_true", help="replace bootseg's results in a non-empty OUT")
     group.add_argument(
         "--batch-size",
         type=positive_int,
         metavar="N",
         help="images per prediction batch (default: the model's training batch size)",
     )
-    group.add_argument(
-        "--report-limit",
-        type=positive_int,
-        default=300,
-        metavar="N",
-        help="at most N overlays in report.html, least confident first (default: 300)",
-    )
+    add_report_limit(group)
     add_runtime_options(parser, seed=False)
     parser.set_defaults(handler=command)
     return parser

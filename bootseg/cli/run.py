@@ -23,7 +23,14 @@ from .common import (
     progress,
     read_inputs,
 )
-from .outputs import CONFIDENCE_DEFINITION, PROBA_FORMATS, confidence, proba_path, write_proba
+from .outputs import (
+    CONFIDENCE_DEFINITION,
+    add_output_options,
+    add_report_limit,
+    confidence,
+    proba_path,
+    write_proba,
+)
 
 __all__ = ["RunSettings", "add_parser", "execute"]
 
@@ -132,34 +139,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (created; must be empty)")
     add_chain_options(parser)
-    group = parser.add_argument_group("output")
-    group.add_argument("--save-proba", action="store_true", help="also write the last network's probability maps")
-    group.add_argument(
-        "--proba-format",
-        choices=tuple(PROBA_FORMATS),
-        default="png16",
-        help="png16: 16-bit PNG, 0..65535 for 0..1; png8: 8-bit PNG, 0..255; tiff: float32 TIFF (default: png16)",
-    )
-    group.add_argument(
-        "--no-overlays", dest="overlays", action="store_false", help="skip overlays/ (the report then has no pictures)"
-    )
-    group.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace bootseg's results in a non-empty OUT (other files there are kept)",
-    )
+    group = add_output_options(parser, proba_help="also write the last network's probability maps")
     group.add_argument(
         "--truth",
         metavar="GT",
         help="after the run, score every stage against these ground-truth masks (read only then)",
     )
-    group.add_argument(
-        "--report-limit",
-        type=positive_int,
-        default=300,
-        metavar="N",
-        help="at most N overlays in report.html, the least confident first (default: 300)",
-    )
+    add_report_limit(group)
     add_runtime_options(parser)
     parser.set_defaults(handler=command)
     return parser
