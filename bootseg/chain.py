@@ -269,26 +269,32 @@ class BootstrapChain:
             raise UnknownStageError(f"stage {index}: {exc}") from exc
 
     # -- running ----------------------------------------------------------------------------------------------
-    def run(self, images: Iterable[Any] | str | os.PathLike) -> ChainResult:
+    def run(self, images: Iterable[Any] | str | os.PathLike, *, names: Sequence[str] | None = None) -> ChainResult:
         """Run every stage in order on ``images``.
 
         Parameters
         ----------
         images : list or iterable of (H, W) or (H, W, C) ndarray, or a folder path
             Any numeric dtype; sizes may differ. A folder is read with :func:`bootseg.io.read_images`.
+        names : sequence of str, optional
+            One name per image, used in ``result.names`` and in error messages (default: the file stems for a
+            folder, ``"image-0000"`` style otherwise).
 
         Returns
         -------
         ChainResult
             ``result.masks`` (the last stage's) and ``result.stages`` (every stage's, in order).
         """
-        arrays, names = self._inputs(images)
+        arrays, names = self._inputs(images, names)
         results: list[StageResult] = []
         masks: list[np.ndarray] = []
         for stage in self._stages:
             start = time.perf_counter()
             if stage.kind == "annotator":
-                masks = [self._annotate(stage, image, name) for image, name in zip(arrays, names, strict=True)]
+                masks = [
+                    self._annotate(stage, image, name)
+                    for image, name in self._progress(zip(arrays, names, strict=True), stage, len(arrays))
+                ]
                 proba = None
             else:
                 masks, proba = self._refine(stage, arrays, masks, names)
@@ -330,7 +336,23 @@ class BootstrapChain:
             raise
         return self._checked_masks(last, masks, arrays, names)
 
-    def _inputs(self, images: Any) -> tuple[list[np.ndarray], list[str]]:
+    def _progress(self, items: Iterable[Any], stage: _Stage, total: int) -> Iterable[Any]:
+        if not self.progress:
+            return items
+        from tqdm.auto import tqdm
+
+        return tqdm(items, total=total, desc=f"stage {stage.index} {stage.name}", unit="image", leave=False)
+
+    def _inputs(self, images: Any, names: Sequence[str] | None = None) -> tuple[list[np.ndarray], list[str]]:
+        arrays, default_names = self._arrays(images)
+        if names is None:
+            return arrays, default_names
+        names = [str(n) for n in names]
+        if len(names) != len(arrays):
+            raise ValueError(f"got {len(arrays)} images but {len(names)} names; give one name per image")
+        return arrays, names
+
+    def _arrays(self, images: Any) -> tuple[list[np.ndarray], list[str]]:
         if isinstance(images, (str, os.PathLike)):
             from .io import read_images
 
@@ -360,6 +382,10 @@ class BootstrapChain:
     def _annotate(self, stage: _Stage, image: np.ndarray, name: str) -> np.ndarray:
         try:
             mask = stage.obj.annotate(image)
+        except (ValueError, TypeError) as exc:
+            if stage.builtin:  # same type, with the image named
+                raise type(exc)(f"{stage.kind} {stage.name!r} failed on {name}: {exc}") from exc
+            raise self._fail(stage, f"on {name}", exc) from exc
         except Exception as exc:
             if stage.builtin:
                 raise

@@ -183,3 +183,15 @@ def test_failures_inside_third_party_stages_name_the_plugin(spheroids):
             BootstrapChain(["otsu", "wrongshape"], registry=registry).run(images[:2])
     finally:
         registry.unregister_plugin(name)
+
+
+def test_names_are_used_in_the_result_and_in_errors(spheroids):
+    images, _ = spheroids
+    chain = BootstrapChain(["otsu"])
+    assert chain.run(images[:2], names=["a", "b"]).names == ["a", "b"]
+    with pytest.raises(ValueError, match="got 2 images but 1 names; give one name per image"):
+        chain.run(images[:2], names=["a"])
+    flat = np.zeros((8, 8), np.uint8)
+    flat[0, 0] = 1  # two grey levels: too few for three classes
+    with pytest.raises(ValueError, match=r"annotator 'multiotsu' failed on 'flat.png': .*classes"):
+        BootstrapChain([("multiotsu", {"classes": 3})]).run([images[0], flat], names=["ok.png", "'flat.png'"])

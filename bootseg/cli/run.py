@@ -205,25 +205,23 @@ def build_chain(settings: RunSettings) -> tuple[Any, Any, list[StageSpec]]:
     from ..chain import BootstrapChain
     from ..errors import UnknownStageError
     from ..plugins import default_registry
-    from .progress_registry import ProgressRegistry
 
     registry = default_registry()
     shared = {"preset": settings.preset, "epochs": settings.epochs, "size": settings.size}
     specs = apply_shared_options(settings.stages, registry, shared, annotator_shared={"seed": settings.seed})
-    view = ProgressRegistry(registry)
     try:
         chain = BootstrapChain(
             specs,
             device=settings.device,
             seed=settings.seed,
             progress=not settings.quiet and sys.stderr.isatty(),  # bars only on a terminal
-            registry=view,  # type: ignore[arg-type]
+            registry=registry,
         )
     except (UnknownStageError, ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
     if len(specs) > 1:
         _check_device(settings.device)
-    return chain, view, specs
+    return chain, registry, specs
 
 
 def _check_device(device: str) -> None:
@@ -240,7 +238,7 @@ def execute(settings: RunSettings) -> Outcome:
     from ..io import list_images
 
     start = time.perf_counter()
-    chain, view, specs = build_chain(settings)
+    chain, registry, specs = build_chain(settings)
     paths = list_images(image_source(settings.inputs))
     names = check_stems(paths)
     truth = None
@@ -249,7 +247,6 @@ def execute(settings: RunSettings) -> Outcome:
 
         truth = index_masks(settings.truth, "--truth")
     out = check_out(settings.out, settings.inputs, overwrite=settings.overwrite)
-    view.set_paths(paths)
     timings: dict[str, float] = {}
 
     tic = time.perf_counter()
@@ -259,7 +256,7 @@ def execute(settings: RunSettings) -> Outcome:
     log.info(
         "read %d images from %s; running %s", len(images), ", ".join(settings.inputs), " → ".join(chain.stage_names)
     )
-    result = chain.run(images)
+    result = chain.run(images, names=[f"'{path}'" for path in paths])
     timings.update(result.timings)
 
     tic = time.perf_counter()
@@ -281,7 +278,7 @@ def execute(settings: RunSettings) -> Outcome:
         timings["evaluate"] = time.perf_counter() - tic
     timings["total"] = time.perf_counter() - start
 
-    run = _run_record(settings, out, view.registry, specs, stages, paths, names, images, scores, models, timings)
+    run = _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings)
     if evaluation is not None:
         run["evaluation"] = evaluation.as_dict()
         run["truth"] = str(Path(settings.truth).resolve())  # type: ignore[arg-type]
@@ -328,11 +325,9 @@ def _write_images(out: Path, settings: RunSettings, names, images, stages) -> No
 
 
 def _save_models(out: Path, stages) -> dict[str, str]:
-    from .progress_registry import unwrap
-
     models = {}
     for stage in stages:
-        obj = unwrap(stage.stage)
+        obj = stage.stage
         if callable(getattr(obj, "save", None)):
             path = out / f"model-{stage.key}.pt"
             obj.save(path)
@@ -379,11 +374,10 @@ def _device_of(obj: Any) -> str | None:
 
 def _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings) -> dict:
     from ..runfile import now_iso, versions
-    from .progress_registry import unwrap
 
     stage_records = []
     for stage, (_, given) in zip(stages, specs, strict=True):
-        obj = unwrap(stage.stage)
+        obj = stage.stage
         info = registry.info(stage.kind, stage.name)
         stage_records.append(
             {
