@@ -382,14 +382,12 @@ class BootstrapChain:
     def _annotate(self, stage: _Stage, image: np.ndarray, name: str) -> np.ndarray:
         try:
             mask = stage.obj.annotate(image)
-        except (ValueError, TypeError) as exc:
-            if stage.builtin:  # same type, with the image named
-                raise type(exc)(f"{stage.kind} {stage.name!r} failed on {name}: {exc}") from exc
-            raise self._fail(stage, f"on {name}", exc) from exc
         except Exception as exc:
-            if stage.builtin:
-                raise
-            raise self._fail(stage, f"on {name}", exc) from exc
+            if not stage.builtin:
+                raise self._fail(stage, f"on {name}", exc) from exc
+            if isinstance(exc, (ValueError, TypeError)):  # same type, with the image named
+                raise type(exc)(f"{stage.kind} {stage.name!r} failed on {name}: {exc}") from exc
+            raise
         return self._checked_masks(stage, [mask], [image], [name])[0]
 
     def _refine(
