@@ -66,9 +66,7 @@ def check_image(image: Any, *, name: str = "image") -> np.ndarray:
     if isinstance(image, (str, bytes)) or (not hasattr(image, "__array__") and not isinstance(image, (list, tuple))):
         raise TypeError(f"{name} must be a NumPy array, got {type(image).__name__}")
     array = np.asarray(image)
-    if array.dtype == bool:
-        array = array.view(np.uint8)
-    if array.dtype.kind not in "uif":
+    if array.dtype.kind not in "buif":
         raise TypeError(f"{name} must have a real numeric dtype (uint8, uint16, float32, ...), got {array.dtype}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
@@ -89,7 +87,7 @@ def check_image(image: Any, *, name: str = "image") -> np.ndarray:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise ValueError(f"{name} has {bad} NaN or infinite values ({describe(array)}); replace them first")
-    return array
+    return array.view(np.uint8) if array.dtype == bool else array
 
 
 def check_mask(mask: Any, shape: tuple[int, ...], *, name: str = "mask") -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import warnings
@@ -85,6 +86,142 @@ def test_property_symmetry_bounds_and_relation(pair):
 @given(arrays(bool, st.tuples(st.integers(1, 10), st.integers(1, 10))))
 def test_property_identity_is_one(mask):
     assert dice(mask, mask) == iou(mask, mask) == pixel_accuracy(mask, mask) == 1.0
+
+
+MASK_DTYPES = [np.bool_, np.uint8, np.uint16, np.int16, np.int32, np.int64, np.float32, np.float64]
+
+
+def _values(dtype) -> st.SearchStrategy:
+    """Any finite value of ``dtype``, with the binarisation edges (0, 0.5, just below 0.5) drawn often."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return st.booleans()
+    if dtype.kind == "f":
+        width = 32 if dtype == np.float32 else 64
+        edges = st.sampled_from([0.0, 0.5, float(np.nextafter(dtype.type(0.5), dtype.type(0))), 1.0, -1.0, 255.0])
+        return st.floats(allow_nan=False, width=width) | edges
+    info = np.iinfo(dtype)
+    return st.integers(int(info.min), int(info.max)) | st.sampled_from([0, 1, -1 if info.min < 0 else 2, 255])
+
+
+def _reference_binary(mask: np.ndarray) -> np.ndarray:
+    """The module's documented rule written independently: integers above 0, floats at or above 0.5."""
+    if mask.dtype.kind == "f":
+        return mask >= 0.5
+    return mask.astype(np.int64) > 0 if mask.dtype.kind in "ui" else mask.astype(bool)
+
+
+@st.composite
+def typed_pairs(draw) -> tuple[np.ndarray, np.ndarray]:
+    """Two masks of one random shape, each of a random supported dtype (they may differ)."""
+    shape = draw(st.tuples(st.integers(1, 9), st.integers(1, 9)))
+    first, second = draw(st.sampled_from(MASK_DTYPES)), draw(st.sampled_from(MASK_DTYPES))
+    return draw(arrays(first, shape, elements=_values(first))), draw(arrays(second, shape, elements=_values(second)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(typed_pairs())
+def test_property_every_dtype_agrees_with_sklearn_on_the_binarised_masks(pair):
+    pred, target = pair
+    p, t = _reference_binary(pred), _reference_binary(target)
+    assert dice(pred, target) == pytest.approx(_sk(f1_score, p, t), abs=1e-12)
+    assert iou(pred, target) == pytest.approx(_sk(jaccard_score, p, t), abs=1e-12)
+    assert pixel_accuracy(pred, target) == pytest.approx(accuracy_score(t.ravel(), p.ravel()), abs=1e-12)
+    for metric in (dice, iou, pixel_accuracy):
+        value = metric(pred, target)
+        assert isinstance(value, float) and 0.0 <= value <= 1.0
+        assert value == metric(target, pred)  # symmetry across dtypes too
+        assert metric(pred, pred) == metric(target, target) == 1.0  # identity, whatever the dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(masks)
+def test_property_complements_and_the_jaccard_distance(pair):
+    pred, target = pair
+    # pixel accuracy counts agreement, so swapping foreground and background everywhere keeps it
+    assert pixel_accuracy(~pred, ~target) == pixel_accuracy(pred, target)
+    assert pixel_accuracy(pred, ~pred) == 0.0
+    # 1 - IoU is a metric: the triangle inequality holds through any third mask (here the intersection)
+    third = pred & target
+    assert 1 - iou(pred, target) <= (1 - iou(pred, third)) + (1 - iou(third, target)) + 1e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([np.float32, np.float64]).flatmap(
+        lambda dtype: arrays(dtype, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=_values(dtype))
+    ),
+    st.data(),
+)
+def test_property_nan_is_refused_with_a_message(mask, data):
+    bad = mask.copy()
+    bad.flat[data.draw(st.integers(0, bad.size - 1))] = np.nan
+    for metric in (dice, iou, pixel_accuracy):
+        with pytest.raises(ValueError, match=rf"pred contains NaN values \(shape {re.escape(str(bad.shape))}\)"):
+            metric(bad, mask)
+        with pytest.raises(ValueError, match=r"target contains NaN values .*; masks must be finite"):
+            metric(mask, bad)
+
+
+datasets = st.integers(1, 5).flatmap(
+    lambda n: st.lists(
+        st.tuples(st.integers(1, 7), st.integers(1, 7)).flatmap(
+            lambda shape: st.tuples(arrays(bool, shape), arrays(bool, shape))
+        ),
+        min_size=n,
+        max_size=n,
+    )
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(datasets)
+def test_property_dataset_metrics_agree_with_sklearn(pairs):
+    preds, targets = [p for p, _ in pairs], [t for _, t in pairs]
+    summary = summarize(preds, targets)
+    flat_p = np.concatenate([p.ravel() for p in preds])
+    flat_t = np.concatenate([t.ravel() for t in targets])
+    assert summary.n == len(pairs)
+    assert summary.dice_values == pytest.approx([_sk(f1_score, p, t) for p, t in pairs], abs=1e-12)
+    assert summary.iou_values == pytest.approx([_sk(jaccard_score, p, t) for p, t in pairs], abs=1e-12)
+    assert summary.accuracy_mean == pytest.approx(np.mean([accuracy_score(t.ravel(), p.ravel()) for p, t in pairs]))
+    assert summary.dice_std == pytest.approx(np.std(summary.dice_values), abs=1e-12)
+    assert summary.pooled_dice == pytest.approx(_sk(f1_score, flat_p, flat_t), abs=1e-12)
+    assert summary.pooled_iou == pytest.approx(_sk(jaccard_score, flat_p, flat_t), abs=1e-12)
+    assert summary.pooled_accuracy == pytest.approx(accuracy_score(flat_t, flat_p), abs=1e-12)
+    assert pooled_dice(preds, targets) == summary.pooled_dice == pooled_dice(targets, preds)
+    assert pooled_iou(preds, targets) == summary.pooled_iou == pooled_iou(targets, preds)
+    for value in summary.as_dict().values():
+        assert isinstance(value, int) or 0.0 <= value <= 1.0
+    identity = summarize(preds, preds)
+    assert identity.dice_mean == identity.iou_mean == identity.accuracy_mean == identity.pooled_dice == 1.0
+    assert identity.dice_std == 0.0
+    # hard masks as probabilities, without smoothing: the soft Dice is the pooled hard Dice
+    assert pooled_soft_dice(preds, targets, smooth=0.0) == pytest.approx(summary.pooled_dice, abs=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    datasets.flatmap(
+        lambda pairs: st.tuples(
+            st.just(pairs),
+            st.tuples(*[arrays(np.float64, t.shape, elements=st.floats(0, 1)) for _, t in pairs]),
+            st.floats(0, 10),
+            st.integers(1, 6),
+        )
+    )
+)
+def test_property_pooled_soft_dice_formula_and_bounds(case):
+    pairs, probs, smooth, batch_size = case
+    targets = [t for _, t in pairs]
+    p = np.concatenate([q.ravel() for q in probs])
+    t = np.concatenate([m.ravel() for m in targets]).astype(np.float64)
+    denominator = p.sum() + t.sum() + smooth
+    expected = 1.0 if denominator == 0 else (2 * (p * t).sum() + smooth) / denominator
+    value = pooled_soft_dice(list(probs), targets, smooth=smooth)
+    assert value == pytest.approx(expected, abs=1e-12)
+    assert 0.0 <= value <= 1.0 + 1e-12
+    assert 0.0 <= pooled_soft_dice(list(probs), targets, smooth=smooth, batch_size=batch_size) <= 1.0 + 1e-12
 
 
 def test_numpy_formulas():

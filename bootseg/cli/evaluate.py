@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import BootsegError
 from .common import UsageError, add_verbosity, progress
 from .outputs import read_proba
-from .scoring import FOOTNOTE, Evaluation, Scorer
+from .scoring import (
+    FOOTNOTE,
+    Evaluation,
+    EvaluationError,
+    Scorer,
+    SizeMismatch,
+    Unmatched,
+    Unreadable,
+    names_text,
+    shape_text,
+)
 
-__all__ = ["Source", "add_parser", "index_masks", "match_names", "print_evaluation", "score_sources"]
+__all__ = [
+    "EvaluationError",
+    "Matching",
+    "Source",
+    "add_parser",
+    "evaluate_folders",
+    "index_masks",
+    "match_names",
+    "print_evaluation",
+    "score_in_memory",
+    "score_sources",
+]
 
 log = logging.getLogger("bootseg.cli")
 
@@ -39,7 +61,11 @@ exit status: 0 scored, 1 nothing matched or a folder is missing/empty, 2 bad com
 
 @dataclass
 class Source:
-    """One column: masks in ``folder``, probability maps (optional) in ``proba``."""
+    """One column: masks in ``folder``, probability maps (optional) in ``proba``.
+
+    >>> Source("0-otsu", "0-otsu", Path("run/stages/0-otsu")).proba is None
+    True
+    """
 
     key: str
     label: str
@@ -48,7 +74,12 @@ class Source:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``evaluate`` sub-command to ``subparsers`` and return its parser."""
+    """Add the ``evaluate`` sub-command to ``subparsers`` and return its parser.
+
+    >>> parser = add_parser(argparse.ArgumentParser().add_subparsers())
+    >>> parser.parse_args(["pred", "truth", "--csv", "s.csv"]).csv
+    's.csv'
+    """
     parser = subparsers.add_parser(
         "evaluate",
         help="score masks against ground truth (DSC, IoU, PA; one column per stage)",
@@ -78,13 +109,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 # ------------------------------------------------------------------------------------------------ matching
 
 
-def _names_text(names: Sequence[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def index_masks(folder: str | Path, what: str) -> dict[str, Path]:
-    """Mask files in ``folder`` by file stem; a missing or empty folder or two files of one stem are errors."""
+    """Mask files in ``folder`` by file stem; a missing or empty folder or two files of one stem are errors.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("0002.tif", "0001.png"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> sorted(index_masks(folder, "ground-truth"))
+    ['0001', '0002']
+    """
     from ..io import list_images
 
     folder = Path(folder)
@@ -103,127 +139,261 @@ def index_masks(folder: str | Path, what: str) -> dict[str, Path]:
     return index
 
 
-def match_names(pred_names: Sequence[str], truth: Mapping[str, object], *, what: str = "prediction") -> list[str]:
-    """The names with both a prediction and a ground truth, in prediction order; the others are reported."""
+class Matching(NamedTuple):
+    """Names split by whether both sides have them: ``matched`` in prediction order, the rest sorted.
+
+    >>> Matching(["a"], ["x"], ["y"]).matched
+    ['a']
+    """
+
+    matched: list[str]
+    no_truth: list[str]
+    no_prediction: list[str]
+
+
+def match_names(pred_names: Sequence[str], truth: Mapping[str, object]) -> Matching:
+    """Split prediction names into those with a ground truth of the same name and those without.
+
+    Parameters
+    ----------
+    pred_names : sequence of str
+        Names (file stems) of the predictions.
+    truth : mapping
+        Ground truth by name (e.g. :func:`index_masks` of the ground-truth folder).
+
+    Returns
+    -------
+    Matching
+        ``matched`` (prediction order), ``no_truth`` (predictions without a ground truth, prediction order)
+        and ``no_prediction`` (ground truths without a prediction, sorted).
+
+    Examples
+    --------
+    >>> match_names(["b", "a", "x"], {"a": 1, "b": 2, "y": 3})
+    Matching(matched=['b', 'a'], no_truth=['x'], no_prediction=['y'])
+    """
     truth_names = set(truth)
-    matched = [name for name in pred_names if name in truth_names]
-    no_truth = [name for name in pred_names if name not in truth_names]
-    no_pred = sorted(truth_names - set(pred_names))
-    if no_truth:
-        log.warning(
-            "%d %s(s) have no ground-truth mask of the same name and are left out: %s",
-            len(no_truth),
-            what,
-            _names_text(no_truth),
-        )
-    if no_pred:
-        log.warning(
-            "%d ground-truth mask(s) have no %s of the same name and are left out: %s",
-            len(no_pred),
-            what,
-            _names_text(no_pred),
-        )
-    return matched
+    present = set(pred_names)
+    return Matching(
+        [name for name in pred_names if name in truth_names],
+        [name for name in pred_names if name not in truth_names],
+        sorted(truth_names - present),
+    )
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "×".join(str(s) for s in shape[:2])
-
-
-def score_sources(sources: Sequence[Source], truth: Mapping[str, Path]) -> Evaluation:
-    """Score every source folder against the ground truth, image by image (streamed)."""
+def _read(path: Path, name: str, unmatched: Unmatched) -> np.ndarray | None:
+    """The mask in ``path``, or None with the reason recorded when it cannot be read."""
     from ..io import read_mask
 
+    try:
+        return read_mask(path)
+    except (ValueError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if str(path) not in reason:
+            reason = f"cannot read '{path}': {reason}"
+        unmatched.unreadable.append(Unreadable(name, str(path), reason))
+        return None
+
+
+def score_sources(sources: Sequence[Source], truth: Mapping[str, Path], *, strict: bool = True) -> Evaluation:
+    """Score every source folder against the ground truth, image by image (streamed).
+
+    Masks are matched by file stem. Predictions without a ground truth (and the reverse), names that only some
+    stages have, pairs of different sizes and mask files that cannot be read are left out and recorded in the
+    result's ``unmatched``.
+
+    Parameters
+    ----------
+    sources : sequence of Source
+        One per column (stage); every folder must hold mask files.
+    truth : mapping of str to Path
+        Ground-truth mask files by name, as :func:`index_masks` gives them.
+    strict : bool, optional
+        True (default): anything left out raises :class:`~bootseg.cli.scoring.EvaluationError`, whose message
+        has one line per reason, the same lines ``bootseg evaluate`` prints as warnings; ``error.evaluation``
+        holds the scores of the pairs that could be scored. False: each line is logged as a warning and the
+        scores are returned (``bootseg evaluate`` does this).
+
+    Returns
+    -------
+    Evaluation
+        The scores of the matched pairs; ``evaluation.unmatched`` says what was left out and why.
+
+    Raises
+    ------
+    EvaluationError
+        When nothing could be scored (even with ``strict=False``): the message names both folders and the
+        first names on each side, or gives every reason; with ``strict=True``, also when anything was left out.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from bootseg.io import write_mask
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for folder in ("pred", "truth"):
+    ...     (root / folder).mkdir()
+    >>> square = np.zeros((8, 8), bool)
+    >>> square[2:6, 2:6] = True
+    >>> for folder, name, mask in [("pred", "a", square), ("pred", "b", square[:4]), ("pred", "extra", square),
+    ...                            ("truth", "a", square), ("truth", "b", square), ("truth", "c", square)]:
+    ...     _ = write_mask(root / folder / f"{name}.png", mask)
+    >>> sources, truth = [Source("pred", "pred", root / "pred")], index_masks(root / "truth", "ground-truth")
+    >>> try:
+    ...     score_sources(sources, truth)
+    ... except EvaluationError as error:
+    ...     print(error)
+    ...     print(error.evaluation.names, error.evaluation.columns[0].dice)
+    1 prediction(s) have no ground-truth mask of the same name and are left out: extra
+    1 ground-truth mask(s) have no prediction of the same name and are left out: c
+    1 image(s) differ in size from their ground truth and are left out: b (ground truth 8×8, pred 4×8)
+    ['a'] [1.0]
+    >>> evaluation = score_sources(sources, truth, strict=False)  # the same lines as warnings
+    >>> evaluation.names, evaluation.unmatched.no_truth, evaluation.unmatched.no_prediction
+    (['a'], ['extra'], ['c'])
+    """
     indexes = [index_masks(s.folder, f"prediction ({s.label})") for s in sources]
     proba_indexes = [None if s.proba is None else index_masks(s.proba, f"probability ({s.label})") for s in sources]
-    common = [name for name in indexes[0] if all(name in index for index in indexes[1:])]
+    unmatched = Unmatched()
+    every = set().union(*indexes)
     for source, index in zip(sources, indexes, strict=True):
-        missing = sorted(set().union(*indexes) - set(index))
+        missing = sorted(every - set(index))
         if missing:
-            log.warning(
-                "%s lacks %d mask(s) that other stages have; left out: %s",
-                source.label,
-                len(missing),
-                _names_text(missing),
-            )
-    matched = match_names(common, truth)
+            unmatched.missing[source.key] = missing
+    common = [name for name in indexes[0] if all(name in index for index in indexes[1:])]
+    matching = match_names(common, truth)
+    unmatched.no_truth = matching.no_truth
+    unmatched.no_prediction = sorted(set(truth) - every)
     scorer = Scorer((s.key, s.label) for s in sources)
-    mismatched = []
-    for name in progress(matched, desc="evaluating", total=len(matched)):
-        target = read_mask(truth[name])
-        preds = [read_mask(index[name]) for index in indexes]
-        bad = [(s.label, p.shape) for s, p in zip(sources, preds, strict=True) if p.shape != target.shape]
-        if bad:
-            mismatched.append(
-                f"{name} (ground truth {_shape_text(target.shape)}, "
-                + ", ".join(f"{label} {_shape_text(shape)}" for label, shape in bad)
-                + ")"
-            )
+    for name in progress(matching.matched, desc="evaluating", total=len(matching.matched)):
+        target = _read(truth[name], name, unmatched)
+        if target is None:
             continue
-        probas = [_proba(index, name, target.shape) for index in proba_indexes]
-        scorer.add(name, target, preds, probas)
-    _report_mismatched(mismatched)
-    return _checked(scorer)
+        preds = []
+        for index in indexes:
+            pred = _read(index[name], name, unmatched)
+            if pred is None:
+                break
+            preds.append(pred)
+        else:
+            bad = {s.key: p.shape for s, p in zip(sources, preds, strict=True) if p.shape != target.shape}
+            if bad:
+                unmatched.size_mismatch.append(SizeMismatch(name, target.shape, bad))
+                continue
+            probas = [_proba(index, name, target.shape) for index in proba_indexes]
+            scorer.add(name, target, preds, probas)
+    folders = _folders_text([s.folder for s in sources])
+    return _finish(scorer, unmatched, strict, pred_text=f"in {folders}", pred_names=sorted(every), truth=truth)
+
+
+def _folders_text(folders: Sequence[Path]) -> str:
+    if len(folders) == 1:
+        return f"'{folders[0]}'"
+    return f"'{Path(os.path.commonpath([str(f) for f in folders]))}'"
 
 
 def _proba(index: Mapping[str, Path] | None, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
     if index is None or name not in index:
         return None
     path = index[name]
-    proba = read_proba(path)
+    try:
+        proba = read_proba(path)
+    except (ValueError, OSError) as exc:
+        log.warning("probability map '%s' is not used: %s", path, exc)
+        return None
     if proba.shape != shape:
         log.warning(
-            "probability map '%s' is %s, its mask %s; not used", path, _shape_text(proba.shape), _shape_text(shape)
+            "probability map '%s' is %s, its mask %s; not used", path, shape_text(proba.shape), shape_text(shape)
         )
         return None
     return proba
 
 
-def _report_mismatched(mismatched: Sequence[str]) -> None:
-    if mismatched:
-        log.warning(
-            "%d image(s) differ in size from their ground truth and are left out: %s",
-            len(mismatched),
-            "; ".join(mismatched[:12]) + (" ..." if len(mismatched) > 12 else ""),
-        )
-
-
-def _checked(scorer: Scorer) -> Evaluation:
-    evaluation = scorer.result()
+def _finish(
+    scorer: Scorer,
+    unmatched: Unmatched,
+    strict: bool,
+    *,
+    pred_text: str,
+    pred_names: Sequence[str],
+    truth: Mapping[str, Path],
+) -> Evaluation:
+    """The evaluation, after reporting (warnings) or raising on what was left out."""
+    evaluation = scorer.result(unmatched)
     if not evaluation.names:
-        raise BootsegError(
-            "no prediction could be scored: no file name matched a ground-truth mask of the same "
-            "size (names are matched without extension, e.g. 0001.png with 0001.tif)"
-        )
+        raise EvaluationError(_nothing_scored(unmatched, pred_text, pred_names, truth), unmatched)
+    if unmatched:
+        messages = unmatched.messages()
+        if strict:
+            raise EvaluationError("\n".join(messages), unmatched, evaluation)
+        for message in messages:
+            log.warning("%s", message)
     return evaluation
+
+
+def _nothing_scored(unmatched: Unmatched, pred_text: str, pred_names: Sequence[str], truth: Mapping[str, Path]) -> str:
+    parents = {Path(path).parent for path in truth.values()}
+    truth_text = f"'{parents.pop()}'" if len(parents) == 1 else "the ground truth"
+    if not set(pred_names) & set(truth):
+        return (
+            f"no prediction could be scored: no file name {pred_text} ({len(pred_names)}: "
+            f"{names_text(pred_names, 5)}) matches one in {truth_text} "
+            f"({len(truth)}: {names_text(sorted(truth), 5)}); "
+            "names are matched without extension, e.g. 0001.png with 0001.tif"
+        )
+    reasons = "; ".join(unmatched.messages())
+    return f"no prediction could be scored (predictions {pred_text}, ground truth in {truth_text}): {reasons}"
 
 
 def score_in_memory(
     names: Sequence[str],
     columns: Sequence[tuple[str, str, Sequence[np.ndarray], Sequence[np.ndarray] | None]],
     truth: Mapping[str, Path],
+    *,
+    strict: bool = False,
 ) -> Evaluation:
-    """Score stage results held in memory (``key, label, masks, proba``) against ground-truth files."""
-    from ..io import read_mask
+    """Score stage results held in memory (``key, label, masks, proba``) against ground-truth files.
 
+    What cannot be scored is handled as in :func:`score_sources`, except that ``strict`` defaults to False
+    (``bootseg run --truth`` warns and goes on).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from bootseg.io import write_mask
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = write_mask(folder / "a.png", np.eye(4, dtype=bool))
+    >>> evaluation = score_in_memory(["a", "b"], [("otsu", "otsu", [np.eye(4, dtype=bool)] * 2, None)],
+    ...                              index_masks(folder, "ground-truth"))
+    >>> evaluation.names, evaluation.columns[0].dice, evaluation.unmatched.no_truth
+    (['a'], [1.0], ['b'])
+    """
     position = {name: i for i, name in enumerate(names)}
-    matched = match_names(names, truth)
+    matching = match_names(names, truth)
+    unmatched = Unmatched(no_truth=matching.no_truth, no_prediction=matching.no_prediction)
     scorer = Scorer((key, label) for key, label, _, _ in columns)
-    mismatched = []
-    for name in progress(matched, desc="evaluating", total=len(matched)):
+    for name in progress(matching.matched, desc="evaluating", total=len(matching.matched)):
         i = position[name]
-        target = read_mask(truth[name])
+        target = _read(truth[name], name, unmatched)
+        if target is None:
+            continue
         preds = [masks[i] for _, _, masks, _ in columns]
         if preds[0].shape != target.shape:
-            mismatched.append(f"{name} (ground truth {_shape_text(target.shape)}, image {_shape_text(preds[0].shape)})")
+            unmatched.size_mismatch.append(SizeMismatch(name, target.shape, {"image": preds[0].shape}))
             continue
         scorer.add(name, target, preds, [None if proba is None else proba[i] for _, _, _, proba in columns])
-    _report_mismatched(mismatched)
-    return _checked(scorer)
+    return _finish(scorer, unmatched, strict, pred_text="of this run", pred_names=list(names), truth=truth)
 
 
 def print_evaluation(evaluation: Evaluation) -> None:
-    """The table and its footnote, on stdout."""
+    """The table and its footnote, on stdout.
+
+    >>> scorer = Scorer([("otsu", "otsu")])
+    >>> scorer.add("a", np.eye(2, dtype=bool), [np.eye(2, dtype=bool)], [None])
+    >>> print_evaluation(scorer.result())  # doctest: +ELLIPSIS
+    metric (n=1)               otsu
+    DSC  mean ± std   1.000 ± 0.000
+    ...
+    """
     print(evaluation.table())
     print(textwrap.fill(FOOTNOTE, width=110))
 
@@ -256,31 +426,89 @@ def run_sources(pred: Path) -> tuple[list[Source], dict | None]:
     return present_sources, run
 
 
-def command(args: argparse.Namespace) -> int:
-    pred = Path(args.pred)
+def evaluate_folders(
+    pred: str | Path, truth: str | Path, *, proba: str | Path | None = None, strict: bool = True
+) -> Evaluation:
+    """Score a folder of predicted masks, or every stage of a ``bootseg run`` folder, against ground truth.
+
+    What ``bootseg evaluate PRED GT [--proba DIR]`` computes, with the same checks: see :func:`score_sources`
+    for matching and for ``strict``.
+
+    Parameters
+    ----------
+    pred : str or Path
+        A ``bootseg run`` output folder (one column per stage) or a folder of mask files.
+    truth : str or Path
+        The folder of ground-truth masks (foreground > 0).
+    proba : str or Path, optional
+        Probability maps for a plain ``pred`` folder (for the pooled soft DSC).
+    strict : bool, optional
+        Raise :class:`~bootseg.cli.scoring.EvaluationError` when anything is left out (default True); False
+        logs the same lines as warnings and returns the scores.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    FileNotFoundError
+        If a folder does not exist.
+    EvaluationError
+        When nothing could be scored, or (``strict``) when anything was left out.
+    UsageError
+        If ``proba`` is given for a run folder, or a path is a file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from bootseg.io import write_mask
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for folder in ("pred", "truth"):
+    ...     (root / folder).mkdir()
+    >>> _ = write_mask(root / "pred" / "a.png", np.eye(4, dtype=bool))
+    >>> _ = write_mask(root / "truth" / "b.png", np.eye(4, dtype=bool))
+    >>> try:
+    ...     evaluate_folders(root / "pred", root / "truth")
+    ... except EvaluationError as error:
+    ...     for part in str(error).replace(str(root), "ROOT").split("; "):
+    ...         print(part)
+    no prediction could be scored: no file name in 'ROOT/pred' (1: a) matches one in 'ROOT/truth' (1: b)
+    names are matched without extension, e.g. 0001.png with 0001.tif
+    """
+    pred = Path(pred)
     if not pred.exists():
         raise FileNotFoundError(f"PRED folder '{pred}' does not exist")
-    truth = index_masks(args.truth, "ground-truth")
+    truth_index = index_masks(truth, "ground-truth")
     sources, run = run_sources(pred)
-    if args.proba:
+    if proba is not None:
         if run is not None:
             raise UsageError(
                 "--proba is for a plain folder of masks; a run folder's probability maps are found from its run.json"
             )
-        proba_dir = Path(args.proba)
+        proba_dir = Path(proba)
         if not proba_dir.is_dir():
             raise FileNotFoundError(f"--proba folder '{proba_dir}' does not exist")
         sources[0].proba = proba_dir
-    if args.report and run is None:
+    return score_sources(sources, truth_index, strict=strict)
+
+
+def command(args: argparse.Namespace) -> int:
+    from ..runfile import is_run_folder, read_runfile
+
+    pred = Path(args.pred)
+    if not pred.exists():
+        raise FileNotFoundError(f"PRED folder '{pred}' does not exist")
+    if args.report and not is_run_folder(pred):
         raise UsageError(f"--report needs a `bootseg run` output folder as PRED; '{pred}' has no run.json")
-    evaluation = score_sources(sources, truth)
+    evaluation = evaluate_folders(pred, args.truth, proba=args.proba, strict=False)
     print_evaluation(evaluation)
     if args.csv:
         path = evaluation.write_csv(args.csv)
         log.info("per-image scores written to %s", path)
-    if args.report and run is not None:
+    if args.report:
         from ..report import write_report
 
-        path = write_report(run, pred, evaluation=evaluation.as_dict(per_image=True))
+        path = write_report(read_runfile(pred), pred, evaluation=evaluation.as_dict(per_image=True))
         log.info("report with scores written to %s", path)
     return 0
