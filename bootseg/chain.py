@@ -7,14 +7,15 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from pathlib import Path
+from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
 
 from .errors import PluginError, UnknownStageError
-from .images import check_image
+from .inputs import DEFAULT_MAX_PIXELS, BadInput, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
 from .protocols import Annotator, Refiner, satisfies
 
@@ -116,6 +117,10 @@ class ChainResult:
         One name per image: the file stem for images read from a folder, ``"image-0000"`` style otherwise.
     stages : StageResults
         Every stage's result, in order.
+    skipped : list of BadInput
+        Inputs left out because they could not be used (``run(..., skip_bad=True)``).
+    constant : list of str
+        Names of images whose pixels all have one value.
 
     Examples
     --------
@@ -127,6 +132,8 @@ class ChainResult:
 
     names: list[str]
     stages: StageResults
+    skipped: list[BadInput] = field(default_factory=list)
+    constant: list[str] = field(default_factory=list)
 
     @property
     def masks(self) -> list[np.ndarray]:
@@ -269,35 +276,72 @@ class BootstrapChain:
             raise UnknownStageError(f"stage {index}: {exc}") from exc
 
     # -- running ----------------------------------------------------------------------------------------------
-    def run(self, images: Iterable[Any] | str | os.PathLike, *, names: Sequence[str] | None = None) -> ChainResult:
+    def run(
+        self,
+        images: Iterable[Any] | str | os.PathLike,
+        *,
+        names: Sequence[str] | None = None,
+        executor: Executor | None = None,
+        skip_bad: bool = False,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        checkpoint_dir: str | os.PathLike | None = None,
+    ) -> ChainResult:
         """Run every stage in order on ``images``.
+
+        Every input is read and checked before any stage starts (see :mod:`bootseg.inputs`): bad ones stop the
+        run with one :class:`~bootseg.inputs.BadInputError` listing each of them and why, or are left out with
+        ``skip_bad=True`` (listed in ``result.skipped``).
 
         Parameters
         ----------
         images : list or iterable of (H, W) or (H, W, C) ndarray, or a folder path
-            Any numeric dtype; sizes may differ. A folder is read with :func:`bootseg.io.read_images`.
+            Any numeric dtype; sizes may differ. A folder (or a list of files) is read with
+            :func:`bootseg.inputs.load_inputs`.
         names : sequence of str, optional
-            One name per image, used in ``result.names`` and in error messages (default: the file stems for a
-            folder, ``"image-0000"`` style otherwise).
+            One name per image, used in ``result.names``, in error messages and as file names in
+            ``checkpoint_dir`` (default: the file stems for a folder, ``"image-0000"`` style otherwise).
+        executor : concurrent.futures.Executor, optional
+            Runs the first stage on batches of images in parallel: a ``ProcessPoolExecutor`` uses every core, a
+            Dask or Ray executor a cluster. The annotator is pickled to the workers; the masks are the same as
+            without an executor. Network stages train and predict in this process (see :meth:`predict` for
+            labelling new images through an executor).
+        skip_bad : bool
+            Leave out inputs that cannot be used instead of raising.
+        max_pixels : int or None
+            The largest accepted image (``H × W`` pixels); ``None`` for no limit.
+        checkpoint_dir : str or os.PathLike, optional
+            Keep each stage's masks and trained networks there as soon as they are done, and reuse what an
+            earlier, interrupted run with the same chain, seed and images left there (see :mod:`bootseg.resume`).
 
         Returns
         -------
         ChainResult
             ``result.masks`` (the last stage's) and ``result.stages`` (every stage's, in order).
         """
-        arrays, names = self._inputs(images, names)
+        inputs = self._inputs(images, names, skip_bad=skip_bad, max_pixels=max_pixels)
+        arrays, names = inputs.images, inputs.names
+        for item in inputs.skipped:
+            log.warning("skipped %s", item.line())
+        if inputs.constant:
+            log.warning(
+                "%d constant image(s) (every pixel has one value; their masks are empty): %s",
+                len(inputs.constant),
+                ", ".join(inputs.constant[:10]) + (" ..." if len(inputs.constant) > 10 else ""),
+            )
+        store = None
+        if checkpoint_dir is not None:
+            from .resume import StageStore
+
+            store = StageStore(checkpoint_dir, names, self._state(arrays, names))
         results: list[StageResult] = []
         masks: list[np.ndarray] = []
         for stage in self._stages:
             start = time.perf_counter()
             if stage.kind == "annotator":
-                masks = [
-                    self._annotate(stage, image, name)
-                    for image, name in self._progress(zip(arrays, names, strict=True), stage, len(arrays))
-                ]
+                masks = self._annotate_all(stage, arrays, names, executor, store)
                 proba = None
             else:
-                masks, proba = self._refine(stage, arrays, masks, names)
+                masks, proba = self._refine(stage, arrays, masks, names, store)
             seconds = time.perf_counter() - start
             mean_fg = float(np.mean([m.mean() for m in masks]))
             log.info(
@@ -309,25 +353,64 @@ class BootstrapChain:
                 mean_fg,
             )
             results.append(StageResult(stage.index, stage.name, stage.kind, masks, proba, seconds, stage.obj))
-        return ChainResult(names, StageResults(results))
+        return ChainResult(names, StageResults(results), inputs.skipped, inputs.constant)
 
-    def predict(self, images: Iterable[Any] | str | os.PathLike) -> list[np.ndarray]:
+    def _state(self, arrays: list[np.ndarray], names: list[str]) -> dict[str, Any]:
+        """What a checkpoint folder's work depends on (not the device: a run may go on elsewhere)."""
+        from .resume import image_digest
+
+        stages = []
+        for stage in self._stages:
+            options = {k: v for k, v in stage.options.items() if k not in ("device", "progress")}
+            if stage.spec is None:  # an object: its class and whatever options it reports
+                report = getattr(stage.obj, "options", None)
+                options = dict(report()) if callable(report) else {"repr": repr(stage.obj)}
+            stages.append({"name": stage.name, "source": stage.source, "options": options})
+        images = [{"name": n, "digest": image_digest(a)} for a, n in zip(arrays, names, strict=True)]
+        return {"seed": self.seed, "stages": stages, "images": images}
+
+    def predict(
+        self, images: Iterable[Any] | str | os.PathLike, *, executor: Executor | None = None
+    ) -> list[np.ndarray]:
         """Label new images with the trained last stage (the first stage alone for a one-stage chain).
 
         Returns bool ``(H, W)`` masks, one per image. A network stage must have been trained by :meth:`run`
         (or be a trained object given to the chain).
+
+        ``executor`` (a ``concurrent.futures.Executor``) spreads the work over its workers in batches of
+        images: the stage object (a trained network included) is pickled to each worker. The masks are the same
+        as without it.
+
+        Examples
+        --------
+        >>> from concurrent.futures import ThreadPoolExecutor
+        >>> from bootseg.datasets import synthetic_spheroids
+        >>> images, _ = synthetic_spheroids(4, size=32)
+        >>> chain = BootstrapChain(["otsu"])
+        >>> with ThreadPoolExecutor(2) as pool:
+        ...     masks = chain.predict(images, executor=pool)
+        >>> all(np.array_equal(a, b) for a, b in zip(masks, chain.predict(images)))
+        True
         """
-        arrays, names = self._inputs(images)
+        inputs = self._inputs(images, None)
+        arrays, names = inputs.images, inputs.names
         last = self._stages[-1]
         if last.kind == "annotator":
-            return [self._annotate(last, image, name) for image, name in zip(arrays, names, strict=True)]
+            return self._annotate_all(last, arrays, names, executor)
         predict = getattr(last.obj, "predict", None)
         if predict is None:
             raise TypeError(
                 f"the last stage {last.name!r} ({last.source}) has no predict(); it cannot label new images"
             )
         try:
-            masks = predict(arrays)
+            if executor is None:
+                masks = predict(arrays)
+            else:
+                masks = [
+                    mask
+                    for batch in executor.map(_predict_batch, repeat(last.obj), _batches(arrays, executor))
+                    for mask in batch
+                ]
         except RuntimeError as exc:
             if "not trained" in str(exc):
                 raise RuntimeError(
@@ -336,30 +419,26 @@ class BootstrapChain:
             raise
         return self._checked_masks(last, masks, arrays, names)
 
-    def _progress(self, items: Iterable[Any], stage: _Stage, total: int) -> Iterable[Any]:
+    def _progress(self, items: Iterable[Any] | None, stage: _Stage, total: int) -> Any:
         if not self.progress:
             return items
         from tqdm.auto import tqdm
 
         return tqdm(items, total=total, desc=f"stage {stage.index} {stage.name}", unit="image", leave=False)
 
-    def _inputs(self, images: Any, names: Sequence[str] | None = None) -> tuple[list[np.ndarray], list[str]]:
-        arrays, default_names = self._arrays(images)
-        if names is None:
-            return arrays, default_names
-        names = [str(n) for n in names]
-        if len(names) != len(arrays):
-            raise ValueError(f"got {len(arrays)} images but {len(names)} names; give one name per image")
-        return arrays, names
-
-    def _arrays(self, images: Any) -> tuple[list[np.ndarray], list[str]]:
+    def _inputs(
+        self,
+        images: Any,
+        names: Sequence[str] | None,
+        *,
+        skip_bad: bool = False,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ) -> Inputs:
         if isinstance(images, (str, os.PathLike)):
-            from .io import read_images
-
-            arrays, paths = read_images(images)
-            return [check_image(a, name=str(p)) for a, p in zip(arrays, paths, strict=True)], [
-                Path(p).stem for p in paths
-            ]
+            inputs = load_inputs(images, skip_bad=skip_bad, max_pixels=max_pixels)
+            if names is not None:
+                raise ValueError("names are taken from the file names when images is a folder; leave names out")
+            return inputs
         if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object:
             raise TypeError(
                 f"images must be a list of arrays or a folder path, got one array of shape {images.shape}; "
@@ -369,45 +448,104 @@ class BootstrapChain:
             arrays = list(images)
         except TypeError as exc:
             raise TypeError(f"images must be a list/iterable of arrays or a folder path, got {images!r}") from exc
-        if not arrays:
-            raise ValueError("images is empty; give at least one image")
-        names = [f"image-{i:04d}" for i in range(len(arrays))]
-        return [check_image(a, name=f"images[{i}]") for i, a in enumerate(arrays)], names
+        given = None if names is None else [str(n) for n in names]
+        return check_inputs(arrays, given, skip_bad=skip_bad, max_pixels=max_pixels)
 
     def _fail(self, stage: _Stage, what: str, exc: Exception) -> PluginError:
         return PluginError(
             f"{stage.kind} {stage.name!r} from {stage.source} failed {what}: {type(exc).__name__}: {exc}"
         )
 
+    def _annotate_all(
+        self,
+        stage: _Stage,
+        arrays: list[np.ndarray],
+        names: list[str],
+        executor: Executor | None,
+        store: Any = None,
+    ) -> list[np.ndarray]:
+        key = f"{stage.index}-{stage.name}"
+        masks: list[np.ndarray | None] = [None] * len(arrays)
+        if store is not None:
+            masks = [store.load_mask(key, i, a.shape) for i, a in enumerate(arrays)]
+        todo = [i for i, m in enumerate(masks) if m is None]
+        if store is not None and len(todo) < len(arrays):
+            log.info("stage %d %s: %d masks kept from before", stage.index, stage.name, len(arrays) - len(todo))
+
+        def keep(index: int, mask: np.ndarray) -> None:
+            masks[index] = mask
+            if store is not None:
+                store.save_mask(key, index, mask)
+
+        if executor is None:
+            for i in self._progress(todo, stage, len(todo)):
+                keep(i, self._annotate(stage, arrays[i], names[i]))
+            return masks  # type: ignore[return-value]
+        batches = _batches(todo, executor)
+        bar = self._progress(None, stage, len(todo)) if self.progress else None
+        work = executor.map(_annotate_batch, repeat(stage.obj), [[arrays[i] for i in batch] for batch in batches])
+        for batch, outcomes in zip(batches, work, strict=True):
+            for index, (ok, value) in zip(batch, outcomes, strict=False):
+                if not ok:
+                    raise self._annotate_error(stage, value, names[index]) from value
+                keep(index, self._checked_masks(stage, [value], [arrays[index]], [names[index]])[0])
+            if bar is not None:
+                bar.update(len(outcomes))
+        if bar is not None:
+            bar.close()
+        return masks  # type: ignore[return-value]
+
     def _annotate(self, stage: _Stage, image: np.ndarray, name: str) -> np.ndarray:
         try:
             mask = stage.obj.annotate(image)
         except Exception as exc:
-            if not stage.builtin:
-                raise self._fail(stage, f"on {name}", exc) from exc
-            if isinstance(exc, (ValueError, TypeError)):  # same type, with the image named
-                raise type(exc)(f"{stage.kind} {stage.name!r} failed on {name}: {exc}") from exc
-            raise
+            raise self._annotate_error(stage, exc, name) from exc
         return self._checked_masks(stage, [mask], [image], [name])[0]
 
+    def _annotate_error(self, stage: _Stage, exc: Exception, name: str) -> Exception:
+        if not stage.builtin:
+            return self._fail(stage, f"on {name}", exc)
+        if isinstance(exc, (ValueError, TypeError)):  # same type, with the image named
+            return type(exc)(f"{stage.kind} {stage.name!r} failed on {name}: {exc}")
+        return exc
+
     def _refine(
-        self, stage: _Stage, images: list[np.ndarray], masks: list[np.ndarray], names: list[str]
+        self, stage: _Stage, images: list[np.ndarray], masks: list[np.ndarray], names: list[str], store: Any = None
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         obj = stage.obj
+        key = f"{stage.index}-{stage.name}"
         try:
             if callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict_proba", None)):
-                obj.fit(images, masks)
+                model = store.model_path(key) if store is not None else None
+                if model is not None and model.exists() and callable(getattr(type(obj), "load", None)):
+                    log.info(
+                        "stage %d %s: trained network kept from before, loaded from '%s'",
+                        stage.index,
+                        stage.name,
+                        model,
+                    )
+                    obj = stage.obj = type(obj).load(model)
+                else:
+                    obj.fit(images, masks)
+                    if model is not None and callable(getattr(obj, "save", None)):
+                        obj.save(model)
                 proba = obj.predict_proba(images)
                 threshold = getattr(getattr(obj, "config", None), "threshold", 0.5)
                 refined = [p > threshold for p in proba]
             else:
                 proba = None
-                refined = obj.refine(images, masks)
+                kept = None if store is None else [store.load_mask(key, i, a.shape) for i, a in enumerate(images)]
+                done = kept is not None and all(m is not None for m in kept)
+                refined = kept if done else obj.refine(images, masks)
         except Exception as exc:
             if stage.builtin:
                 raise
             raise self._fail(stage, "while refining", exc) from exc
-        return self._checked_masks(stage, refined, images, names), proba
+        refined = self._checked_masks(stage, refined, images, names)
+        if store is not None:
+            for i, mask in enumerate(refined):
+                store.save_mask(key, i, mask)
+        return refined, proba
 
     def _checked_masks(self, stage: _Stage, masks: Any, images: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
         masks = list(masks)
@@ -425,3 +563,33 @@ class BootstrapChain:
                 )
             out.append(array if array.dtype == bool else array > 0)
         return out
+
+
+# -- work sent to an executor's workers (module-level functions, so that they pickle) ------------------------------
+
+
+def _workers(executor: Executor) -> int:
+    count = getattr(executor, "_max_workers", None)  # ProcessPoolExecutor, ThreadPoolExecutor
+    return count if isinstance(count, int) and count > 0 else os.cpu_count() or 1
+
+
+def _batches(arrays: list[np.ndarray], executor: Executor) -> list[list[np.ndarray]]:
+    """About four batches per worker: few enough that pickling is cheap, enough that the workers stay busy."""
+    size = max(1, -(-len(arrays) // (4 * _workers(executor))))
+    return [arrays[i : i + size] for i in range(0, len(arrays), size)]
+
+
+def _annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool, Any]]:
+    """``(True, mask)`` or ``(False, exception)`` per image, so that the caller can name the image that failed."""
+    outcomes: list[tuple[bool, Any]] = []
+    for image in images:
+        try:
+            outcomes.append((True, annotator.annotate(image)))
+        except Exception as exc:
+            outcomes.append((False, exc))
+            break
+    return outcomes
+
+
+def _predict_batch(refiner: Any, images: list[np.ndarray]) -> list[np.ndarray]:
+    return list(refiner.predict(images))

@@ -107,15 +107,24 @@ def _to_rgb(array: np.ndarray, path: Path, bgr: bool) -> np.ndarray:
     return np.ascontiguousarray(colour)
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, max_pixels: int | None = None) -> np.ndarray:
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]
+            if max_pixels is not None and "Y" in series.axes and "X" in series.axes:
+                _check_pixels(
+                    path, (series.shape[series.axes.index("Y")], series.shape[series.axes.index("X")]), max_pixels
+                )
             array, axes = np.asarray(series.asarray()), series.axes
+            alpha = any(int(extra) in (1, 2) for extra in getattr(tiff.pages[0], "extrasamples", ()) or ())
+    except ImageReadError:
+        raise
     except Exception as error:  # tifffile raises several types for corrupt files
         raise ImageReadError(f"cannot read '{path}' as TIFF: {error}") from error
+    if array.size == 0:
+        raise ImageReadError(f"cannot read '{path}': TIFF holds no pixels (shape {array.shape}, 0 rows or columns)")
     # Drop length-1 axes other than Y and X, then put samples (channels) last.
     keep = [i for i, axis in enumerate(axes) if axis in "YX" or array.shape[i] != 1]
     array = array.reshape([array.shape[i] for i in keep])
@@ -127,12 +136,22 @@ def _read_tiff(path: Path) -> np.ndarray:
             f"cannot read '{path}': TIFF holds shape {array.shape} (axes {axes}), not a single 2D image; "
             "multi-page stacks and volumes are not supported"
         )
+    if axes == "YXS" and array.shape[2] in (2, 4) and not alpha:  # channels that are not grey/RGB + alpha
+        raise ImageReadError(
+            f"cannot read '{path}': TIFF holds {array.shape[2]} channels (shape {array.shape}) and none is marked as "
+            "alpha, so it is neither grey, RGB nor RGBA; save the channel to segment (or an RGB view) alone"
+        )
     return _to_rgb(array, path, bgr=False)
 
 
 def _decode_opencv(data: bytes, path: Path) -> np.ndarray:
     buffer = np.frombuffer(data, dtype=np.uint8)
-    array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a bad file is reported below, once
+    try:
+        array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if array is None:
         kind = path.suffix.lstrip(".").upper()
         raise ImageReadError(
@@ -171,13 +190,39 @@ def _fsync_folder(folder: Path) -> None:
 # --------------------------------------------------------------------------------------------------- reading
 
 
-def read_image(path: PathLike) -> np.ndarray:
+def pixel_limit_reason(height: int, width: int, limit: int | None) -> str | None:
+    """Why an image of ``height × width`` is refused under ``limit`` pixels, or ``None`` if it is not.
+
+    >>> pixel_limit_reason(10_000, 10_000, 2**26)[:56]
+    '10000 × 10000 pixels is above the limit of 67,108,864 pi'
+    >>> pixel_limit_reason(100, 100, 2**26) is None
+    True
+    """
+    if limit is None or height * width <= limit:
+        return None
+    return (
+        f"{width} × {height} pixels is above the limit of {limit:,} pixels (max_pixels, --max-pixels); "
+        "tile or downscale the image, or raise the limit"
+    )
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """``(height, width)`` from a PNG header, without decoding; ``None`` for other formats."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big")
+    return None
+
+
+def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     """Read one image file, keeping its dtype.
 
     Parameters
     ----------
     path : str or os.PathLike
         A ``.png``, ``.jpg``/``.jpeg``, ``.bmp`` or ``.tif``/``.tiff`` file (extension case-insensitive).
+    max_pixels : int, optional
+        Refuse an image of more than this many pixels (``H × W``) with an :class:`ImageReadError`; PNG and TIFF
+        files are refused from their header, before any memory is spent on decoding them.
 
     Returns
     -------
@@ -216,9 +261,18 @@ def read_image(path: PathLike) -> np.ndarray:
     data = path.read_bytes()
     if not data:
         raise ImageReadError(f"cannot read '{path}': the file is empty (0 bytes)")
-    if suffix in TIFF_SUFFIXES:
-        return _read_tiff(path)
-    return _decode_opencv(data, path)
+    size = _header_size(data)
+    if size is not None:
+        _check_pixels(path, size, max_pixels)
+    image = _read_tiff(path, max_pixels) if suffix in TIFF_SUFFIXES else _decode_opencv(data, path)
+    _check_pixels(path, image.shape[:2], max_pixels)
+    return image
+
+
+def _check_pixels(path: Path, size: tuple[int, ...], limit: int | None) -> None:
+    reason = pixel_limit_reason(int(size[0]), int(size[1]), limit)
+    if reason is not None:
+        raise ImageReadError(f"cannot read '{path}': {reason}")
 
 
 def read_mask(path: PathLike) -> np.ndarray:

@@ -245,6 +245,10 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f'<p class="muted">{len(run.get("inputs", []))} images · written {_e(run.get("created", ""))}</p>',
     ]
+    skipped = run.get("skipped") or []
+    if skipped:
+        items = "".join(f"<li><code>{_e(i.get('source', ''))}</code>: {_e(i.get('reason', ''))}</li>" for i in skipped)
+        parts += [f"<h2>Skipped inputs ({len(skipped)})</h2>", f'<ul class="skipped">{items}</ul>']
     if evaluation:
         parts += ["<h2>Scores against the ground truth</h2>", _evaluation_section(evaluation)]
     parts += ["<h2>Masks to check</h2>", _sheet_section(run, folder, evaluation, limit)]

@@ -138,7 +138,7 @@ def test_input_kinds(tmp_path, spheroids):
         chain.run(images[0])
     with pytest.raises(ValueError, match="images is empty"):
         chain.run([])
-    with pytest.raises(ValueError, match=r"images\[1\] must be \(H, W\) or \(H, W, C\)"):
+    with pytest.raises(ValueError, match=r"images\[1\]: must be \(H, W\) or \(H, W, C\)"):
         chain.run([images[0], np.zeros(5)])
     with pytest.raises(FileNotFoundError, match="missing"):
         chain.run(tmp_path / "missing")

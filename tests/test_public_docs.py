@@ -16,6 +16,8 @@ from bootseg.plugins import make_plugin_manager
 PUBLIC_MODULES = [
     "bootseg",
     "bootseg.chain",
+    "bootseg.inputs",
+    "bootseg.resume",
     "bootseg.plugins",
     "bootseg.protocols",
     "bootseg.hookspecs",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
@@ -31,7 +32,16 @@ log = logging.getLogger("bootseg.cli")
 T = TypeVar("T")
 
 #: What ``bootseg run``/``predict`` write into OUT; ``--overwrite`` removes these (and nothing else) first.
-OUTPUT_ENTRIES = ("masks", "stages", "proba", "overlays", "run.json", "report.html", "evaluation.csv")
+OUTPUT_ENTRIES = (
+    "masks",
+    "stages",
+    "proba",
+    "overlays",
+    "run.json",
+    "report.html",
+    "evaluation.csv",
+    "chain-state.json",
+)
 _MODEL_GLOB = "model-*.pt"
 
 
@@ -140,6 +150,68 @@ def add_runtime_options(parser: argparse.ArgumentParser, *, seed: bool = True) -
             "(default: 0)",
         )
     add_verbosity(group)
+
+
+#: bootseg.inputs.DEFAULT_MAX_PIXELS, without importing NumPy for ``--help``.
+DEFAULT_MAX_PIXELS = 2**26
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """``--skip-bad`` and ``--max-pixels``, the same on ``run`` and ``predict``."""
+    group = parser.add_argument_group("inputs")
+    group.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="leave out inputs that cannot be used (listed in the log and run.json) instead of stopping",
+    )
+    group.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse images of more than N pixels (height × width) (default: {DEFAULT_MAX_PIXELS:,}, 8192²)",
+    )
+
+
+#: The first stage runs in a process pool from this many images on (below it, starting workers costs more).
+POOL_MIN_IMAGES = 256
+
+
+def available_cores() -> int:
+    """The CPU cores this process may use (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def first_stage_pool(workers: int | None, images: int) -> Any:
+    """A process pool for the first stage, or ``None`` to run it in this process.
+
+    ``workers=None`` (the default, "auto"): every available core, when there are at least
+    :data:`POOL_MIN_IMAGES` images. Workers start with ``forkserver`` (``spawn`` where there is none), so they
+    never inherit the state of threads running in this process.
+    """
+    count = workers if workers is not None else (available_cores() if images >= POOL_MIN_IMAGES else 1)
+    count = min(count, images)
+    if count <= 1:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    log.info("first stage: %d worker processes", count)
+    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method))
+
+
+def add_workers_option(parser: Any) -> None:
+    """``--workers``."""
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help=f"processes for the first stage (default: every core from {POOL_MIN_IMAGES} images on, else 1)",
+    )
 
 
 def add_verbosity(parser: Any) -> None:

@@ -15,9 +15,9 @@ import numpy as np
 
 from .common import (
     UsageError,
+    add_input_options,
     add_runtime_options,
     check_out,
-    check_stems,
     image_source,
     make_out,
     positive_int,
@@ -76,6 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="images per prediction batch (default: the model's training batch size)",
     )
     add_report_limit(group)
+    add_input_options(parser)
     add_runtime_options(parser, seed=False)
     parser.set_defaults(handler=command)
     return parser
@@ -98,16 +99,18 @@ def resolve_model(model: str) -> Path:
     return path
 
 
-def _streamed(paths: list[Path], kept: deque) -> Iterator[np.ndarray]:
+def _streamed(paths: list[Path], kept: deque, max_pixels: int | None) -> Iterator[np.ndarray]:
+    from ..images import check_image
     from ..io import read_image
 
     for path in paths:
-        image = read_image(path)
+        image = check_image(read_image(path, max_pixels=max_pixels), name=f"image '{path}'")
         kept.append(image)
         yield image
 
 
 def command(args: argparse.Namespace) -> int:
+    from ..inputs import scan_inputs
     from ..io import list_images, write_image, write_mask
     from ..overlay import overlay
     from ..refiners import UNetRefiner
@@ -117,8 +120,16 @@ def command(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
     model_path = resolve_model(args.model)
-    paths = list_images(image_source(args.images))
-    names = check_stems(paths)
+    check_out(args.out, args.images, overwrite=args.overwrite)
+    paths, skipped = scan_inputs(
+        list_images(image_source(args.images)),
+        skip_bad=args.skip_bad,
+        max_pixels=args.max_pixels,
+        wrap=lambda items: progress(items, desc="checking", total=None),
+    )
+    for item in skipped:
+        log.warning("skipped %s", item.line())
+    names = [path.stem for path in paths]
     _check_device(args.device)
     stage = UNetRefiner.load(model_path, device=args.device)  # "auto": this machine's best, not the saved one
     threshold = args.threshold if args.threshold is not None else stage.config.threshold
@@ -131,7 +142,7 @@ def command(args: argparse.Namespace) -> int:
     log.info("predicting %d images with %s on %s", len(paths), model_path, stage.device)
     kept: deque = deque()
     inputs = []
-    probas = stage.iter_predict_proba(_streamed(paths, kept), batch_size=args.batch_size)
+    probas = stage.iter_predict_proba(_streamed(paths, kept, args.max_pixels), batch_size=args.batch_size)
     for path, name, proba in progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths)):
         image = kept.popleft()
         mask = proba > threshold
@@ -152,13 +163,13 @@ def command(args: argparse.Namespace) -> int:
             }
         )
     seconds = time.perf_counter() - start
-    _write_record(args, out, model_path, stage, threshold, inputs, seconds)
+    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
     print(out)
     return 0
 
 
-def _write_record(args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds: float) -> None:
+def _write_record(args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped) -> None:
     from ..report import write_report
     from ..runfile import now_iso, versions, write_runfile
 
@@ -178,7 +189,10 @@ def _write_record(args, out: Path, model_path: Path, stage: Any, threshold: floa
             "proba_format": args.proba_format,
             "batch_size": args.batch_size,
             "overlays": args.overlays,
+            "skip_bad": args.skip_bad,
+            "max_pixels": args.max_pixels,
         },
+        "skipped": [item.as_dict() for item in skipped],
         "device_used": str(stage.device),
         "versions": versions(),
         "stages": [

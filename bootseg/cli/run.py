@@ -13,15 +13,17 @@ from typing import Any
 
 from .chainspec import StageSpec, apply_shared_options, load_config, parse_chain
 from .common import (
+    DEFAULT_MAX_PIXELS,
     UsageError,
+    add_input_options,
     add_runtime_options,
+    add_workers_option,
     check_out,
-    check_stems,
+    first_stage_pool,
     image_source,
     make_out,
     positive_int,
     progress,
-    read_inputs,
 )
 from .outputs import (
     CONFIDENCE_DEFINITION,
@@ -32,7 +34,7 @@ from .outputs import (
     write_proba,
 )
 
-__all__ = ["RunSettings", "add_parser", "execute"]
+__all__ = ["RunSettings", "add_parser", "execute", "resumed_settings"]
 
 log = logging.getLogger("bootseg.cli")
 
@@ -51,7 +53,14 @@ after presets, versions, device, timings, inputs, training summaries, per-image 
 (options, timings and the overlays, least confident first). With --truth: evaluation.csv (per-image scores).
 
 Stage options go in --chain as name(key=value, ...) or in a TOML file (--config); --preset, --epochs and --size
-apply to every network stage that does not set them itself."""
+apply to every network stage that does not set them itself.
+
+Every input is read and checked first: if any cannot be used (unreadable, truncated, NaN values, too large, a
+name another input has) the run lists them all and stops before writing anything, unless --skip-bad leaves them
+out (they are listed in the log, run.json and the report). Each stage's masks and each trained network are
+written as soon as they are done, so an interrupted run (Ctrl-C, a killed process) is finished by
+`bootseg run --resume OUT`: finished work is kept, trained networks are loaded instead of retrained, and the
+results are those of an uninterrupted run."""
 
 EPILOG = """\
 examples:
@@ -59,6 +68,8 @@ examples:
   bootseg run images/ --out results/ --chain "kmeans(k=3),unet(epochs=30,size=256)" --device cuda
   bootseg run images/ --out results/ --chain "otsu(polarity=dark,median=5),unet,unet" --save-proba
   bootseg run images/ --out results/ --config chain.toml --truth truth/
+  bootseg run images/ --out results/ --skip-bad       # leave out unreadable images instead of stopping
+  bootseg run --resume results/                       # finish an interrupted run
 
 chain.toml:
   [[stage]]
@@ -89,11 +100,15 @@ class RunSettings:
     proba_format: str = "png16"
     overlays: bool = True
     overwrite: bool = False
+    skip_bad: bool = False
+    max_pixels: int | None = None
+    workers: int | None = None
     truth: str | None = None
     quiet: bool = False
     report_limit: int = 300
     argv: list[str] = field(default_factory=lambda: ["bootseg", *sys.argv[1:]])
     command_name: str = "run"
+    resume: bool = False
 
 
 def add_chain_options(parser: argparse.ArgumentParser) -> None:
@@ -133,11 +148,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "images",
-        nargs="+",
+        nargs="*",
         metavar="IMAGES",
         help="a folder of images (PNG, TIFF, JPEG, BMP; 8/16-bit, grey or colour) or image files",
     )
-    parser.add_argument("-o", "--out", required=True, metavar="OUT", help="output folder (created; must be empty)")
+    parser.add_argument("-o", "--out", metavar="OUT", help="output folder (created; must be empty)")
+    parser.add_argument(
+        "--resume",
+        metavar="OUT",
+        help="finish the interrupted run in OUT with the settings it was started with (give no other input or "
+        "option); what it finished is kept",
+    )
     add_chain_options(parser)
     group = add_output_options(parser, proba_help="also write the last network's probability maps")
     group.add_argument(
@@ -146,12 +167,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="after the run, score every stage against these ground-truth masks (read only then)",
     )
     add_report_limit(group)
+    add_input_options(parser)
     add_runtime_options(parser)
+    add_workers_option(parser._action_groups[-1])
     parser.set_defaults(handler=command)
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
+    if not args.images:
+        raise UsageError("give a folder of images (or image files) and --out OUT, or --resume OUT")
+    if args.out is None:
+        raise UsageError("--out OUT is required: the folder that receives the results")
     if args.config:
         stages, text = load_config(args.config), f"--config {args.config}"
     else:
@@ -171,6 +198,9 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         proba_format=args.proba_format,
         overlays=args.overlays,
         overwrite=args.overwrite,
+        skip_bad=args.skip_bad,
+        max_pixels=args.max_pixels,
+        workers=args.workers,
         truth=args.truth,
         quiet=args.quiet,
         report_limit=args.report_limit,
@@ -179,7 +209,22 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 
 def command(args: argparse.Namespace) -> int:
-    outcome = execute(settings_from_args(args))
+    if args.resume is not None:
+        settings = resumed_settings(args)
+        if settings is None:
+            return 0
+    else:
+        settings = settings_from_args(args)
+    try:
+        outcome = execute(settings, resume=settings.resume)
+    except KeyboardInterrupt:
+        if (Path(settings.out) / "run.json").is_file():
+            print(
+                f"bootseg: finished work is kept in '{settings.out}'; finish the run with: "
+                f"bootseg run --resume {shlex.quote(settings.out)}",
+                file=sys.stderr,
+            )
+        raise
     if outcome.evaluation is not None:
         from .evaluate import print_evaluation
 
@@ -233,30 +278,59 @@ def _check_device(device: str) -> None:
         raise UsageError(f"--device: {exc}") from exc
 
 
-def execute(settings: RunSettings) -> Outcome:
-    """Run the chain of ``settings`` on its inputs and write every output; see the module's description."""
+def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
+    """Run the chain of ``settings`` on its inputs and write every output; see the module's description.
+
+    With ``resume``, ``settings.out`` holds an interrupted run of the same settings: what it finished is kept.
+    """
+    from ..inputs import load_inputs
     from ..io import list_images
+    from ..runfile import write_runfile
 
     start = time.perf_counter()
     chain, registry, specs = build_chain(settings)
     paths = list_images(image_source(settings.inputs))
-    names = check_stems(paths)
     truth = None
     if settings.truth is not None:
         from .evaluate import index_masks
 
         truth = index_masks(settings.truth, "--truth")
-    out = check_out(settings.out, settings.inputs, overwrite=settings.overwrite)
+    out = (
+        Path(settings.out).resolve()
+        if resume
+        else check_out(settings.out, settings.inputs, overwrite=settings.overwrite)
+    )
     timings: dict[str, float] = {}
 
     tic = time.perf_counter()
-    images = read_inputs(paths)
-    timings["read"] = time.perf_counter() - tic
-    make_out(out)
-    log.info(
-        "read %d images from %s; running %s", len(images), ", ".join(settings.inputs), " → ".join(chain.stage_names)
+    inputs = load_inputs(
+        paths,
+        skip_bad=settings.skip_bad,
+        max_pixels=settings.max_pixels,
+        wrap=lambda items: progress(items, desc="reading", total=len(paths)),
     )
-    result = chain.run(images, names=[f"'{path}'" for path in paths])
+    timings["read"] = time.perf_counter() - tic
+    skipped = [item.as_dict() for item in inputs.skipped]
+    for item in inputs.skipped:
+        log.warning("skipped %s", item.line())
+    if not resume:
+        make_out(out)
+        write_runfile(out, _started_record(settings, out, skipped))
+    names, images = inputs.names, inputs.images
+    paths = [Path(source) for source in inputs.sources]
+    log.info(
+        "read %d images from %s%s; running %s",
+        len(images),
+        ", ".join(settings.inputs),
+        f" ({len(skipped)} skipped)" if skipped else "",
+        " → ".join(chain.stage_names),
+    )
+    pool = first_stage_pool(settings.workers, len(images))
+    try:
+        result = chain.run(images, names=names, max_pixels=None, checkpoint_dir=out, executor=pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     timings.update(result.timings)
 
     tic = time.perf_counter()
@@ -279,20 +353,113 @@ def execute(settings: RunSettings) -> Outcome:
     timings["total"] = time.perf_counter() - start
 
     run = _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings)
+    run["skipped"] = skipped
+    run["constant_images"] = result.constant
+    run["resumed"] = resume
     if evaluation is not None:
         run["evaluation"] = evaluation.as_dict()
         run["truth"] = str(Path(settings.truth).resolve())  # type: ignore[arg-type]
     from ..report import write_report
-    from ..runfile import write_runfile
 
-    write_runfile(out, run)
     write_report(
         run, out, evaluation=evaluation.as_dict(per_image=True) if evaluation else None, limit=settings.report_limit
     )
+    write_runfile(out, run)  # last: a run.json with status "complete" marks a finished run
     log.info(
         "done in %.1f s: %d masks in %s, report %s", timings["total"], len(names), out / "masks", out / "report.html"
     )
     return Outcome(out, run, evaluation)
+
+
+# ------------------------------------------------------------------------------------------------ resuming
+
+_SETTINGS_KEYS = (
+    "inputs", "out", "stages", "chain_text", "preset", "epochs", "size", "device", "seed", "save_proba",
+    "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit",
+)  # fmt: skip
+
+
+def _settings_record(settings: RunSettings) -> dict[str, Any]:
+    record = {key: getattr(settings, key) for key in _SETTINGS_KEYS}
+    record["inputs"] = [str(Path(p).resolve()) for p in settings.inputs]
+    record["out"] = str(Path(settings.out).resolve())
+    record["stages"] = [[name, dict(options)] for name, options in settings.stages]
+    if settings.truth is not None:
+        record["truth"] = str(Path(settings.truth).resolve())
+    return record
+
+
+def _started_record(settings: RunSettings, out: Path, skipped: list[dict[str, str]]) -> dict[str, Any]:
+    from ..runfile import now_iso
+
+    return {
+        "status": "running",
+        "command_name": settings.command_name,
+        "command": shlex.join(["bootseg", *settings.argv[1:]]),
+        "argv": list(settings.argv),
+        "created": now_iso(),
+        "output": str(out),
+        "settings": _settings_record(settings),
+        "skipped": skipped,
+    }
+
+
+def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
+    """The settings of the interrupted run in ``args.resume``, or ``None`` (logged) if that run is complete.
+
+    Raises :class:`UsageError` if other inputs or options are given beside ``--resume``, or the folder holds no
+    run that can be resumed.
+    """
+    from ..runfile import read_runfile
+
+    given = [
+        flag
+        for flag, value, default in (
+            ("IMAGES", args.images, []),
+            ("--out", args.out, None),
+            ("--chain", args.chain, None),
+            ("--config", args.config, None),
+            ("--preset", args.preset, None),
+            ("--epochs", args.epochs, None),
+            ("--size", args.size, None),
+            ("--save-proba", args.save_proba, False),
+            ("--truth", args.truth, None),
+            ("--overwrite", args.overwrite, False),
+            ("--skip-bad", args.skip_bad, False),
+            ("--max-pixels", args.max_pixels, DEFAULT_MAX_PIXELS),
+            ("--device", args.device, "auto"),
+            ("--seed", args.seed, 0),
+            ("--report-limit", args.report_limit, 300),
+        )
+        if value != default
+    ]
+    if given:
+        raise UsageError(
+            f"--resume takes the settings the run was started with; leave out {', '.join(given)} "
+            "(or start a new run in another folder)"
+        )
+    folder = Path(args.resume)
+    if not (folder / "run.json").is_file():
+        raise UsageError(f"--resume '{folder}': no run.json there, so no run to resume; start one with --out")
+    try:
+        record = read_runfile(folder)
+    except ValueError as exc:
+        raise UsageError(f"--resume '{folder}': {exc}") from exc
+    if record.get("status") == "complete":
+        log.info("the run in '%s' is complete; nothing to resume", folder)
+        print(folder.resolve())
+        return None
+    stored = record.get("settings")
+    if not isinstance(stored, dict) or any(key not in stored for key in _SETTINGS_KEYS):
+        raise UsageError(f"--resume '{folder}': run.json does not record the settings of a resumable run")
+    values = {key: stored[key] for key in _SETTINGS_KEYS}
+    values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
+    values["out"] = str(folder)
+    log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))
+    argv = record.get("argv") if isinstance(record.get("argv"), list) else list(args.argv)
+    return RunSettings(
+        **values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, workers=getattr(args, "workers", None)
+    )
 
 
 def _write_images(out: Path, settings: RunSettings, names, images, stages) -> None:
@@ -313,15 +480,17 @@ def _write_images(out: Path, settings: RunSettings, names, images, stages) -> No
             proba_dir = out / "proba"
             proba_dir.mkdir(exist_ok=True)
     for i in progress(range(len(names)), desc="writing", total=len(names)):
-        name = names[i]
-        write_mask(out / "masks" / f"{name}.png", final.masks[i])
+        name = names[i]  # each file is written once; a resumed run keeps those an earlier try wrote
+        if not (target := out / "masks" / f"{name}.png").exists():
+            write_mask(target, final.masks[i])
         for stage in stages:
-            write_mask(folders[stage.key] / f"{name}.png", stage.masks[i])
-        if proba_dir is not None:
-            write_proba(proba_path(proba_dir, name, settings.proba_format), final.proba[i], settings.proba_format)
-        if settings.overlays:
+            if not (target := folders[stage.key] / f"{name}.png").exists():
+                write_mask(target, stage.masks[i])
+        if proba_dir is not None and not (target := proba_path(proba_dir, name, settings.proba_format)).exists():
+            write_proba(target, final.proba[i], settings.proba_format)
+        if settings.overlays and not (target := out / "overlays" / f"{name}.png").exists():
             first_mask = first.masks[i] if len(stages) > 1 else None
-            write_image(out / "overlays" / f"{name}.png", overlay(images[i], final.masks[i], first_mask))
+            write_image(target, overlay(images[i], final.masks[i], first_mask))
 
 
 def _save_models(out: Path, stages) -> dict[str, str]:
@@ -330,7 +499,8 @@ def _save_models(out: Path, stages) -> dict[str, str]:
         obj = stage.stage
         if callable(getattr(obj, "save", None)):
             path = out / f"model-{stage.key}.pt"
-            obj.save(path)
+            if not path.exists():  # saved right after training, before prediction
+                obj.save(path)
             models[stage.key] = path.name
     return models
 
@@ -410,6 +580,8 @@ def _run_record(settings, out, registry, specs, stages, paths, names, images, sc
         inputs.append(item)
     final = stages[-1]
     run: dict[str, Any] = {
+        "status": "complete",
+        "settings": _settings_record(settings),
         "command_name": settings.command_name,
         "command": shlex.join(["bootseg", *settings.argv[1:]]),
         "argv": list(settings.argv),
@@ -427,6 +599,9 @@ def _run_record(settings, out, registry, specs, stages, paths, names, images, sc
             "proba_format": settings.proba_format,
             "overlays": settings.overlays,
             "overwrite": settings.overwrite,
+            "skip_bad": settings.skip_bad,
+            "max_pixels": settings.max_pixels,
+            "workers": settings.workers,
             "truth": settings.truth,
         },
         "device_used": ", ".join(devices) if devices else "cpu (no network stage)",
