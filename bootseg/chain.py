@@ -402,6 +402,8 @@ class BootstrapChain:
             raise TypeError(
                 f"the last stage {last.name!r} ({last.source}) has no predict(); it cannot label new images"
             )
+        if executor is not None:
+            _refuse_forked_pool(executor, last)
         try:
             if executor is None:
                 masks = predict(arrays)
@@ -577,6 +579,19 @@ def _batches(arrays: list[np.ndarray], executor: Executor) -> list[list[np.ndarr
     """About four batches per worker: few enough that pickling is cheap, enough that the workers stay busy."""
     size = max(1, -(-len(arrays) // (4 * _workers(executor))))
     return [arrays[i : i + size] for i in range(0, len(arrays), size)]
+
+
+def _refuse_forked_pool(executor: Executor, stage: _Stage) -> None:
+    """A network in a worker forked from a process whose PyTorch threads have run can hang forever: refuse."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = getattr(executor, "_mp_context", None)
+    if isinstance(executor, ProcessPoolExecutor) and context is not None and context.get_start_method() == "fork":
+        raise ValueError(
+            f"the last stage {stage.name!r} is a network, and PyTorch in a worker process started with 'fork' can "
+            "hang; create the pool with ProcessPoolExecutor(mp_context=multiprocessing.get_context('forkserver')) "
+            "(or 'spawn')"
+        )
 
 
 def _annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool, Any]]:

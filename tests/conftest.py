@@ -16,3 +16,19 @@ def mean_dice(masks, truths) -> float:
     from bootseg.metrics import dice
 
     return float(np.mean([dice(m, t) for m, t in zip(masks, truths)]))
+
+
+@pytest.fixture(autouse=True)
+def _restore_bootseg_logging():
+    """Tests that call ``bootseg.cli.main`` in this process configure the ``bootseg`` logger; undo it after each."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("bootseg")]
+    loggers.append(logging.getLogger("bootseg"))
+    saved = [(lg, lg.level, lg.propagate, list(lg.handlers), lg.disabled) for lg in loggers]
+    yield
+    for logger, level, propagate, handlers, disabled in saved:
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
+        logger.disabled = disabled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -15,7 +16,7 @@ from bootseg.datasets import synthetic_spheroids
 
 @pytest.fixture(scope="module")
 def pool():
-    with ProcessPoolExecutor(2) as executor:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as executor:
         yield executor
 
 
@@ -35,6 +36,17 @@ def test_predict_with_a_trained_network_through_a_process_pool(pool):
     chain.run(images)
     for a, b in zip(chain.predict(images), chain.predict(images, executor=pool)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_forked_pool_is_refused_for_a_network_before_it_can_hang():
+    images, _ = synthetic_spheroids(4, size=32, seed=5)
+    chain = BootstrapChain(["otsu", ("unet", {"size": 32, "epochs": 1, "base_channels": 4})], progress=False)
+    chain.run(images)
+    with (
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as forked,
+        pytest.raises(ValueError, match=r"PyTorch in a worker process started with 'fork' can hang; create the pool"),
+    ):
+        chain.predict(images, executor=forked)
 
 
 def test_an_error_in_a_worker_names_the_image():

@@ -23,6 +23,7 @@ PUBLIC_MODULES = [
     "bootseg.hookspecs",
     "bootseg.errors",
     "bootseg.metrics",
+    "bootseg.confidence",
     "bootseg.io",
     "bootseg.datasets",
     "bootseg.images",

@@ -107,7 +107,7 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(images, tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    assert process.returncode in (130, -signal.SIGINT), stderr  # a shell shows both as status 130
     assert "bootseg: interrupted" in stderr and f"bootseg run --resume {out}" in stderr
     assert not (out / "masks").exists()
     kept = (out / "stages" / "0-otsu" / "cell 00.png").stat().st_mtime_ns

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BootsegError, ValueError, TypeError, OSError) as exc:
         return _fail(exc, 1)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the way out
         print("bootseg: interrupted", file=sys.stderr)
         return 130
 

@@ -40,6 +40,7 @@ OUTPUT_ENTRIES = (
     "run.json",
     "report.html",
     "evaluation.csv",
+    "confidence.csv",
     "chain-state.json",
 )
 _MODEL_GLOB = "model-*.pt"

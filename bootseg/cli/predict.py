@@ -29,6 +29,7 @@ from .outputs import (
     add_report_limit,
     confidence,
     proba_path,
+    write_confidence_csv,
     write_proba,
 )
 
@@ -163,6 +164,7 @@ def command(args: argparse.Namespace) -> int:
             }
         )
     seconds = time.perf_counter() - start
+    write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
     _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
     print(out)

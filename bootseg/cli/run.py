@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 import time
@@ -31,6 +32,7 @@ from .outputs import (
     add_report_limit,
     confidence,
     proba_path,
+    write_confidence_csv,
     write_proba,
 )
 
@@ -209,6 +211,8 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.resume is not None and _world_size() > 1:
+        raise UsageError("--resume runs in one process; start it without torchrun")
     if args.resume is not None:
         settings = resumed_settings(args)
         if settings is None:
@@ -229,7 +233,15 @@ def command(args: argparse.Namespace) -> int:
         from .evaluate import print_evaluation
 
         print_evaluation(outcome.evaluation)
-    print(outcome.out)
+    if _process_rank() == 0:
+        print(outcome.out)
+    if _world_size() > 1:
+        # Under torchrun, a CPU (gloo) process sometimes aborts in PyTorch's own shutdown after its work is done
+        # ("terminate called without an active exception"); every output is written, so leave at once.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
@@ -288,6 +300,9 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     from ..runfile import write_runfile
 
     start = time.perf_counter()
+    rank = _process_rank()
+    if rank > 0:  # under torchrun: every process trains its share; the first one alone writes
+        return _secondary(settings, rank)
     chain, registry, specs = build_chain(settings)
     paths = list_images(image_source(settings.inputs))
     truth = None
@@ -338,6 +353,8 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     final = stages[-1]
     scores = [confidence(p) for p in final.proba] if final.proba is not None else None
     _write_images(out, settings, names, images, stages)
+    if scores is not None:
+        write_confidence_csv(out / "confidence.csv", names, scores)
     models = _save_models(out, stages)
     timings["write"] = time.perf_counter() - tic
 
@@ -369,6 +386,36 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         "done in %.1f s: %d masks in %s, report %s", timings["total"], len(names), out / "masks", out / "report.html"
     )
     return Outcome(out, run, evaluation)
+
+
+def _world_size() -> int:
+    """How many processes were launched together (``torchrun`` sets ``WORLD_SIZE``); 1 otherwise."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def _process_rank() -> int:
+    """This process's rank when several were launched together (``torchrun``), else 0."""
+    try:
+        return int(os.environ.get("RANK", "0")) if _world_size() > 1 else 0
+    except ValueError:
+        return 0
+
+
+def _secondary(settings: RunSettings, rank: int) -> Outcome:
+    """A torchrun process other than the first: the same inputs and stages, its share of training, no writes."""
+    from ..inputs import load_inputs
+    from ..io import list_images
+
+    logging.getLogger("bootseg").setLevel(logging.WARNING)
+    chain, _, _ = build_chain(settings)
+    inputs = load_inputs(
+        list_images(image_source(settings.inputs)), skip_bad=settings.skip_bad, max_pixels=settings.max_pixels
+    )
+    chain.run(inputs.images, names=inputs.names, max_pixels=None)
+    return Outcome(Path(settings.out).resolve(), {"rank": rank})
 
 
 # ------------------------------------------------------------------------------------------------ resuming
@@ -531,6 +578,9 @@ def _training(obj: Any) -> dict[str, Any] | None:
         "val_images": getattr(report, "val_images", None),
         "images_per_second": getattr(report, "images_per_second", None),
         "stopped_early": getattr(report, "stopped_early", None),
+        "batch_size": getattr(report, "batch_size", None),
+        "memory_retries": getattr(report, "memory_retries", None),
+        "world_size": getattr(report, "world_size", None),
         "history": list(history),
     }
 

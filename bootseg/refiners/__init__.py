@@ -6,9 +6,10 @@ Importing this package does not import torch; the network code is imported when 
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from .memory import DeviceMemoryError
 from .refiner import UNetRefiner
 
-__all__ = ["UNetRefiner", "register_refiners"]
+__all__ = ["DeviceMemoryError", "UNetRefiner", "register_refiners"]
 
 
 @hookimpl

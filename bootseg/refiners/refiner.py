@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,16 +182,17 @@ class UNetRefiner:
         augment = AugmentConfig() if cfg.augment else None
         self.report = train_network(model, x, y, cfg, augment=augment)
         self.model = model
-        log.info(
-            "unet trained on %d images (%d held out) on %s: best epoch %d of %d, val loss %.4f, %.1f images/s",
-            self.report.train_images,
-            self.report.val_images,
-            device,
-            self.report.best_epoch,
-            len(self.report.history),
-            self.report.best_val_loss,
-            self.report.images_per_second,
-        )
+        if self.report.rank == 0:  # one process logs under torchrun
+            log.info(
+                "unet trained on %d images (%d held out) on %s: best epoch %d of %d, val loss %.4f, %.1f images/s",
+                self.report.train_images,
+                self.report.val_images,
+                device,
+                self.report.best_epoch,
+                len(self.report.history),
+                self.report.best_val_loss,
+                self.report.images_per_second,
+            )
         return self
 
     # -- prediction -------------------------------------------------------------------------------------------
@@ -198,36 +200,63 @@ class UNetRefiner:
         """Yield one float32 ``(H, W)`` foreground probability map per image, at the image's own size.
 
         Images are read from ``images`` lazily, ``batch_size`` at a time, so memory stays flat over a long stream.
+        When the device runs out of memory, the batch size is halved (with a warning) and the failed batch is
+        retried, for the rest of the stream; the maps are those a run at the smaller ``batch_size`` gives. At
+        batch size 1 a :class:`~bootseg.refiners.DeviceMemoryError` says what to change.
         """
-        import torch
-
-        from .training import _layout, autocast_for
-
+        bad = isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1
+        if batch_size is not None and bad:
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         model = self._trained()
-        batch_size = batch_size or max(self.config.batch_size, 1)
-        device = self.device
+        batch = [int(batch_size or max(self.config.batch_size, 1))]  # shrinks when the device runs out of memory
         was_training = model.training
         model.eval()
         try:
             chunk: list[np.ndarray] = []
             for i, image in enumerate(images):
                 chunk.append(to_uint8(check_image(image, name=f"images[{i}]")))
-                if len(chunk) == batch_size:
-                    yield from self._predict_chunk(chunk, model, device, torch, _layout, autocast_for)
+                if len(chunk) >= batch[0]:
+                    yield from self._predict_chunk(chunk, model, batch)
                     chunk = []
             if chunk:
-                yield from self._predict_chunk(chunk, model, device, torch, _layout, autocast_for)
+                yield from self._predict_chunk(chunk, model, batch)
         finally:
             model.train(was_training)
 
-    def _predict_chunk(self, chunk, model, device, torch, layout, autocast_for) -> Iterator[np.ndarray]:
-        x = self._tensor(chunk, self.in_channels or 1)
+    def _predict_chunk(self, chunk: list[np.ndarray], model, batch: list[int]) -> Iterator[np.ndarray]:
+        """Maps of ``chunk``, ``batch[0]`` images per forward pass; halves ``batch[0]`` when out of memory."""
+        from .memory import halve_batch, out_of_memory_errors, too_large_error
+
+        done = 0
+        while done < len(chunk):
+            size = min(batch[0], len(chunk) - done)
+            part = chunk[done : done + size]
+            try:
+                prob_np = self._forward_proba(part, model)
+            except out_of_memory_errors() as exc:
+                if size <= 1:
+                    raise too_large_error(
+                        "predicting", self.device, size=self.config.size, base_channels=self.config.base_channels
+                    ) from exc
+            else:
+                done += len(part)
+                for image, p in zip(part, prob_np, strict=True):
+                    height, width = image.shape[:2]
+                    yield np.clip(_resize(p, (width, height)), 0.0, 1.0).astype(np.float32, copy=False)
+                continue
+            batch[0] = halve_batch(size, task="predicting", device=self.device)
+
+    def _forward_proba(self, images: list[np.ndarray], model) -> np.ndarray:
+        """``(B, S, S)`` float32 probabilities at working size for one batch."""
+        import torch
+
+        from .training import _layout, autocast_for
+
+        device = self.device
+        x = self._tensor(images, self.in_channels or 1)
         with torch.inference_mode(), autocast_for(device, self.config.amp):
-            prob = torch.sigmoid(model(layout(x.float().div_(255), device)).float())
-        prob_np = prob[:, 0].cpu().numpy()
-        for image, p in zip(chunk, prob_np, strict=False):
-            height, width = image.shape[:2]
-            yield np.clip(_resize(p, (width, height)), 0.0, 1.0).astype(np.float32, copy=False)
+            prob = torch.sigmoid(model(_layout(x.float().div_(255), device)).float())
+        return prob[:, 0].cpu().numpy()
 
     def predict_proba(self, images: Iterable[Any], *, batch_size: int | None = None) -> list[np.ndarray]:
         """Foreground probability maps, float32 ``(H, W)`` in [0, 1], one per image at its own size."""

@@ -1,11 +1,17 @@
-"""The training loop of the network stage: seeded split, on-device batches, best-validation weights restored."""
+"""The training loop of the network stage: seeded split, on-device batches, best-validation weights restored.
+
+Running out of device memory halves the batch and restarts the run with the same seed (see :mod:`.memory`); under
+``torchrun`` the loop trains with DistributedDataParallel on each process's shard (see :mod:`.distributed`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,7 +19,9 @@ from torch import nn
 
 from .augment import AugmentConfig, augment_batch
 from .config import UNetConfig
+from .distributed import Distributed, all_reduce_sum, average_buffers, join, rank_seed, shard
 from .losses import get_loss
+from .memory import DeviceMemoryError, halve_batch, out_of_memory_errors, too_large_error
 
 __all__ = ["TrainReport", "split_indices", "train_network"]
 
@@ -22,7 +30,37 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainReport:
-    """What a training run did: per-epoch losses, the epoch whose weights were kept, throughput."""
+    """What a training run did: per-epoch losses, the epoch whose weights were kept, the batch size, throughput.
+
+    Attributes
+    ----------
+    history : list of dict
+        One entry per epoch: ``epoch``, ``train_loss``, ``val_loss`` and the ``batch_size`` it trained with.
+    best_epoch, best_val_loss
+        The epoch whose weights were kept, and its validation loss.
+    seconds : float
+        Wall time of the training run that was kept (a run restarted after running out of memory counts from
+        its restart).
+    train_images, val_images : int
+        Sizes of the training and validation split (of the whole set, over every process).
+    stopped_early : bool
+        Whether ``patience`` ended the run before ``epochs``.
+    batch_size : int
+        The batch size actually used (per process): ``cfg.batch_size``, or less after running out of memory.
+    memory_retries : int
+        How many times training ran out of memory and restarted with half the batch.
+    world_size, rank : int
+        Number of training processes (1 without torchrun) and this process's index.
+    shard_images : int
+        Training images this process saw per epoch: ``train_images`` alone, about ``train_images / world_size``
+        under torchrun.
+
+    Examples
+    --------
+    >>> report = TrainReport(history=[{"epoch": 1}, {"epoch": 2}], seconds=4.0, train_images=10, batch_size=8)
+    >>> report.images_per_second
+    5.0
+    """
 
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
@@ -31,6 +69,11 @@ class TrainReport:
     train_images: int = 0
     val_images: int = 0
     stopped_early: bool = False
+    batch_size: int = 0
+    memory_retries: int = 0
+    world_size: int = 1
+    rank: int = 0
+    shard_images: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -63,19 +106,35 @@ def _batches(indices: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     return list(torch.split(indices, batch_size))
 
 
-def evaluate_loss(model, images, masks, indices, cfg: UNetConfig, device) -> float:
-    """Mean loss over ``indices`` in eval mode, without augmentation; the model's mode is restored."""
+def _loss_sum(model, images, masks, indices, cfg: UNetConfig, device, batch_size: int) -> torch.Tensor:
+    """Sum over ``indices`` of the per-batch loss times the batch length, in eval mode, without augmentation."""
     loss_fn = get_loss(cfg.loss)
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=device)
     try:
         with torch.inference_mode(), autocast_for(device, cfg.amp):
-            for idx in _batches(indices, cfg.batch_size):
+            for idx in _batches(indices, batch_size):
                 x = images[idx].float().div_(255)
                 total += loss_fn(model(_layout(x, device)), masks[idx].float().div_(255)) * len(idx)
     finally:
         model.train(was_training)
+    return total
+
+
+def evaluate_loss(model, images, masks, indices, cfg: UNetConfig, device, *, batch_size: int | None = None) -> float:
+    """Mean loss over ``indices`` in eval mode, without augmentation; the model's mode is restored.
+
+    ``batch_size`` defaults to ``cfg.batch_size``.
+
+    >>> from bootseg.refiners.unet import UNet
+    >>> cfg = UNetConfig(size=16, base_channels=2, depth=1)
+    >>> x, y = torch.zeros(2, 1, 16, 16, dtype=torch.uint8), torch.zeros(2, 1, 16, 16, dtype=torch.uint8)
+    >>> loss = evaluate_loss(UNet(1, base_channels=2, depth=1), x, y, torch.arange(2), cfg, torch.device("cpu"))
+    >>> loss > 0
+    True
+    """
+    total = _loss_sum(model, images, masks, indices, cfg, device, batch_size or cfg.batch_size)
     return float(total) / len(indices)
 
 
@@ -110,55 +169,163 @@ def train_network(
     TrainReport
         The weights of the epoch with the lowest validation loss are loaded back into ``model`` (the last
         epoch's when nothing is held out).
+
+    Raises
+    ------
+    DeviceMemoryError
+        When the device runs out of memory even at batch size 1, or at all under torchrun.
+
+    Notes
+    -----
+    When the device runs out of memory, the batch size is halved and training restarts from the first epoch with
+    the initial weights and the same seed, so the result is the one a run with the smaller ``batch_size`` gives.
+
+    Under a ``torchrun`` launch of several processes (or in a process group of several processes that the caller
+    initialised), the model is wrapped in DistributedDataParallel and each process trains on its part of every
+    epoch's permutation (``batch_size`` is per process); losses and BatchNorm statistics are averaged over the
+    processes, and every process ends with the same weights. Only rank 0 logs and shows progress.
+
+    Examples
+    --------
+    >>> from bootseg.refiners.unet import UNet
+    >>> cfg = UNetConfig(size=16, base_channels=2, depth=1, epochs=2, batch_size=2, progress=False)
+    >>> x = torch.randint(0, 256, (6, 1, 16, 16), dtype=torch.uint8)
+    >>> report = train_network(UNet(1, base_channels=2, depth=1), x, (x > 127).to(torch.uint8) * 255, cfg)
+    >>> len(report.history), report.batch_size, report.train_images, report.val_images
+    (2, 2, 5, 1)
     """
+    context = join(images.device)
+    if context is not None:
+        return _train_distributed(model, images, masks, cfg, augment, context)
+    return _train_with_retries(model, images, masks, cfg, augment)
+
+
+def _train_with_retries(model, images, masks, cfg: UNetConfig, augment) -> TrainReport:
     device = images.device
-    n = images.shape[0]
-    train_np, val_np = split_indices(n, cfg.val_fraction, cfg.seed)
+    initial = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    batch_size, retries = cfg.batch_size, 0
+    while True:
+        try:
+            report = _train(model, images, masks, cfg, augment, batch_size, None, model)
+        except out_of_memory_errors() as exc:
+            if batch_size <= 1:
+                raise too_large_error("training", device, size=cfg.size, base_channels=cfg.base_channels) from exc
+        else:
+            report.memory_retries = retries
+            return report
+        model.zero_grad(set_to_none=True)
+        batch_size = halve_batch(
+            batch_size,
+            task="training",
+            device=device,
+            then="; training restarts from the first epoch with the same seed",
+        )
+        model.load_state_dict(initial)
+        retries += 1
+
+
+def _train_distributed(model, images, masks, cfg: UNetConfig, augment, context: Distributed) -> TrainReport:
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = images.device
+    # BatchNorm statistics are averaged after every epoch instead of copied from rank 0 before every step
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
+        options: dict[str, Any] = {"forward_sync_buffers": False}
+    else:  # older torch
+        options = {"broadcast_buffers": False}
+    if device.type == "cuda":
+        options["device_ids"] = [device.index if device.index is not None else torch.cuda.current_device()]
+    wrapped = DistributedDataParallel(model, **options)
+    try:
+        return _train(model, images, masks, cfg, augment, cfg.batch_size, context, wrapped)
+    except out_of_memory_errors() as exc:
+        if cfg.batch_size <= 1:
+            raise too_large_error("training", device, size=cfg.size, base_channels=cfg.base_channels) from exc
+        raise DeviceMemoryError(
+            f"out of memory on {device} while training at batch size {cfg.batch_size} in process {context.rank} "
+            f"of {context.world_size}: processes that share every step cannot halve their batch alone, so the run "
+            f"stops; set a batch_size of at most {cfg.batch_size // 2} (batch_size is per process), or use a smaller "
+            "working size (--size) or network"
+        ) from exc
+
+
+def _train(model, images, masks, cfg: UNetConfig, augment, batch_size: int, context, step_model) -> TrainReport:
+    """One training run at ``batch_size``; ``context`` is ``None`` in one process, ``step_model`` the DDP wrapper."""
+    device = images.device
+    rank, world = (context.rank, context.world_size) if context is not None else (0, 1)
+    main = rank == 0
+    train_np, val_np = split_indices(images.shape[0], cfg.val_fraction, cfg.seed)
     train_idx = torch.as_tensor(train_np, device=device)
     val_idx = torch.as_tensor(val_np, device=device)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    own_val = val_idx[rank::world]
+    generator = torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, rank))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loss_fn = get_loss(cfg.loss)
-    step_model = torch.compile(model) if cfg.compile else model
-    report = TrainReport(train_images=len(train_idx), val_images=len(val_idx))
+    if cfg.compile:
+        step_model = torch.compile(step_model)
+    report = TrainReport(
+        train_images=len(train_idx),
+        val_images=len(val_idx),
+        batch_size=batch_size,
+        world_size=world,
+        rank=rank,
+        shard_images=-(-len(train_idx) // world),
+    )
     best_state: dict[str, torch.Tensor] | None = None
     best, since_best = float("inf"), 0
-    bar = _progress(cfg)
+    bar = _progress(cfg) if main else None
     model.train()
     start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        order = train_idx[torch.randperm(len(train_idx), generator=generator, device=device)]
-        running = torch.zeros((), device=device)
-        for idx in _batches(order, cfg.batch_size):
-            x = images[idx].float().div_(255)
-            y = masks[idx].float().div_(255)
-            if augment is not None:
-                x, y = augment_batch(x, y, augment, generator)
-            with autocast_for(device, cfg.amp):
-                loss = loss_fn(step_model(_layout(x, device)), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running += loss.detach() * len(idx)
-        train_loss = float(running) / len(train_idx)
-        val_loss = evaluate_loss(model, images, masks, val_idx, cfg, device) if len(val_idx) else train_loss
-        report.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-        if val_loss < best:
-            best, since_best, report.best_epoch = val_loss, 0, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            since_best += 1
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            if context is None:
+                order = train_idx[torch.randperm(len(train_idx), generator=generator, device=device)]
+            else:
+                order = shard(train_idx, epoch, cfg.seed, context)
+            running = torch.zeros((), device=device)
+            for idx in _batches(order, batch_size):
+                x = images[idx].float().div_(255)
+                y = masks[idx].float().div_(255)
+                if augment is not None:
+                    x, y = augment_batch(x, y, augment, generator)
+                with autocast_for(device, cfg.amp):
+                    loss = loss_fn(step_model(_layout(x, device)), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running += loss.detach() * len(idx)
+            if context is not None:
+                average_buffers(model, world)
+            val_sum = _loss_sum(model, images, masks, own_val, cfg, device, batch_size)
+            if context is None:
+                train_loss = float(running) / len(train_idx)
+                val_loss = float(val_sum) / len(val_idx) if len(val_idx) else train_loss
+            else:
+                sums = all_reduce_sum(running, torch.tensor(float(len(order)), device=device), val_sum)
+                train_loss = float(sums[0] / sums[1])
+                val_loss = float(sums[2]) / len(val_idx) if len(val_idx) else train_loss
+            report.history.append(
+                {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "batch_size": batch_size}
+            )
+            if val_loss < best:
+                best, since_best, report.best_epoch = val_loss, 0, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                since_best += 1
+            if bar is not None:
+                bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=report.best_epoch)
+                bar.update(1)
+            if main:
+                log.debug("epoch %d: train loss %.4f, val loss %.4f", epoch, train_loss, val_loss)
+            if cfg.patience is not None and since_best >= cfg.patience:
+                report.stopped_early = True
+                if main:
+                    log.info("early stop after epoch %d (best %d)", epoch, report.best_epoch)
+                break
+    finally:
         if bar is not None:
-            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=report.best_epoch)
-            bar.update(1)
-        log.debug("epoch %d: train loss %.4f, val loss %.4f", epoch, train_loss, val_loss)
-        if cfg.patience is not None and since_best >= cfg.patience:
-            report.stopped_early = True
-            log.info("early stop after epoch %d (best %d)", epoch, report.best_epoch)
-            break
+            bar.close()
     report.seconds = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     report.best_val_loss = best
