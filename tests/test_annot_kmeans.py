@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ from bootseg.annotators import KMeans
 from bootseg.annotators.kmeans1d import FLOAT_BINS, grey_histogram, kmeans_1d, kmeans_grey
 from bootseg.annotators.kmeans_color import kmeans_color
 from bootseg.annotators.preprocess import to_colour, to_grey
+
+kmeans_color_module = importlib.import_module("bootseg.annotators.kmeans_color")
 
 CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 0.2)
 
@@ -140,6 +145,62 @@ def test_colour_median_filters_each_channel():
     np.testing.assert_array_equal(KMeans(color=True, median=5).annotate(image), KMeans(color=True).annotate(blurred))
     labels, _ = kmeans_color(to_colour(blurred), 2)
     assert labels.shape == image.shape[:2]
+
+
+@pytest.mark.parametrize(("seed", "k"), [(13, 2), (14, 2), (15, 3)])
+def test_colour_kmeans_agrees_with_sklearn_on_the_pixels(seed, k):
+    image = scene(seed, size=96, colour=True)
+    labels, centres = kmeans_color(image, k)
+    # independent reference: scikit-learn's Lloyd on every pixel's colour, best of 10 k-means++ starts
+    reference = SkKMeans(k, n_init=10, random_state=0).fit(image.reshape(-1, 3).astype(np.float64))
+    best = max(
+        np.mean(np.asarray(order)[labels.ravel()] == reference.labels_) for order in itertools.permutations(range(k))
+    )
+    assert best >= 0.99
+    ours = centres[np.argsort(centres[:, 1])]
+    theirs = reference.cluster_centers_[np.argsort(reference.cluster_centers_[:, 1])]
+    np.testing.assert_allclose(ours, theirs, atol=2.0)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_colour_kmeans_gives_uint8_and_its_float_copy_the_same_result(k):
+    image = scene(16, size=150, colour=True)  # more pixels than one chunk
+    labels, centres = kmeans_color(image, k)
+    float_labels, float_centres = kmeans_color(image.astype(np.float64), k)
+    np.testing.assert_array_equal(labels, float_labels)
+    np.testing.assert_array_equal(centres, float_centres)
+    np.testing.assert_array_equal(KMeans(color=True, k=k).annotate(image), KMeans(color=True, k=k).annotate(image / 1))
+
+
+def test_colour_kmeans_does_not_depend_on_the_chunk_size(monkeypatch):
+    image = scene(17, size=100, colour=True)
+    labels, centres = kmeans_color(image, 3)
+    monkeypatch.setattr(kmeans_color_module, "_CHUNK", 999)
+    chunked_labels, chunked_centres = kmeans_color(image, 3)
+    np.testing.assert_array_equal(chunked_labels, labels)
+    np.testing.assert_allclose(chunked_centres, centres, rtol=1e-12)
+
+
+def test_colour_kmeans_keeps_its_result_at_any_magnitude():
+    image = scene(18, size=48, colour=True).astype(np.float64)
+    labels, centres = kmeans_color(image, 2)
+    for factor, offset in [(1e-300, 0.0), (1e300, 0.0), (1.0, -1e12)]:
+        scaled_labels, scaled_centres = kmeans_color(image * factor + offset, 2)
+        np.testing.assert_array_equal(scaled_labels, labels)
+        np.testing.assert_allclose((scaled_centres - offset) / factor, centres, rtol=1e-6)
+
+
+def test_colour_kmeans_with_few_colours_or_a_constant_channel():
+    image = np.zeros((10, 12, 3), np.uint8)
+    image[:, 6:] = [200, 0, 40]
+    labels, centres = kmeans_color(image, 4)
+    np.testing.assert_allclose(centres, [[0.0, 0.0, 0.0], [200.0, 0.0, 40.0]], atol=1e-9)
+    np.testing.assert_array_equal(labels, np.broadcast_to(np.arange(12) >= 6, (10, 12)))
+    image = scene(19, size=40, colour=True)
+    image[..., 1] = 77  # one channel carries nothing
+    labels, centres = kmeans_color(image, 2)
+    np.testing.assert_allclose(centres[:, 1], 77.0)
+    assert labels.min() == 0 and labels.max() == 1
 
 
 # ---------------------------------------------------------------- polarity and k

@@ -181,8 +181,10 @@ class ThresholdAnnotator:
 
 
 def _is_constant(data: np.ndarray) -> bool:
-    flat = data.reshape(-1, data.shape[-1]) if data.ndim == 3 else data.ravel()
-    return bool((flat == flat[0]).all())
+    flat = data.reshape(-1)
+    step = data.shape[2] if data.ndim == 3 else 1
+    # every value equals the one a pixel before it: one contiguous comparison, also for colour
+    return bool((flat[step:] == flat[:-step]).all())
 
 
 def _check_range(data: np.ndarray) -> None:

@@ -79,13 +79,14 @@ class KMeans(ThresholdAnnotator):
         return {"k": self.k, "color": self.color, "seed": self.seed, **super().options()}
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
-        """The grey image, or with ``color=True`` the ``(H, W, 3)`` float64 colours; median-filtered if asked."""
+        """The grey image, or with ``color=True`` the ``(H, W, 3)`` colours (uint8 as they are, anything else as
+        float64); median-filtered if asked."""
         if not self.color or image.ndim == 2:
             return super().prepare(image)
         channels = image[:, :, :3]
         if self.median:
             channels = np.stack([median_blur(channels[:, :, c], self.median) for c in range(3)], axis=2)
-        return to_colour(channels)
+        return channels if channels.dtype == np.uint8 else to_colour(channels)
 
     def foreground(self, data: np.ndarray) -> np.ndarray:
         """Cluster, then take every cluster but the background one (see the class notes)."""
