@@ -12,7 +12,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 echo "== CUDA tests"
 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py || status=1
 echo "== paper U-Net throughput"
-$PY benchmarks/gpu_throughput.py "$@" || status=1
+$PY benchmarks/gpu_throughput.py --tuning "$@" || status=1
 echo "== training-loop overhead on CUDA (paper preset)"
 $PY benchmarks/train_overhead.py --preset paper --device cuda --epochs 2 --repeat 2 || status=1
 exit $status
