@@ -252,18 +252,8 @@ def load_inputs(
     >>> inputs.names, [item.reason for item in inputs.skipped]
     (['good'], ['the file is empty (0 bytes)'])
     """
-    from .io import list_images
-
-    limit = _pixel_limit(max_pixels)
-    paths = list_images(source)
-    good: list[tuple[np.ndarray, str, str]] = []
-    bad: list[BadInput] = []
-    for path, image, problem in _each(wrap(paths) if wrap is not None else paths, limit):
-        if problem is not None:
-            bad.append(problem)
-        else:
-            good.append((image, path.stem, str(path)))
-    return _finish(good, bad, len(paths), skip_bad)
+    items, bad, total = _gather(source, max_pixels, wrap, keep=True)
+    return _finish([(image, path.stem, str(path)) for path, image in items], bad, total, skip_bad)
 
 
 def scan_inputs(
@@ -288,20 +278,28 @@ def scan_inputs(
     >>> [p.name for p in paths], bad[0].reason[:17]
     (['good.png'], 'cannot be decoded')
     """
+    items, bad, total = _gather(source, max_pixels, wrap, keep=False)
+    if bad and (not skip_bad or not items):
+        raise BadInputError(bad, total=total)
+    return [path for path, _ in items], bad
+
+
+def _gather(
+    source: Any, max_pixels: int | None, wrap: Callable[[Iterable[Path]], Iterable[Path]] | None, *, keep: bool
+) -> tuple[list[tuple[Path, Any]], list[BadInput], int]:
+    """``(path, image or None)`` for each usable file, the bad ones, and the number of files."""
     from .io import list_images
 
     limit = _pixel_limit(max_pixels)
     paths = list_images(source)
-    good: list[Path] = []
+    items: list[tuple[Path, Any]] = []
     bad: list[BadInput] = []
-    for path, _, problem in _each(wrap(paths) if wrap is not None else paths, limit):
+    for path, image, problem in _each(wrap(paths) if wrap is not None else paths, limit):
         if problem is not None:
             bad.append(problem)
         else:
-            good.append(path)
-    if bad and (not skip_bad or not good):
-        raise BadInputError(bad, total=len(paths))
-    return good, bad
+            items.append((path, image if keep else None))
+    return items, bad, len(paths)
 
 
 def _each(paths: Iterable[Path], limit: int | None) -> Iterable[tuple[Path, Any, BadInput | None]]:
