@@ -17,8 +17,8 @@ import numpy as np
 
 from bootseg.annotators import KMeans, Otsu
 from bootseg.cli.chainspec import parse_chain
-from bootseg.cli.outputs import confidence
 from bootseg.cli.run import RunSettings, build_chain
+from bootseg.confidence import confidence
 from bootseg.io import list_images, read_image, read_mask
 from bootseg.metrics import dice, iou, pixel_accuracy
 

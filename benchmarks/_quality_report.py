@@ -224,7 +224,7 @@ of the per-seed mean DSC; "s per seed": wall time of the row for one seed, summe
 includes the chain's first stage and training). Baseline: the best plain first stage by mean DSC, chosen with
 hindsight. Gap closed = (chain − baseline) / (U-Net(human) − baseline) in mean DSC; a chain within {WITHIN} of
 U-Net(human) counts as closing it. ρ: Spearman's rank correlation, per seed, between the per-image confidence
-score that `bootseg run` reports (`bootseg.cli.outputs.confidence` on the last network's probabilities, no ground
+score that `bootseg run` reports (`bootseg.confidence.confidence` on the last network's probabilities, no ground
 truth) and the true per-image DSC of the transductive chain; mean over seeds (and the lowest seed)."""
 
 
