@@ -11,8 +11,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from ..errors import BootsegError
 
 __all__ = [
@@ -24,7 +22,6 @@ __all__ = [
     "make_out",
     "progress",
     "progress_bar",
-    "read_inputs",
 ]
 
 log = logging.getLogger("bootseg.cli")
@@ -264,32 +261,6 @@ def image_source(sources: Sequence[str]) -> str | list[str]:
     if folders:
         raise UsageError(f"give one folder or a list of image files, not a folder among several inputs: {folders[0]}")
     return list(sources)
-
-
-def check_stems(paths: Sequence[Path]) -> list[str]:
-    """The file stems, which name the outputs; two inputs with the same stem are refused, naming both."""
-    seen: dict[str, Path] = {}
-    clashes = []
-    for path in paths:
-        if path.stem in seen:
-            clashes.append(f"{seen[path.stem].name} and {path.name}")
-        else:
-            seen[path.stem] = path
-    if clashes:
-        raise ValueError(
-            f"{len(clashes)} pair(s) of inputs share a name and would write the same output file: "
-            f"{'; '.join(clashes[:5])}{' ...' if len(clashes) > 5 else ''}; rename or remove one of each pair"
-        )
-    return [path.stem for path in paths]
-
-
-def read_inputs(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Read and check every image with a progress bar; a bad one stops the run with its file name."""
-    from ..images import check_image
-    from ..io import read_image
-
-    bar = progress(paths, desc="reading", total=len(paths))
-    return [check_image(read_image(path), name=f"image '{path}'") for path in bar]
 
 
 def check_out(out: str, inputs: Sequence[str], *, overwrite: bool) -> Path:
