@@ -124,6 +124,8 @@ def test_resume_refusals(images, tmp_path, capsys):
     assert "leave out --chain, --seed" in capsys.readouterr().err
     assert main(["run", str(images), "--resume", str(tmp_path)]) == 2
     assert "leave out IMAGES" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path), "--proba-format", "tiff", "--no-overlays"]) == 2
+    assert "leave out --proba-format, --no-overlays" in capsys.readouterr().err
 
 
 def test_resume_refuses_changed_inputs(tmp_path, capsys):

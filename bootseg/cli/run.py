@@ -14,7 +14,6 @@ from typing import Any
 
 from .chainspec import StageSpec, apply_shared_options, load_config, parse_chain
 from .common import (
-    DEFAULT_MAX_PIXELS,
     UsageError,
     add_input_options,
     add_runtime_options,
@@ -451,6 +450,21 @@ def _started_record(settings: RunSettings, out: Path, skipped: list[dict[str, st
     }
 
 
+def _options_given(args: argparse.Namespace, *, allowed: tuple[str, ...]) -> list[str]:
+    """The ``run`` options in ``args`` that differ from their defaults, by flag, except the ``allowed`` ones."""
+    parser = argparse.ArgumentParser(add_help=False)
+    actions = add_parser(parser.add_subparsers())._actions
+    given = []
+    for action in actions:
+        if action.dest in allowed or not hasattr(args, action.dest):
+            continue
+        value = getattr(args, action.dest)
+        if value == action.default or (not action.option_strings and value in ([], None)):
+            continue
+        given.append(action.option_strings[-1] if action.option_strings else action.metavar or action.dest)
+    return given
+
+
 def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     """The settings of the interrupted run in ``args.resume``, or ``None`` (logged) if that run is complete.
 
@@ -459,27 +473,7 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     """
     from ..runfile import read_runfile
 
-    given = [
-        flag
-        for flag, value, default in (
-            ("IMAGES", args.images, []),
-            ("--out", args.out, None),
-            ("--chain", args.chain, None),
-            ("--config", args.config, None),
-            ("--preset", args.preset, None),
-            ("--epochs", args.epochs, None),
-            ("--size", args.size, None),
-            ("--save-proba", args.save_proba, False),
-            ("--truth", args.truth, None),
-            ("--overwrite", args.overwrite, False),
-            ("--skip-bad", args.skip_bad, False),
-            ("--max-pixels", args.max_pixels, DEFAULT_MAX_PIXELS),
-            ("--device", args.device, "auto"),
-            ("--seed", args.seed, 0),
-            ("--report-limit", args.report_limit, 300),
-        )
-        if value != default
-    ]
+    given = _options_given(args, allowed=("resume", "quiet", "verbose", "workers", "help", "handler", "argv"))
     if given:
         raise UsageError(
             f"--resume takes the settings the run was started with; leave out {', '.join(given)} "
