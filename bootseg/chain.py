@@ -467,6 +467,14 @@ class BootstrapChain:
         store: Any = None,
     ) -> list[np.ndarray]:
         key = f"{stage.index}-{stage.name}"
+        fit = getattr(stage.obj, "fit", None)
+        if callable(fit):  # decisions made over the whole set (e.g. the channel), before any image
+            try:
+                fit(arrays)
+            except Exception as exc:
+                if not stage.builtin:
+                    raise self._fail(stage, "in fit()", exc) from exc
+                raise
         masks: list[np.ndarray | None] = [None] * len(arrays)
         if store is not None:
             masks = [store.load_mask(key, i, a.shape) for i, a in enumerate(arrays)]

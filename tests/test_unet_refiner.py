@@ -197,3 +197,31 @@ def test_foreign_and_damaged_checkpoints_are_refused(tmp_path):
     torch.save(data, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="format version 99; this bootseg reads version 1"):
         UNetRefiner.load(tmp_path / "future.pt")
+
+
+def test_tta_averages_the_four_flips_of_the_plain_prediction():
+    images, masks = _data(n=6, size=32)
+    unet = UNetRefiner(epochs=1, **TINY).fit(images, masks)
+    plain = unet.predict_proba(images)
+    unet_tta = UNetRefiner(epochs=1, tta=True, **TINY)
+    unet_tta.model, unet_tta.in_channels = unet.model, unet.in_channels
+    averaged = unet_tta.predict_proba(images)
+    for image, got in zip(images, averaged):
+        # NumPy reference: predict each flipped image, flip the map back, average
+        views = [np.flip(p, axes) for p, axes in zip(
+            unet.predict_proba([np.flip(image, axes) for axes in ((), (1,), (0,), (0, 1))]),
+            ((), (1,), (0,), (0, 1)),
+        )]
+        np.testing.assert_allclose(got, np.mean(views, axis=0), atol=1e-5)
+    assert not np.allclose(plain[0], averaged[0], atol=1e-4)  # the flips do change the map
+    # the average over the flip group is equivariant: flipping the image flips the map
+    flipped = unet_tta.predict_proba([np.flip(images[0], 1)])[0]
+    np.testing.assert_allclose(flipped, np.flip(averaged[0], 1), atol=1e-5)
+
+
+def test_tta_option_is_checked_and_saved(tmp_path):
+    images, masks = _data(n=4, size=32)
+    unet = UNetRefiner(epochs=1, tta=True, **TINY).fit(images, masks)
+    loaded = UNetRefiner.load(unet.save(tmp_path / "m.pt"))
+    assert loaded.config.tta is True
+    np.testing.assert_allclose(loaded.predict_proba(images[:1])[0], unet.predict_proba(images[:1])[0], atol=1e-6)

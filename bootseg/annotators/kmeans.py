@@ -73,16 +73,21 @@ class KMeans(ThresholdAnnotator):
         self.k = check_int("k", k, minimum=2, maximum=_MAX_K)
         self.color = check_bool("color", color)
         self.seed = check_int("seed", seed, minimum=0)
+        if self.color and self.channel != "grey":
+            raise ValueError(
+                f"channel={self.channel!r} picks one channel to cluster, but color=True clusters the RGB colours; "
+                "use one of them"
+            )
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments, ``k``, ``color`` and ``seed`` included."""
         return {"k": self.k, "color": self.color, "seed": self.seed, **super().options()}
 
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """The grey image, or with ``color=True`` the ``(H, W, 3)`` colours (uint8 as they are, anything else as
-        float64); median-filtered if asked."""
+    def prepare(self, image: np.ndarray, channel: str = "grey") -> np.ndarray:
+        """The channel (grey by default), or with ``color=True`` the ``(H, W, 3)`` colours (uint8 as they are,
+        anything else as float64); median-filtered if asked."""
         if not self.color or image.ndim == 2:
-            return super().prepare(image)
+            return super().prepare(image, channel)
         channels = image[:, :, :3]
         if self.median:
             channels = np.stack([median_blur(channels[:, :, c], self.median) for c in range(3)], axis=2)

@@ -60,6 +60,9 @@ class UNetConfig:
         does not learn to reproduce; a larger value also erases objects only a few pixels wide.
     threshold : float
         Probability above which a pixel is foreground in :meth:`predict`.
+    tta : bool
+        Test-time augmentation: predict each image also flipped left-right, top-bottom and both, and average the
+        four probability maps (four times the prediction cost).
     device : str
         ``"auto"`` (CUDA, then Apple MPS, then CPU), or any torch device string.
     amp : bool
@@ -92,6 +95,7 @@ class UNetConfig:
     augment: bool = True
     label_sigma: float = 1.0
     threshold: float = 0.5
+    tta: bool = False
     device: str = "auto"
     amp: bool = True
     compile: bool = False

@@ -254,9 +254,17 @@ class UNetRefiner:
 
         device = self.device
         x = self._tensor(images, self.in_channels or 1)
+        flips: list[tuple[int, ...]] = [()]
+        if self.config.tta:
+            flips += [(-1,), (-2,), (-2, -1)]
         with torch.inference_mode(), autocast_for(device, self.config.amp):
-            prob = torch.sigmoid(model(_layout(x.float().div_(255), device)).float())
-        return prob[:, 0].cpu().numpy()
+            x = _layout(x.float().div_(255), device)
+            prob = torch.zeros((x.shape[0], 1, *x.shape[2:]), device=device)
+            for dims in flips:
+                flipped = x.flip(dims) if dims else x
+                out = torch.sigmoid(model(flipped).float())
+                prob += out.flip(dims) if dims else out
+        return (prob[:, 0] / len(flips)).cpu().numpy()
 
     def predict_proba(self, images: Iterable[Any], *, batch_size: int | None = None) -> list[np.ndarray]:
         """Foreground probability maps, float32 ``(H, W)`` in [0, 1], one per image at its own size."""

@@ -1,0 +1,167 @@
+"""Ablation of the chain on the real datasets: one row per chain, transductive DSC per dataset, the gap closed.
+
+Each variant is a ``bootseg run --chain`` string, built exactly as ``bootseg run`` builds it, run on all images
+of a dataset and scored on the same images (the transductive use, which is what a user does). The gap closed is
+``(variant − baseline) / (U-Net(human) − baseline)`` with the baseline (best plain first stage, hindsight) and the
+U-Net(human) DSC taken from the quality benchmark's cache (``benchmarks/quality.py --json``), so both tables
+share one reference. The true masks are read only by the scoring.
+
+    python benchmarks/ablation.py --quality-json /work/quality.json --json /work/ablation.json --write
+    python benchmarks/ablation.py --variants "otsu,unet" "otsu,unet(size=256)" --datasets ph2_dermoscopy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_protocol import Settings, dataset_pairs
+from _quality_report import _spearman, markdown_table, summarize_dataset
+
+from bootseg.cli.run import build_chain
+from bootseg.confidence import confidence
+from bootseg.io import atomic_write, read_image, read_mask
+from bootseg.metrics import dice
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
+
+#: The variants run when none are named: what each tries, as a ``bootseg run --chain`` string.
+DEFAULT_VARIANTS = [
+    "otsu,unet",
+    "otsu,unet(size=256)",
+    "otsu,unet,unet",
+    "otsu(largest_component=true),unet",
+    "otsu,unet(loss=bce_dice)",
+    "otsu,unet(label_sigma=0)",
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, help="bootseg run --chain strings")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of datasets (default: %(default)s)")
+    parser.add_argument("--datasets", help="comma-separated dataset names (default: every folder under --data)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default: %(default)s)")
+    parser.add_argument("--quality-json", type=Path, help="quality.py cache giving each dataset's baseline and human")
+    parser.add_argument("--json", type=Path, default=Path("/tmp/bootseg-ablation.json"), help="cache of results")
+    parser.add_argument("--also", type=Path, nargs="*", default=[], help="more caches to read (e.g. of parallel runs)")
+    parser.add_argument("--write", action="store_true", help="write the table into --doc between the markers")
+    parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="page --write updates (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
+    """The chain on every image of ``folder``, scored on the same images; DSC per image, ρ, seconds."""
+    pairs = dataset_pairs(folder)
+    names = [name for name, _, _ in pairs]
+    images = [read_image(path) for _, path, _ in pairs]
+    truths = [read_mask(path) for _, _, path in pairs]
+    settings = Settings(chain_text, None, None, None, None, "auto", 2, None)
+    chain, _, _ = build_chain(settings.run_settings(seed))
+    start = time.perf_counter()
+    result = chain.run(images, names=names)
+    seconds = time.perf_counter() - start
+    scores = [dice(m, t) for m, t in zip(result.masks, truths, strict=True)]
+    first = [dice(m, t) for m, t in zip(result.stages[0].masks, truths, strict=True)]
+    final = result.stages[len(result.stages) - 1]
+    rho = None
+    if final.proba is not None:
+        rho = _spearman([confidence(p) for p in final.proba], scores)
+    return {"dice": float(np.mean(scores)), "first": float(np.mean(first)), "rho": rho, "seconds": seconds}
+
+
+def references(path: Path | None) -> dict[str, tuple[float, float]]:
+    """Per dataset, (baseline DSC, U-Net(human) DSC) from the quality benchmark's cache."""
+    if path is None or not path.exists():
+        return {}
+    cache = json.loads(path.read_text())
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for run in cache.get("runs", {}).values():
+        for entry in run.get("results", {}).values():
+            by_dataset.setdefault(entry["dataset"], []).append(entry)
+    refs = {}
+    for name, results in by_dataset.items():
+        summary = summarize_dataset(results)
+        refs[name] = (summary.baseline.dice, summary.rows["human"].dice)
+    return refs
+
+
+def table(results: dict[str, Any], variants: list[str], datasets: list[str], refs: dict[str, Any]) -> str:
+    header = ["chain", *datasets, "min gap", "s per 100 images"]
+    rows = []
+    for variant in variants:
+        cells = [f"`{variant}`"]
+        gaps, per_100 = [], []
+        for dataset in datasets:
+            runs = [r for key, r in results.items() if key.startswith(f"{variant}|{dataset}|")]
+            if not runs:
+                cells.append("–")
+                continue
+            value = float(np.mean([r["dice"] for r in runs]))
+            per_100.append(float(np.mean([r["seconds"] * 100 / r["images"] for r in runs])))
+            rhos = [r["rho"] for r in runs if r["rho"] is not None]
+            text = f"{value:.3f}"
+            if dataset in refs:
+                base, human = refs[dataset]
+                gap = 1.0 if value >= human - 0.02 else (value - base) / (human - base)
+                gaps.append(gap)
+                text += f" ({gap:+.2f})"
+            if rhos:
+                text += f" ρ {np.mean(rhos):.2f}"
+            cells.append(text)
+        cells.append(f"{min(gaps):+.2f}" if len(gaps) == len(datasets) else "–")
+        cells.append(f"{np.mean(per_100):.0f}" if per_100 else "–")
+        rows.append(cells)
+    return markdown_table(header, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
+    seeds = [int(s) for s in args.seeds.split(",")]
+    cache: dict[str, Any] = json.loads(args.json.read_text()) if args.json.exists() else {}
+    known = dict(cache)
+    for extra in args.also:
+        known.update(json.loads(extra.read_text()))
+    for variant in args.variants:
+        for name in names:
+            for seed in seeds:
+                key = f"{variant}|{name}|{seed}"
+                if key in known:
+                    continue
+                result = run_variant(args.data / name, variant, seed)
+                result["images"] = len(dataset_pairs(args.data / name))
+                cache[key] = result
+                with atomic_write(args.json, "w", encoding="utf-8") as handle:
+                    json.dump(cache, handle, indent=1)
+                print(f"{key}: DSC {result['dice']:.3f} (first stage {result['first']:.3f}) in {result['seconds']:.0f} s",
+                      flush=True)
+    refs = references(args.quality_json)
+    text = table({**known, **cache}, args.variants, names, refs)
+    command = "python benchmarks/ablation.py " + shlex.join(sys.argv[1:])
+    print(text)
+    if args.write:
+        doc = args.doc.read_text()
+        body = f"{BEGIN}\n    {command}\n\n{text}\n{END}"
+        if BEGIN in doc:
+            head, rest = doc.split(BEGIN, 1)
+            doc = head + body + rest.split(END, 1)[1]
+        else:
+            doc = doc.rstrip("\n") + "\n\n" + body + "\n"
+        with atomic_write(args.doc, "w", encoding="utf-8") as handle:
+            handle.write(doc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Which single channel of an image a threshold splits: grey, or a colour channel chosen by consensus.
+
+A threshold works on one value per pixel. Grey (Rec. 709 luma) is the natural choice when the object differs from
+the background in brightness, but not every object does: a dermoscopy lesion differs from the skin most in
+saturation, while the dark vignetted corners of the dermoscope are as dark as the lesion; a stained white cell
+differs from the red cells around it in hue, not in brightness. The ``channel`` option names the channel:
+
+- ``"grey"``: the luma, in the image's own units (the default; see :func:`~bootseg.annotators.preprocess.to_grey`);
+- ``"saturation"``: HSV saturation, ``(max − min) / max`` of R, G, B;
+- ``"lab_a"`` and ``"lab_b"``: the CIE L*a*b* opponent axes, green–red and blue–yellow;
+- ``"auto"``: the channel whose masks agree best with those of the other channels, over a set of images.
+
+**The consensus rule behind "auto".** Each candidate channel gives a mask per image (the annotator's own method
+and polarity rule on that channel). A channel's errors tend to be its own — the vignetting only in grey, the pale
+cytoplasm only in saturation — while the object is found by most channels, so the channel whose masks are closest
+to the majority vote of the *others* (mean Dice over the images) is the one kept for every image. Grey images (and
+colour images whose colour channels are constant) have one candidate, grey. The choice is made over a whole set of
+images by :meth:`~bootseg.annotators.base.ThresholdAnnotator.fit` (the chain calls it with every image before the
+first stage annotates); an annotator that was not fitted chooses for each image from that image alone. On the
+benchmark data sets it picks grey for the white cells of ``wbc_tecom``, saturation for dermoscopy and blue–yellow
+for ``wbc_cellavision``, each the best of the four with hindsight (``docs/benchmarks.md``).
+
+Colour channels are computed from the image scaled to [0, 1] (uint8 by 255, uint16 by 65535, other dtypes from
+their own minimum to maximum) with OpenCV's float conversions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .preprocess import to_grey
+
+__all__ = ["CANDIDATES", "CHANNELS", "channel_image", "choose_channel"]
+
+#: The values the ``channel`` option accepts.
+CHANNELS = ("grey", "saturation", "lab_a", "lab_b", "auto")
+#: The channels ``"auto"`` chooses from, in order of preference on a tie.
+CANDIDATES = ("grey", "saturation", "lab_a", "lab_b")
+#: The span of each colour channel's values; a channel varies on an image when it spans 1 % of this.
+SPANS = {"saturation": 1.0, "lab_a": 255.0, "lab_b": 255.0}
+#: At most this many images, evenly spaced, take part in the choice.
+MAX_CHOICE_IMAGES = 200
+
+
+def _unit_rgb(image: np.ndarray) -> np.ndarray:
+    rgb = image[..., :3]
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.float32) / np.float32(255)
+    if rgb.dtype == np.uint16:
+        return rgb.astype(np.float32) / np.float32(65535)
+    data = rgb.astype(np.float64)
+    low, span = float(data.min()), float(np.ptp(data))
+    return ((data - low) / (span if span > 0 else 1.0)).astype(np.float32)
+
+
+def channel_image(image: np.ndarray, channel: str) -> np.ndarray:
+    """One channel of a checked image as an ``(H, W)`` array.
+
+    ``"grey"`` is :func:`~bootseg.annotators.preprocess.to_grey`. Colour channels of a single-channel image are
+    refused: a grey image has no hue.
+
+    >>> red = np.zeros((2, 2, 3), np.uint8); red[..., 0] = 255
+    >>> float(channel_image(red, "saturation")[0, 0]), bool(channel_image(red, "lab_a")[0, 0] > 50)
+    (1.0, True)
+    """
+    if channel == "grey":
+        return to_grey(image)
+    if channel not in CANDIDATES:
+        raise ValueError(f"channel must be one of {', '.join(CANDIDATES)}, got {channel!r}")
+    if image.ndim != 3:
+        raise ValueError(f"channel {channel!r} needs a colour image; this one has a single channel (use 'grey')")
+    import cv2
+
+    rgb = _unit_rgb(image)
+    if channel == "saturation":
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1]
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    return lab[..., 1] if channel == "lab_a" else lab[..., 2]
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
+    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
+
+
+def candidates_for(images: Sequence[np.ndarray]) -> list[str]:
+    """The channels ``"auto"`` may pick for ``images``: grey, and each colour channel that varies (spans 1 % of its
+    range) on at least half of them when every image is colour (an RGB image with R = G = B has grey alone)."""
+    if not images or any(image.ndim != 3 for image in images):
+        return ["grey"]
+    varied = [
+        name
+        for name in CANDIDATES[1:]
+        if sum(np.ptp(channel_image(image, name)) > 0.01 * SPANS[name] for image in images) * 2 >= len(images)
+    ]
+    return ["grey", *varied]
+
+
+def choose_channel(
+    images: Sequence[np.ndarray], segment: Callable[[np.ndarray, str], np.ndarray]
+) -> tuple[str, dict[str, float]]:
+    """The candidate channel whose masks agree best with the majority vote of the other candidates' masks.
+
+    Parameters
+    ----------
+    images : sequence of checked images
+        At most :data:`MAX_CHOICE_IMAGES`, evenly spaced, are used.
+    segment : callable
+        ``segment(image, channel)`` → the bool mask the annotator makes from that channel.
+
+    Returns
+    -------
+    channel : str
+        One of :data:`CANDIDATES`; ``"grey"`` when there is only one candidate.
+    agreement : dict
+        Each candidate's mean Dice with the majority vote of the others (empty with one candidate).
+    """
+    images = list(images)
+    if len(images) > MAX_CHOICE_IMAGES:
+        picks = np.linspace(0, len(images) - 1, MAX_CHOICE_IMAGES).round().astype(int)
+        images = [images[i] for i in picks]
+    names = candidates_for(images)
+    if len(names) == 1:
+        return names[0], {}
+    agreement = dict.fromkeys(names, 0.0)
+    for image in images:
+        masks = {name: segment(image, name) for name in names}
+        for name in names:
+            others = np.mean([masks[other] for other in names if other != name], axis=0)
+            agreement[name] += _dice(masks[name], others > 0.5)
+    mean = {name: value / len(images) for name, value in agreement.items()}
+    return max(names, key=lambda name: mean[name]), mean  # max keeps the first (grey) on a tie

@@ -1,0 +1,140 @@
+"""The ``channel`` option of the threshold annotators and the consensus choice behind ``channel="auto"``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import color, filters
+
+from bootseg import BootstrapChain
+from bootseg.annotators import KMeans, Li, Otsu
+from bootseg.annotators.channels import CANDIDATES, channel_image, choose_channel
+from bootseg.metrics import dice
+
+
+def hue_cells(n: int = 6, size: int = 64, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Blue discs on a yellow background of the same luma, with dark specks at the border: grey cannot see the
+    discs (and finds the specks), the colour channels can."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images, truths = [], []
+    for _ in range(n):
+        cy, cx, r = rng.uniform(20, size - 20, 2).tolist() + [rng.uniform(8, 12)]
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        yellow, blue = np.array([200, 190, 90.0]), np.array([150, 180, 255.0])
+        # same Rec. 709 luma for both colours (blue's red adjusted), so grey has no edge at the disc
+        luma = np.array([0.2125, 0.7154, 0.0721])
+        blue[0] += (yellow @ luma - blue @ luma) / luma[0]
+        image = np.where(disc[..., None], blue, yellow) + rng.normal(0, 3, (size, size, 3))
+        image[:6, :6] = 20  # a dark corner (vignetting)
+        images.append(np.clip(image, 0, 255).astype(np.uint8))
+        truths.append(disc)
+    return images, truths
+
+
+def test_channels_match_scikit_image():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    unit = image / 255.0
+    np.testing.assert_allclose(channel_image(image, "saturation"), color.rgb2hsv(unit)[..., 1], atol=1e-5)
+    lab = color.rgb2lab(unit)
+    np.testing.assert_allclose(channel_image(image, "lab_a"), lab[..., 1], atol=0.5)
+    np.testing.assert_allclose(channel_image(image, "lab_b"), lab[..., 2], atol=0.5)
+    np.testing.assert_allclose(channel_image(image, "grey"), color.rgb2gray(image.astype(np.float64)), rtol=1e-12)
+    # uint16 and float images are scaled to [0, 1] the same way
+    wide = image.astype(np.uint16) * 257
+    np.testing.assert_allclose(channel_image(wide, "lab_b"), channel_image(image, "lab_b"), atol=1e-3)
+
+
+def test_colour_channel_of_a_grey_image_is_refused():
+    with pytest.raises(ValueError, match="needs a colour image.*use 'grey'"):
+        channel_image(np.zeros((4, 4), np.uint8), "saturation")
+    with pytest.raises(ValueError, match="channel must be one of"):
+        channel_image(np.zeros((4, 4, 3), np.uint8), "hue")
+    with pytest.raises(ValueError, match="channel must be one of 'grey', 'saturation', 'lab_a', 'lab_b', 'auto', got 'red'"):
+        Otsu(channel="red")
+    with pytest.raises(ValueError, match="color=True clusters the RGB colours"):
+        KMeans(color=True, channel="saturation")
+
+
+def test_a_fixed_channel_is_otsu_on_that_channel():
+    images, _ = hue_cells(2)
+    plain = Otsu(channel="lab_b", polarity="dark", fill_holes=False)
+    data = channel_image(images[0], "lab_b")
+    np.testing.assert_array_equal(plain.annotate(images[0]), data <= filters.threshold_otsu(data))
+    assert plain.options()["channel"] == "lab_b" and "channel='lab_b'" in repr(plain)
+
+
+def test_auto_finds_the_channel_where_grey_fails():
+    images, truths = hue_cells()
+    grey = [dice(Otsu().annotate(im), t) for im, t in zip(images, truths)]
+    auto = Otsu(channel="auto").fit(images)
+    assert auto.chosen_channel in CANDIDATES[1:]
+    assert set(auto.channel_agreement) == set(CANDIDATES)
+    assert max(auto.channel_agreement.values()) == auto.channel_agreement[auto.chosen_channel]
+    scores = [dice(auto.annotate(im), t) for im, t in zip(images, truths)]
+    assert np.mean(scores) > 0.9 > 0.5 > np.mean(grey)
+    # not fitted: each image chooses for itself, from itself alone
+    lone = Otsu(channel="auto")
+    own, _ = choose_channel(images[:1], lone._segment)
+    np.testing.assert_array_equal(lone.annotate(images[0]), Otsu(channel=own).annotate(images[0]))
+    assert lone.chosen_channel is None
+
+
+def test_auto_agreement_is_the_dice_with_the_vote_of_the_others():
+    images, _ = hue_cells(3)
+    otsu = Otsu(channel="auto")
+    name, agreement = choose_channel(images, otsu._segment)
+    masks = {c: [otsu._segment(im, c) for im in images] for c in CANDIDATES}
+    for c in CANDIDATES:
+        others = [o for o in CANDIDATES if o != c]
+        expected = np.mean(
+            [dice(masks[c][i], np.mean([masks[o][i] for o in others], axis=0) > 0.5) for i in range(len(images))]
+        )
+        assert agreement[c] == pytest.approx(expected)
+    assert name == max(agreement, key=agreement.get)
+
+
+def test_auto_on_grey_images_is_grey_and_identical_to_the_default():
+    rng = np.random.default_rng(0)
+    images = [np.clip(rng.normal(100, 20, (32, 32)) + 80 * (rng.random((32, 32)) > 0.7), 0, 255).astype(np.uint8)]
+    auto = Li(channel="auto").fit(images)
+    assert auto.chosen_channel == "grey" and auto.channel_agreement == {}
+    np.testing.assert_array_equal(auto.annotate(images[0]), Li().annotate(images[0]))
+    # an RGB image with R = G = B has constant colour channels: grey is the only candidate
+    rgb = np.repeat(images[0][..., None], 3, axis=2)
+    assert Otsu(channel="auto").fit([rgb]).chosen_channel == "grey"
+
+
+def test_the_chain_fits_the_first_stage_on_every_image():
+    images, truths = hue_cells(4)
+    result = BootstrapChain([("otsu", {"channel": "auto"})], progress=False).run(images)
+    stage = result.stages[0].stage
+    assert stage.chosen_channel in CANDIDATES[1:]
+    assert np.mean([dice(m, t) for m, t in zip(result.masks, truths)]) > 0.9
+
+    class Counting:
+        calls: list[int] = []
+
+        def fit(self, images):
+            self.calls.append(len(images))
+
+        def annotate(self, image):
+            return np.zeros(image.shape[:2], bool)
+
+    BootstrapChain([Counting()], progress=False).run(images)
+    assert Counting.calls == [4]
+
+
+def test_a_failing_plugin_fit_names_the_stage():
+    from bootseg.errors import PluginError
+
+    class Broken:
+        def fit(self, images):
+            raise RuntimeError("no model file")
+
+        def annotate(self, image):
+            return np.zeros(image.shape[:2], bool)
+
+    with pytest.raises(PluginError, match=r"failed in fit\(\): RuntimeError: no model file"):
+        BootstrapChain([Broken()], progress=False).run([np.zeros((8, 8), np.uint8)])
