@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..images import check_image
-from .channels import CHANNELS, channel_image, choose_channel
+from .channels import CHANNELS, channel_image, choose_channel, subsample
 from .options import check_bool, check_choice, check_int, check_median
-from .polarity import POLARITIES, select_polarity
+from .polarity import POLARITIES, polarity_score, select_polarity
 from .postprocess import postprocess
 from .preprocess import median_blur, to_grey
 
@@ -92,6 +92,8 @@ class ThresholdAnnotator:
         #: With ``channel="auto"``: the channel :meth:`fit` chose, and each candidate's agreement with the others.
         self.chosen_channel: str | None = None
         self.channel_agreement: dict[str, float] = {}
+        #: With ``polarity="auto"``: the polarity :meth:`fit` chose for the whole set.
+        self.chosen_polarity: str | None = None
 
     def options(self) -> dict[str, Any]:
         """The shared options as keyword arguments (subclasses add their own).
@@ -147,20 +149,36 @@ class ThresholdAnnotator:
         -------
         ``self``
         """
-        if self.channel != "auto":
+        if self.channel != "auto" and self.polarity != "auto":
             return self
         checked = [check_image(image, name=f"images[{i}]") for i, image in enumerate(images)]
         if not checked:
             raise ValueError("fit needs at least one image, got none")
-        self.chosen_channel, self.channel_agreement = choose_channel(checked, self._segment)
-        log.info(
-            "%s: channel %r chosen over %d image(s) (agreement with the other channels: %s)",
-            self.name,
-            self.chosen_channel,
-            len(checked),
-            ", ".join(f"{name} {value:.3f}" for name, value in self.channel_agreement.items()),
-        )
+        self.chosen_channel = self.chosen_polarity = None
+        if self.channel == "auto":
+            self.chosen_channel, self.channel_agreement = choose_channel(checked, self._segment)
+            log.info(
+                "%s: channel %r chosen over %d image(s) (agreement with the other channels: %s)",
+                self.name,
+                self.chosen_channel,
+                len(checked),
+                ", ".join(f"{name} {value:.3f}" for name, value in self.channel_agreement.items()),
+            )
+        if self.polarity == "auto":
+            total = 0.0
+            for image in subsample(checked):
+                data = self.prepare(image, self.channel_for(image))
+                if not _is_constant(data):
+                    total += polarity_score(self.foreground(data, "bright"))
+            self.chosen_polarity = "bright" if total >= 0 else "dark"
+            log.info("%s: polarity %r chosen over %d image(s)", self.name, self.chosen_polarity, len(checked))
         return self
+
+    def polarity_in_use(self) -> str:
+        """``polarity``, or for ``"auto"`` the one :meth:`fit` chose for the set (``"auto"``: per image)."""
+        if self.polarity == "auto" and self.chosen_polarity is not None:
+            return self.chosen_polarity
+        return self.polarity
 
     def channel_for(self, image: np.ndarray) -> str:
         """The channel :meth:`annotate` splits for ``image``.
@@ -206,20 +224,22 @@ class ThresholdAnnotator:
             grey = median_blur(grey, self.median)
         return grey
 
-    def foreground(self, grey: np.ndarray) -> np.ndarray:
+    def foreground(self, grey: np.ndarray, polarity: str | None = None) -> np.ndarray:
         """The foreground before clean-up: :meth:`split`, then the polarity choice.
 
         Parameters
         ----------
         grey : (H, W) ndarray
             The prepared, non-constant grey image.
+        polarity : str, optional
+            Overrides :meth:`polarity_in_use`.
 
         Returns
         -------
         (H, W) ndarray of bool
         """
         bright_fg, dark_fg = self.split(grey)
-        return select_polarity(self.polarity, grey, bright_fg, dark_fg)
+        return select_polarity(polarity or self.polarity_in_use(), grey, bright_fg, dark_fg)
 
     def split(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The foreground for bright objects and the one for dark objects (None: the complement of the first).

@@ -32,7 +32,7 @@ import numpy as np
 
 from .preprocess import to_grey
 
-__all__ = ["CANDIDATES", "CHANNELS", "channel_image", "choose_channel"]
+__all__ = ["CANDIDATES", "CHANNELS", "channel_image", "choose_channel", "subsample"]
 
 #: The values the ``channel`` option accepts.
 CHANNELS = ("grey", "saturation", "lab_a", "lab_b", "auto")
@@ -80,6 +80,15 @@ def channel_image(image: np.ndarray, channel: str) -> np.ndarray:
     return lab[..., 1] if channel == "lab_a" else lab[..., 2]
 
 
+def subsample(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """At most :data:`MAX_CHOICE_IMAGES` of ``images``, evenly spaced (all of them when there are fewer)."""
+    images = list(images)
+    if len(images) <= MAX_CHOICE_IMAGES:
+        return images
+    picks = np.linspace(0, len(images) - 1, MAX_CHOICE_IMAGES).round().astype(int)
+    return [images[i] for i in picks]
+
+
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
     return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
@@ -117,10 +126,7 @@ def choose_channel(
     agreement : dict
         Each candidate's mean Dice with the majority vote of the others (empty with one candidate).
     """
-    images = list(images)
-    if len(images) > MAX_CHOICE_IMAGES:
-        picks = np.linspace(0, len(images) - 1, MAX_CHOICE_IMAGES).round().astype(int)
-        images = [images[i] for i in picks]
+    images = subsample(images)
     names = candidates_for(images)
     if len(names) == 1:
         return names[0], {}

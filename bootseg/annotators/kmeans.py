@@ -93,7 +93,7 @@ class KMeans(ThresholdAnnotator):
             channels = np.stack([median_blur(channels[:, :, c], self.median) for c in range(3)], axis=2)
         return channels if channels.dtype == np.uint8 else to_colour(channels)
 
-    def foreground(self, data: np.ndarray) -> np.ndarray:
+    def foreground(self, data: np.ndarray, polarity: str | None = None) -> np.ndarray:
         """Cluster, then take every cluster but the background one (see the class notes)."""
         if data.ndim == 3:
             labels, centres = kmeans_color(data, self.k, seed=self.seed)
@@ -103,7 +103,7 @@ class KMeans(ThresholdAnnotator):
             brightness = result.centres
         order = np.argsort(brightness, kind="stable")
         darkest, brightest = int(order[0]), int(order[-1])
-        polarity = self.polarity
+        polarity = polarity or self.polarity_in_use()
         if polarity == "auto":
             grey = luma(data) if data.ndim == 3 else data
             polarity = choose_polarity(grey, labels != darkest)
