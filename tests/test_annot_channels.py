@@ -138,3 +138,29 @@ def test_a_failing_plugin_fit_names_the_stage():
 
     with pytest.raises(PluginError, match=r"failed in fit\(\): RuntimeError: no model file"):
         BootstrapChain([Broken()], progress=False).run([np.zeros((8, 8), np.uint8)])
+
+
+def test_fit_chooses_one_polarity_for_the_set():
+    from bootseg.annotators.polarity import polarity_score
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:48, :48]
+    images = []
+    for i in range(5):
+        image = rng.normal(60, 8, (48, 48))
+        image[(yy - 24) ** 2 + (xx - 24) ** 2 < 100] += 120  # a bright centred object
+        if i == 4:  # one image of the set is inverted: alone, it would pick "dark"
+            image = 255 - image
+        images.append(np.clip(image, 0, 255).astype(np.uint8))
+    scores = [polarity_score(im > filters.threshold_otsu(im)) for im in images]
+    assert scores[4] < 0 < min(scores[:4])  # the set says bright, image 4 alone says dark
+    otsu = Otsu().fit(images)
+    assert otsu.chosen_polarity == ("bright" if sum(scores) >= 0 else "dark") == "bright"
+    assert otsu.polarity_in_use() == "bright"
+    for image in images:
+        np.testing.assert_array_equal(otsu.annotate(image), Otsu(polarity="bright").annotate(image))
+    assert not np.array_equal(Otsu().annotate(images[4]), otsu.annotate(images[4]))
+    # a fixed polarity is never changed by fit
+    assert Otsu(polarity="dark").fit(images).polarity_in_use() == "dark"
+    with pytest.raises(ValueError, match="fit needs at least one image"):
+        Otsu().fit([])

@@ -11,17 +11,19 @@ name           class                                       own options (defaults
 ``triangle``   :class:`~.thresholds.Triangle`              --
 ``isodata``    :class:`~.thresholds.Isodata`               --
 ``multiotsu``  :class:`~.thresholds.MultiOtsu`             ``classes=3``
+``auto``       :class:`~.thresholds.Auto`                  ``classes="auto"``, ``channel="auto"``
+                                                           (the default chain's first stage)
 ``sauvola``    :class:`~.thresholds.Sauvola`               ``window_size=15``, ``k=0.2``
 ``niblack``    :class:`~.thresholds.Niblack`               ``window_size=15``, ``k=0.2``
 =============  ==========================================  ===============================================
 
 Every one also takes the shared keyword options ``polarity="auto"`` (kmeans: ``"largest"``), ``median=0``,
-``largest_component=False``, ``fill_holes=True`` and ``min_size=0``
+``largest_component=False``, ``fill_holes=True``, ``min_size=0`` and ``channel="grey"`` (auto: ``"auto"``)
 (:class:`~bootseg.annotators.base.ThresholdAnnotator`).
 
 >>> from bootseg import get_annotator
 >>> get_annotator("otsu", polarity="dark", median=5)
-Otsu(polarity='dark', median=5, largest_component=False, fill_holes=True, min_size=0)
+Otsu(polarity='dark', median=5, largest_component=False, fill_holes=True, min_size=0, channel='grey')
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from ..hookspecs import Register, hookimpl
 from .base import ThresholdAnnotator
 from .kmeans import KMeans
 from .polarity import choose_polarity, polarity_score
-from .thresholds import Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
+from .thresholds import Auto, Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
 
 __all__ = [
     "BUILTIN_ANNOTATORS",
+    "Auto",
     "Isodata",
     "KMeans",
     "Li",
@@ -51,7 +54,7 @@ __all__ = [
 
 #: The built-in annotators by registered name.
 BUILTIN_ANNOTATORS: dict[str, type[ThresholdAnnotator]] = {
-    cls.name: cls for cls in (Otsu, KMeans, Li, Yen, Triangle, Isodata, MultiOtsu, Sauvola, Niblack)
+    cls.name: cls for cls in (Otsu, KMeans, Li, Yen, Triangle, Isodata, MultiOtsu, Auto, Sauvola, Niblack)
 }
 
 

@@ -13,15 +13,26 @@ Every class takes the shared keyword options of :class:`~bootseg.annotators.base
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from skimage import exposure, filters
 
+from ..images import check_image
 from .base import ThresholdAnnotator
+from .channels import subsample
 from .options import check_int, check_number, check_odd_window
+from .polarity import polarity_score
+
+log = logging.getLogger(__name__)
+
+#: The class counts ``classes="auto"`` chooses from.
+AUTO_CLASSES = (2, 3)
 
 __all__ = [
+    "Auto",
     "GlobalThreshold",
     "Isodata",
     "Li",
@@ -35,6 +46,10 @@ __all__ = [
 
 
 _MULTIOTSU_BINS = 256
+
+
+class TooFewLevelsError(ValueError):
+    """The image has fewer distinct grey levels than the classes asked of multi-Otsu."""
 
 
 class GlobalThreshold(ThresholdAnnotator):
@@ -204,9 +219,12 @@ class MultiOtsu(ThresholdAnnotator):
 
     Parameters
     ----------
-    classes : int, default 3
+    classes : int or "auto", default 3
         Number of classes, 2 to 5. An image with fewer non-empty histogram bins than ``classes`` raises
-        ValueError.
+        ValueError. ``"auto"`` chooses 2 or 3 over the images given to :meth:`fit` (for each image alone when not
+        fitted): the count whose masks look more like objects on a background, by the mean of
+        :func:`~bootseg.annotators.polarity.polarity_score` of the foreground masks. Three classes add the middle
+        class to the objects: a white cell's pale cytoplasm around its dark nucleus.
     polarity, median, largest_component, fill_holes, min_size
         The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
 
@@ -219,13 +237,65 @@ class MultiOtsu(ThresholdAnnotator):
 
     name = "multiotsu"
 
-    def __init__(self, *, classes: int = 3, **options: Any) -> None:
+    def __init__(self, *, classes: int | str = 3, **options: Any) -> None:
         super().__init__(**options)
-        self.classes = check_int("classes", classes, minimum=2, maximum=5)
+        self.classes_option: int | str = (
+            "auto" if classes == "auto" else check_int("classes", classes, minimum=2, maximum=5)
+        )
+        #: The number of classes in use (with ``classes="auto"``: the one :meth:`fit` chose, else None).
+        self.classes: int | None = None if classes == "auto" else int(classes)
+        #: With ``classes="auto"``: the mean objectness score of each candidate count, from :meth:`fit`.
+        self.classes_score: dict[int, float] = {}
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments, ``classes`` included."""
-        return {"classes": self.classes, **super().options()}
+        return {"classes": self.classes_option, **super().options()}
+
+    def fit(self, images: Sequence[np.ndarray]) -> MultiOtsu:
+        """Choose the channel and polarity (see the base class) and, with ``classes="auto"``, 2 or 3 classes."""
+        if self.classes_option != "auto":
+            return super().fit(images)
+        images = list(images)
+        fitted: dict[int, tuple[str | None, str | None, dict[str, float]]] = {}
+        self.classes_score = {}
+        for count in AUTO_CLASSES:
+            self.classes = count
+            try:
+                super().fit(images)
+                sample = subsample([check_image(image, name=f"images[{i}]") for i, image in enumerate(images)])
+                scores = [polarity_score(self._segment(image, self.channel_for(image))) for image in sample]
+            except TooFewLevelsError:  # an image with two grey levels has no third class
+                if count == AUTO_CLASSES[0]:
+                    raise
+                continue
+            self.classes_score[count] = float(np.mean(scores))
+            fitted[count] = (self.chosen_channel, self.chosen_polarity, dict(self.channel_agreement))
+        self.classes = max(self.classes_score, key=lambda count: self.classes_score[count])  # ties keep 2
+        self.chosen_channel, self.chosen_polarity, self.channel_agreement = fitted[self.classes]
+        log.info(
+            "%s: %d classes chosen (objectness: %s)",
+            self.name,
+            self.classes,
+            ", ".join(f"{count} classes {value:.3f}" for count, value in self.classes_score.items()),
+        )
+        return self
+
+    def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
+        if self.classes is not None:
+            return super()._segment(image, channel)
+        # classes="auto", not fitted: this image alone decides
+        masks = {}
+        try:
+            for count in AUTO_CLASSES:
+                self.classes = count
+                try:
+                    masks[count] = super()._segment(image, channel)
+                except TooFewLevelsError:
+                    if count == AUTO_CLASSES[0]:
+                        raise
+        finally:
+            self.classes = None
+        return masks[max(masks, key=lambda count: polarity_score(masks[count]))]
 
     def thresholds(self, grey: np.ndarray) -> np.ndarray:
         """The ``classes - 1`` thresholds of ``grey``, ascending.
@@ -241,7 +311,7 @@ class MultiOtsu(ThresholdAnnotator):
         counts, centres = exposure.histogram(values, nbins=_MULTIOTSU_BINS, source_range="image", normalize=True)
         levels = int(np.count_nonzero(counts))
         if levels < self.classes:
-            raise ValueError(
+            raise TooFewLevelsError(
                 f"multiotsu with classes={self.classes} needs at least {self.classes} distinct grey levels, but "
                 f"the image has {levels} (after a 256-bin histogram for float images); use fewer classes or otsu"
             )
@@ -251,6 +321,41 @@ class MultiOtsu(ThresholdAnnotator):
         """``(grey > t[0], grey <= t[-1])``."""
         thresholds = self.thresholds(grey)
         return grey > thresholds[0], grey <= thresholds[-1]
+
+
+class Auto(MultiOtsu):
+    """Otsu's method with the channel, the number of classes and the polarity chosen over the images, without labels.
+
+    :class:`MultiOtsu` with ``channel="auto"`` (the channel whose masks agree best with those of the other
+    channels, :mod:`bootseg.annotators.channels`), ``classes="auto"`` (2 or 3, the one whose masks look more like
+    objects on a background) and ``polarity="auto"`` (one polarity for the whole set). Each choice is made by
+    :meth:`fit` over the whole set of images; the chain calls it before the first stage annotates. This is the
+    first stage of ``bootseg run``'s default chain. On the benchmark data sets it chose grey and 2 classes for the
+    fluorescence nuclei and the EM cells, saturation for dermoscopy (where grey takes the vignetted corners), blue–
+    yellow for the white cell among red cells, and 3 classes for the white cells whose pale cytoplasm is part of
+    the mask (``docs/benchmarks.md``).
+
+    Parameters
+    ----------
+    channel, classes, polarity
+        ``"auto"`` each; any fixed value as in :class:`MultiOtsu`.
+    median, largest_component, fill_holes, min_size
+        The shared options; defaults ``0``, ``False``, ``True``, ``0``.
+
+    Examples
+    --------
+    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
+    >>> first = Auto().fit([image])
+    >>> first.classes, first.chosen_channel, first.chosen_polarity, int(first.annotate(image).sum())
+    (2, 'grey', 'bright', 256)
+    """
+
+    name = "auto"
+
+    def __init__(
+        self, *, classes: int | str = "auto", channel: str = "auto", polarity: str = "auto", **options: Any
+    ) -> None:
+        super().__init__(classes=classes, channel=channel, polarity=polarity, **options)
 
 
 class LocalThreshold(ThresholdAnnotator):
