@@ -75,10 +75,23 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
     scores = [dice(m, t) for m, t in zip(result.masks, truths, strict=True)]
     first = [dice(m, t) for m, t in zip(result.stages[0].masks, truths, strict=True)]
     final = result.stages[len(result.stages) - 1]
-    rho = None
+    rho, confidences = None, None
     if final.proba is not None:
-        rho = _spearman([confidence(p) for p in final.proba], scores)
-    return {"dice": float(np.mean(scores)), "first": float(np.mean(first)), "rho": rho, "seconds": seconds}
+        confidences = [confidence(p) for p in final.proba]
+        rho = _spearman(confidences, scores)
+    return {
+        "dice": float(np.mean(scores)),
+        "first": float(np.mean(first)),
+        "rho": rho,
+        "seconds": seconds,
+        "per_image": {
+            "names": names,
+            "dice": scores,
+            "first_dice": first,
+            "confidence": confidences,
+            "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
+        },
+    }
 
 
 def references(path: Path | None) -> dict[str, tuple[float, float]]:
@@ -126,6 +139,31 @@ def table(results: dict[str, Any], variants: list[str], datasets: list[str], ref
     return markdown_table(header, rows)
 
 
+#: Candidate confidence scores, from what ``run_variant`` keeps per image (no ground truth in any of them).
+SCORES = {
+    "network confidence (`bootseg.confidence`)": lambda r: r["confidence"],
+    "agreement of first stage and last stage (Dice)": lambda r: r["stage_agreement"],
+    "product of the two": lambda r: [c * a for c, a in zip(r["confidence"], r["stage_agreement"], strict=True)],
+}
+
+
+def confidence_table(results: dict[str, Any], variant: str, datasets: list[str]) -> str:
+    """Spearman ρ between each candidate score and the true per-image DSC of ``variant``, per dataset."""
+    rows = []
+    for label, score in SCORES.items():
+        cells = [label]
+        for dataset in datasets:
+            runs = [
+                r["per_image"]
+                for key, r in results.items()
+                if key.startswith(f"{variant}|{dataset}|") and r.get("per_image", {}).get("confidence")
+            ]
+            rhos = [_spearman(score(r), r["dice"]) for r in runs]
+            cells.append(f"{np.mean(rhos):.2f}" if rhos else "–")
+        rows.append(cells)
+    return markdown_table(["score", *datasets], rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
@@ -145,10 +183,13 @@ def main(argv: list[str] | None = None) -> None:
                 cache[key] = result
                 with atomic_write(args.json, "w", encoding="utf-8") as handle:
                     json.dump(cache, handle, indent=1)
-                print(f"{key}: DSC {result['dice']:.3f} (first stage {result['first']:.3f}) in {result['seconds']:.0f} s",
-                      flush=True)
+                first, seconds = result["first"], result["seconds"]
+                print(f"{key}: DSC {result['dice']:.3f} (first stage {first:.3f}) in {seconds:.0f} s", flush=True)
     refs = references(args.quality_json)
-    text = table({**known, **cache}, args.variants, names, refs)
+    everything = {**known, **cache}
+    text = table(everything, args.variants, names, refs)
+    text += f"\n\nρ of candidate confidence scores with the true DSC, chain `{args.variants[0]}`:\n\n"
+    text += confidence_table(everything, args.variants[0], names)
     command = "python benchmarks/ablation.py " + shlex.join(sys.argv[1:])
     print(text)
     if args.write:

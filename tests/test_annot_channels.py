@@ -19,7 +19,7 @@ def hue_cells(n: int = 6, size: int = 64, seed: int = 0) -> tuple[list[np.ndarra
     yy, xx = np.mgrid[:size, :size]
     images, truths = [], []
     for _ in range(n):
-        cy, cx, r = rng.uniform(20, size - 20, 2).tolist() + [rng.uniform(8, 12)]
+        cy, cx, r = *rng.uniform(20, size - 20, 2).tolist(), rng.uniform(8, 12)
         disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
         yellow, blue = np.array([200, 190, 90.0]), np.array([150, 180, 255.0])
         # same Rec. 709 luma for both colours (blue's red adjusted), so grey has no edge at the disc
@@ -47,11 +47,11 @@ def test_channels_match_scikit_image():
 
 
 def test_colour_channel_of_a_grey_image_is_refused():
-    with pytest.raises(ValueError, match="needs a colour image.*use 'grey'"):
+    with pytest.raises(ValueError, match=r"needs a colour image.*use 'grey'"):
         channel_image(np.zeros((4, 4), np.uint8), "saturation")
     with pytest.raises(ValueError, match="channel must be one of"):
         channel_image(np.zeros((4, 4, 3), np.uint8), "hue")
-    with pytest.raises(ValueError, match="channel must be one of 'grey', 'saturation', 'lab_a', 'lab_b', 'auto', got 'red'"):
+    with pytest.raises(ValueError, match="channel must be one of 'grey', 'saturation', 'lab_a', 'lab_b', 'auto'"):
         Otsu(channel="red")
     with pytest.raises(ValueError, match="color=True clusters the RGB colours"):
         KMeans(color=True, channel="saturation")
@@ -113,17 +113,17 @@ def test_the_chain_fits_the_first_stage_on_every_image():
     assert stage.chosen_channel in CANDIDATES[1:]
     assert np.mean([dice(m, t) for m, t in zip(result.masks, truths)]) > 0.9
 
-    class Counting:
-        calls: list[int] = []
+    calls = []
 
+    class Counting:
         def fit(self, images):
-            self.calls.append(len(images))
+            calls.append(len(images))
 
         def annotate(self, image):
             return np.zeros(image.shape[:2], bool)
 
     BootstrapChain([Counting()], progress=False).run(images)
-    assert Counting.calls == [4]
+    assert calls == [4]
 
 
 def test_a_failing_plugin_fit_names_the_stage():
@@ -164,3 +164,58 @@ def test_fit_chooses_one_polarity_for_the_set():
     assert Otsu(polarity="dark").fit(images).polarity_in_use() == "dark"
     with pytest.raises(ValueError, match="fit needs at least one image"):
         Otsu().fit([])
+
+
+def white_cells(n: int = 4, size: int = 64, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A dark nucleus inside a paler cytoplasm on a bright background; the cell (both) is the object."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images, truths = [], []
+    for _ in range(n):
+        cy, cx = rng.uniform(26, size - 26, 2)
+        r2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        image = np.full((size, size), 220.0)
+        image[r2 < 18**2] = 185
+        image[r2 < 8**2] = 60
+        images.append(np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8))
+        truths.append(r2 < 18**2)
+    return images, truths
+
+
+def test_auto_takes_three_classes_for_a_cell_with_its_cytoplasm():
+    from bootseg.annotators import Auto, MultiOtsu
+    from bootseg.annotators.polarity import polarity_score
+
+    images, truths = white_cells()
+    auto = Auto().fit(images)
+    assert (auto.classes, auto.chosen_channel, auto.chosen_polarity) == (3, "grey", "dark")
+    for image in images:
+        np.testing.assert_array_equal(auto.annotate(image), MultiOtsu(classes=3, polarity="dark").annotate(image))
+    assert np.mean([dice(auto.annotate(im), t) for im, t in zip(images, truths)]) > 0.95
+    # the score of each count is the mean polarity score of its masks (with the set's polarity)
+    for count in (2, 3):
+        fixed = MultiOtsu(classes=count, polarity="dark")
+        expected = np.mean([polarity_score(fixed.annotate(im)) for im in images])
+        assert auto.classes_score[count] == pytest.approx(expected)
+    assert auto.options()["classes"] == "auto" and "classes='auto'" in repr(auto)
+
+
+def test_auto_keeps_two_classes_for_separate_objects_and_two_level_images():
+    from bootseg.annotators import Auto, MultiOtsu
+
+    _, truths = hue_cells()
+    greyish = [
+        np.clip(t * 150.0 + 50 + np.random.default_rng(i).normal(0, 5, t.shape), 0, 255).astype(np.uint8)
+        for i, t in enumerate(truths)
+    ]
+    auto = Auto().fit(greyish)
+    assert auto.classes == 2 and auto.classes_score[2] >= auto.classes_score[3]
+    two_levels = np.zeros((16, 16), np.uint8)
+    two_levels[4:12, 4:12] = 200
+    fitted = Auto().fit([two_levels])
+    assert fitted.classes == 2 and set(fitted.classes_score) == {2}
+    assert int(Auto().annotate(two_levels).sum()) == 64  # not fitted: the image alone decides
+    with pytest.raises(ValueError, match="needs at least 3 distinct grey levels"):
+        MultiOtsu(classes=3).annotate(two_levels)
+    with pytest.raises(ValueError, match=r"classes must be an integer from 2 to 5 or .auto., got .many."):
+        MultiOtsu(classes="many")

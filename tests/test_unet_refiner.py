@@ -208,10 +208,13 @@ def test_tta_averages_the_four_flips_of_the_plain_prediction():
     averaged = unet_tta.predict_proba(images)
     for image, got in zip(images, averaged):
         # NumPy reference: predict each flipped image, flip the map back, average
-        views = [np.flip(p, axes) for p, axes in zip(
-            unet.predict_proba([np.flip(image, axes) for axes in ((), (1,), (0,), (0, 1))]),
-            ((), (1,), (0,), (0, 1)),
-        )]
+        views = [
+            np.flip(p, axes)
+            for p, axes in zip(
+                unet.predict_proba([np.flip(image, axes) for axes in ((), (1,), (0,), (0, 1))]),
+                ((), (1,), (0,), (0, 1)),
+            )
+        ]
         np.testing.assert_allclose(got, np.mean(views, axis=0), atol=1e-5)
     assert not np.allclose(plain[0], averaged[0], atol=1e-4)  # the flips do change the map
     # the average over the flip group is equivariant: flipping the image flips the map

@@ -239,6 +239,8 @@ class MultiOtsu(ThresholdAnnotator):
 
     def __init__(self, *, classes: int | str = 3, **options: Any) -> None:
         super().__init__(**options)
+        if isinstance(classes, str) and classes != "auto":
+            raise ValueError(f"classes must be an integer from 2 to 5 or 'auto', got {classes!r}")
         self.classes_option: int | str = (
             "auto" if classes == "auto" else check_int("classes", classes, minimum=2, maximum=5)
         )
