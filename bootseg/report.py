@@ -111,7 +111,7 @@ def _summary_section(run: Mapping[str, Any]) -> str:
 def _stages_section(run: Mapping[str, Any]) -> str:
     head = (
         "<tr><th>stage</th><th>kind</th><th>from</th><th>options (after presets)</th><th class=num>seconds</th>"
-        "<th>training</th><th>model</th></tr>"
+        "<th>training or choices</th><th>model</th></tr>"
     )
     rows = []
     for stage in run.get("stages", []):
@@ -124,6 +124,9 @@ def _stages_section(run: Mapping[str, Any]) -> str:
                 f"{_fmt(training.get('images_per_second'), 1)} images/s, "
                 f"{training.get('train_images')} train / {training.get('val_images')} val images"
             )
+        choices = {k: v for k, v in (stage.get("choices") or {}).items() if not isinstance(v, Mapping)}
+        if choices:
+            train_text = "chose " + _options_text(choices)
         seconds = stage.get("seconds")
         rows.append(
             f"<tr><td><b>{_e(stage.get('key'))}</b></td><td>{_e(stage.get('kind'))}</td>"

@@ -408,3 +408,25 @@ def test_plugins_shows_a_broken_plugin_with_its_error(monkeypatch, capsys):
     assert "otsu" in out and "broken plugin" in out
     broken = [line.split() for line in out.splitlines() if line.startswith("badplug")]
     assert broken[0][:4] == ["badplug", "bad-dist", "1.2", "import"] and out.rstrip().endswith("no module named x")
+
+
+def test_run_json_and_report_show_what_the_auto_first_stage_chose(tmp_path):
+    from bootseg.annotators import Auto
+    from bootseg.io import list_images
+
+    images, _ = make_data(tmp_path)
+    out = tmp_path / "out"
+    result = bootseg("run", images, "--out", out, "--chain", "auto", "-q")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "run.json").read_text())
+    choices = record["stages"][0]["choices"]
+    expected = Auto().fit([read_image(p) for p in list_images(images)])
+    assert choices["classes"] == expected.classes and choices["polarity"] == expected.chosen_polarity
+    assert choices["channel"] == expected.chosen_channel == "grey"  # grey PNGs: grey is the only candidate
+    assert set(choices["classes_score"]) == {"2", "3"}
+    report = (out / "report.html").read_text()
+    assert f"chose channel=&#x27;grey&#x27;, polarity=&#x27;{expected.chosen_polarity}&#x27;" in report
+    # a first stage that decides nothing over the set has no choices
+    plain = bootseg("run", images, "--out", tmp_path / "plain", "--chain", "otsu(polarity=dark)", "-q")
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads((tmp_path / "plain" / "run.json").read_text())["stages"][0]["choices"] is None

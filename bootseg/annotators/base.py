@@ -174,6 +174,23 @@ class ThresholdAnnotator:
             log.info("%s: polarity %r chosen over %d image(s)", self.name, self.chosen_polarity, len(checked))
         return self
 
+    def choices(self) -> dict[str, Any]:
+        """What :meth:`fit` chose for the set (empty before :meth:`fit`, or when nothing was ``"auto"``).
+
+        >>> from bootseg.annotators import Otsu
+        >>> image = np.zeros((16, 16), np.uint8); image[4:12, 4:12] = 200
+        >>> Otsu().fit([image]).choices()
+        {'polarity': 'bright'}
+        """
+        made: dict[str, Any] = {}
+        if self.chosen_channel is not None:
+            made["channel"] = self.chosen_channel
+            if self.channel_agreement:
+                made["channel_agreement"] = {k: round(v, 4) for k, v in self.channel_agreement.items()}
+        if self.chosen_polarity is not None:
+            made["polarity"] = self.chosen_polarity
+        return made
+
     def polarity_in_use(self) -> str:
         """``polarity``, or for ``"auto"`` the one :meth:`fit` chose for the set (``"auto"``: per image)."""
         if self.polarity == "auto" and self.chosen_polarity is not None:

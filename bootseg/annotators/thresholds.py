@@ -282,6 +282,14 @@ class MultiOtsu(ThresholdAnnotator):
         )
         return self
 
+    def choices(self) -> dict[str, Any]:
+        """What :meth:`fit` chose: the base class's choices and, with ``classes="auto"``, the number of classes."""
+        made = super().choices()
+        if self.classes_option == "auto" and self.classes_score:
+            made["classes"] = self.classes
+            made["classes_score"] = {str(k): round(v, 4) for k, v in self.classes_score.items()}
+        return made
+
     def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
         if self.classes is not None:
             return super()._segment(image, channel)

@@ -579,6 +579,19 @@ def _training(obj: Any) -> dict[str, Any] | None:
     }
 
 
+def _choices(obj: Any) -> dict[str, Any] | None:
+    """What a first stage decided over the whole set in ``fit`` (channel, polarity, classes), if it says."""
+    choices = getattr(obj, "choices", None)
+    if not callable(choices):
+        return None
+    try:
+        made = dict(choices())
+    except Exception as exc:  # a plugin's choices() only informs: say so, and keep the run
+        log.warning("stage %r: choices() failed, run.json has no choices for it: %s: %s", obj, type(exc).__name__, exc)
+        return None
+    return made or None
+
+
 def _device_of(obj: Any) -> str | None:
     if getattr(obj, "model", None) is None:
         return None
@@ -607,6 +620,7 @@ def _run_record(settings, out, registry, specs, stages, paths, names, images, sc
                 "model": models.get(stage.key),
                 "has_proba": stage.proba is not None,
                 "training": _training(obj),
+                "choices": _choices(obj),
             }
         )
     devices = sorted({r["device"] for r in stage_records if r["device"]})
