@@ -474,6 +474,10 @@ class BootstrapChain:
             except Exception as exc:
                 if not stage.builtin:
                     raise self._fail(stage, "in fit()", exc) from exc
+                if isinstance(exc, (ValueError, TypeError)):  # name the image the method cannot handle
+                    for image, name in zip(arrays, names, strict=True):
+                        self._annotate(stage, image, name)
+                    raise type(exc)(f"{stage.kind} {stage.name!r} failed in fit() over the set: {exc}") from exc
                 raise
         masks: list[np.ndarray | None] = [None] * len(arrays)
         if store is not None:

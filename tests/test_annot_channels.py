@@ -219,3 +219,40 @@ def test_auto_keeps_two_classes_for_separate_objects_and_two_level_images():
         MultiOtsu(classes=3).annotate(two_levels)
     with pytest.raises(ValueError, match=r"classes must be an integer from 2 to 5 or .auto., got .many."):
         MultiOtsu(classes="many")
+
+
+def test_largest_component_auto_keeps_one_object_only_for_centred_crops():
+    from skimage import measure
+
+    from bootseg.annotators import Auto
+
+    images, _ = white_cells(n=6)
+    for image in images:  # dark specks away from the cell: a first stage finds them too
+        image[2:6, 2:6] = image[-6:-2, -6:-2] = 40
+    auto = Auto().fit(images)
+    assert auto.chosen_largest is True and auto.centred_share == 1.0
+    for image in images:
+        every = Auto(largest_component=False).fit(images).annotate(image)
+        labels = measure.label(every, connectivity=1)
+        biggest = labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1  # scikit-image reference
+        np.testing.assert_array_equal(auto.annotate(image), biggest)
+        assert labels.max() >= 3  # the specks were there to remove
+    assert auto.choices()["largest_component"] is True
+
+    # objects all over the image: the largest one rarely covers the centre, so every object is kept
+    _, scattered = hue_cells(n=6)
+    rng = np.random.default_rng(5)
+    spots = []
+    for truth in scattered:
+        image = np.full(truth.shape, 30.0) + rng.normal(0, 3, truth.shape)
+        for cy, cx in rng.uniform(5, truth.shape[0] - 5, (6, 2)):
+            image[int(cy) - 3 : int(cy) + 3, int(cx) - 3 : int(cx) + 3] = 200
+        image[29:35, 29:35] = 30  # nothing at the centre
+        spots.append(np.clip(image, 0, 255).astype(np.uint8))
+    fitted = Auto().fit(spots)
+    assert fitted.chosen_largest is False and fitted.centred_share < 2 / 3
+    np.testing.assert_array_equal(
+        fitted.annotate(spots[0]), Auto(largest_component=False).fit(spots).annotate(spots[0])
+    )
+    # not fitted, "auto" keeps every object
+    assert Auto().keeps_largest() is False

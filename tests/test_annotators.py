@@ -72,12 +72,14 @@ def test_shared_option_defaults(name):
     options = bootseg.get_annotator(name).options()
     expected_polarity = "largest" if name == "kmeans" else "auto"
     assert options["polarity"] == expected_polarity
+    largest, channel = ("auto", "auto") if name == "auto" else (False, "grey")  # auto decides both over the set
     assert (options["median"], options["largest_component"], options["fill_holes"], options["min_size"]) == (
         0,
-        False,
+        largest,
         True,
         0,
     )
+    assert options["channel"] == channel
 
 
 def test_registry_passes_options_and_reports_unknown_ones():

@@ -254,17 +254,29 @@ class MultiOtsu(ThresholdAnnotator):
         return {"classes": self.classes_option, **super().options()}
 
     def fit(self, images: Sequence[np.ndarray]) -> MultiOtsu:
-        """Choose the channel and polarity (see the base class) and, with ``classes="auto"``, 2 or 3 classes."""
+        """Choose the channel, polarity and largest-object rule (see the base class) and, with
+        ``classes="auto"``, 2 or 3 classes: the count whose masks (every object kept) score the higher mean
+        :func:`~bootseg.annotators.polarity.polarity_score`."""
+        if self.classes_option == "auto" and self.largest_component != "auto":
+            # the base class skips fit when none of its own options is "auto"
+            checked = [check_image(image, name=f"images[{i}]") for i, image in enumerate(images)]
+            if not checked:
+                raise ValueError("fit needs at least one image, got none")
+            self._fit_choices(checked)
+            return self
+        return super().fit(images)
+
+    def _fit_choices(self, checked: list[np.ndarray]) -> None:
         if self.classes_option != "auto":
-            return super().fit(images)
-        images = list(images)
+            super()._fit_choices(checked)
+            return
         fitted: dict[int, tuple[str | None, str | None, dict[str, float]]] = {}
         self.classes_score = {}
+        sample = subsample(checked)
         for count in AUTO_CLASSES:
             self.classes = count
             try:
-                super().fit(images)
-                sample = subsample([check_image(image, name=f"images[{i}]") for i, image in enumerate(images)])
+                super()._fit_choices(checked)
                 scores = [polarity_score(self._segment(image, self.channel_for(image))) for image in sample]
             except TooFewLevelsError:  # an image with two grey levels has no third class
                 if count == AUTO_CLASSES[0]:
@@ -280,7 +292,6 @@ class MultiOtsu(ThresholdAnnotator):
             self.classes,
             ", ".join(f"{count} classes {value:.3f}" for count, value in self.classes_score.items()),
         )
-        return self
 
     def choices(self) -> dict[str, Any]:
         """What :meth:`fit` chose: the base class's choices and, with ``classes="auto"``, the number of classes."""
@@ -338,19 +349,21 @@ class Auto(MultiOtsu):
 
     :class:`MultiOtsu` with ``channel="auto"`` (the channel whose masks agree best with those of the other
     channels, :mod:`bootseg.annotators.channels`), ``classes="auto"`` (2 or 3, the one whose masks look more like
-    objects on a background) and ``polarity="auto"`` (one polarity for the whole set). Each choice is made by
+    objects on a background), ``polarity="auto"`` (one polarity for the whole set) and
+    ``largest_component="auto"`` (one object per image when the largest object covers the centre of most
+    images: crops centred on a cell, a lesion, a spheroid). Each choice is made by
     :meth:`fit` over the whole set of images; the chain calls it before the first stage annotates. This is the
     first stage of ``bootseg run``'s default chain. On the benchmark data sets it chose grey and 2 classes for the
     fluorescence nuclei and the EM cells, saturation for dermoscopy (where grey takes the vignetted corners), blue–
     yellow for the white cell among red cells, and 3 classes for the white cells whose pale cytoplasm is part of
-    the mask (``docs/benchmarks.md``).
+    the mask; one object per image for the three data sets of centred objects (``docs/benchmarks.md``).
 
     Parameters
     ----------
-    channel, classes, polarity
+    channel, classes, polarity, largest_component
         ``"auto"`` each; any fixed value as in :class:`MultiOtsu`.
-    median, largest_component, fill_holes, min_size
-        The shared options; defaults ``0``, ``False``, ``True``, ``0``.
+    median, fill_holes, min_size
+        The shared options; defaults ``0``, ``True``, ``0``.
 
     Examples
     --------
@@ -363,9 +376,17 @@ class Auto(MultiOtsu):
     name = "auto"
 
     def __init__(
-        self, *, classes: int | str = "auto", channel: str = "auto", polarity: str = "auto", **options: Any
+        self,
+        *,
+        classes: int | str = "auto",
+        channel: str = "auto",
+        polarity: str = "auto",
+        largest_component: bool | str = "auto",
+        **options: Any,
     ) -> None:
-        super().__init__(classes=classes, channel=channel, polarity=polarity, **options)
+        super().__init__(
+            classes=classes, channel=channel, polarity=polarity, largest_component=largest_component, **options
+        )
 
 
 class LocalThreshold(ThresholdAnnotator):
