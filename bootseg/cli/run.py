@@ -39,7 +39,7 @@ __all__ = ["RunSettings", "add_parser", "execute", "resumed_settings"]
 
 log = logging.getLogger("bootseg.cli")
 
-DEFAULT_CHAIN = "otsu,unet"
+DEFAULT_CHAIN = "auto,unet"
 
 DESCRIPTION = """\
 Segment a folder of images without labels: a first stage (a threshold such as Otsu) makes noisy masks, and a
