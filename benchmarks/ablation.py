@@ -129,11 +129,12 @@ def table(results: dict[str, Any], variants: list[str], datasets: list[str], ref
                 base, human = refs[dataset]
                 gap = 1.0 if value >= human - 0.02 else (value - base) / (human - base)
                 gaps.append(gap)
-                text += f" ({gap:+.2f})"
+                text += f" ({gap:+.2f})" if gap >= -1 else " (< −1)"
             if rhos:
                 text += f" ρ {np.mean(rhos):.2f}"
             cells.append(text)
-        cells.append(f"{min(gaps):+.2f}" if len(gaps) == len(datasets) else "–")
+        low = min(gaps) if len(gaps) == len(datasets) else None
+        cells.append("–" if low is None else f"{low:+.2f}" if low >= -1 else "< −1")
         cells.append(f"{np.mean(per_100):.0f}" if per_100 else "–")
         rows.append(cells)
     return markdown_table(header, rows)

@@ -2,7 +2,7 @@
 
 For every dataset and seed the images are split into k folds (each image is tested once per seed). Rows: the
 plain first stages (Otsu bright, Otsu dark, the paper's k-means) and the chain's first stage on the test fold;
-the chain (by default ``bootseg run``'s ``otsu,unet``, built exactly as ``bootseg run`` builds it) run on the train
+the chain (by default ``bootseg run``'s ``auto,unet``, built exactly as ``bootseg run`` builds it) run on the train
 fold and predicting the test fold; U-Net(human), the same network trained on the train fold's true masks; and the
 transductive chain, run on all images and scored on them. Per-image mean ± std DSC, IoU and PA, the wall time of
 each row, the gap closed ``(chain − baseline) / (U-Net(human) − baseline)`` against the best plain first stage,
