@@ -39,9 +39,11 @@ class ThresholdAnnotator:
     Parameters
     ----------
     polarity : {"auto", "bright", "dark"}, default "auto"
-        Which class is foreground. ``"auto"`` decides per image with
-        :func:`~bootseg.annotators.polarity.choose_polarity`; it picked the better class on at least 94 % of the
-        images of every benchmark data set, bright-field, dermoscopy, fluorescence and EM alike.
+        Which class is foreground. ``"auto"`` decides once for the whole set when :meth:`fit` was called (the
+        chain does), from the summed :func:`~bootseg.annotators.polarity.polarity_score` of the images, and
+        otherwise per image with :func:`~bootseg.annotators.polarity.choose_polarity`, which picked the better
+        class on at least 94 % of the images of every benchmark data set, bright-field, dermoscopy, fluorescence
+        and EM alike.
     median : int, default 0
         Side of the square median filter applied to the grey image before segmenting (odd, >= 3), or 0 for none.
         Off by default, as in the paper's description of its first stages (its code blurred heavily; pass e.g.
