@@ -6,8 +6,10 @@ of a dataset and scored on the same images (the transductive use, which is what 
 U-Net(human) DSC taken from the quality benchmark's cache (``benchmarks/quality.py --json``), so both tables
 share one reference. The true masks are read only by the scoring.
 
-    python benchmarks/ablation.py --quality-json /work/quality.json --json /work/ablation.json --write
-    python benchmarks/ablation.py --variants "otsu,unet" "otsu,unet(size=256)" --datasets ph2_dermoscopy
+    python benchmarks/ablation.py --quality-json quality.json --json ablation.json --write   # every default row
+    python benchmarks/ablation.py --variants "auto,unet" "auto,unet(tta=true)" --datasets ph2_dermoscopy
+
+The confidence table ranks candidate per-image confidence scores for the last row (the default chain).
 """
 
 from __future__ import annotations
@@ -38,12 +40,20 @@ BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 
 #: The variants run when none are named: what each tries, as a ``bootseg run --chain`` string.
 DEFAULT_VARIANTS = [
-    "otsu,unet",
-    "otsu,unet(size=256)",
-    "otsu,unet,unet",
-    "otsu(largest_component=true),unet",
-    "otsu,unet(loss=bce_dice)",
-    "otsu,unet(label_sigma=0)",
+    # first stages alone
+    "otsu",
+    "otsu(channel=auto)",
+    "auto(classes=2,largest_component=false)",
+    "auto(largest_component=false)",
+    "auto",
+    "auto(largest_component=true)",
+    # networks
+    "auto(largest_component=false),unet(epochs=25)",
+    "auto(largest_component=false),unet(epochs=25,size=256)",
+    "auto(largest_component=false),unet(epochs=25,tta=true)",
+    "auto(largest_component=false),unet(epochs=25),unet(epochs=25)",
+    "auto,unet(epochs=25)",
+    "auto,unet(epochs=75)",
 ]
 
 
@@ -189,8 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     refs = references(args.quality_json)
     everything = {**known, **cache}
     text = table(everything, args.variants, names, refs)
-    text += f"\n\nρ of candidate confidence scores with the true DSC, chain `{args.variants[0]}`:\n\n"
-    text += confidence_table(everything, args.variants[0], names)
+    text += f"\n\nρ of candidate confidence scores with the true DSC, chain `{args.variants[-1]}`:\n\n"
+    text += confidence_table(everything, args.variants[-1], names)
     command = "python benchmarks/ablation.py " + shlex.join(sys.argv[1:])
     print(text)
     if args.write:
