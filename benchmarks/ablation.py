@@ -67,6 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=Path("/tmp/bootseg-ablation.json"), help="cache of results")
     parser.add_argument("--also", type=Path, nargs="*", default=[], help="more caches to read (e.g. of parallel runs)")
     parser.add_argument("--write", action="store_true", help="write the table into --doc between the markers")
+    parser.add_argument("--no-run", action="store_true", help="only render what the caches hold (– where missing)")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="page --write updates (default: %(default)s)")
     return parser.parse_args(argv)
 
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             for seed in seeds:
                 key = f"{variant}|{name}|{seed}"
-                if key in known:
+                if key in known or args.no_run:
                     continue
                 result = run_variant(args.data / name, variant, seed)
                 result["images"] = len(dataset_pairs(args.data / name))
