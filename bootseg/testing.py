@@ -206,7 +206,7 @@ class AnnotatorContract(_StageContract):
     ...     factory = Otsu
     ...     options = {"polarity": "bright"}
     >>> TestOtsu().make_stage()
-    Otsu(polarity='bright', median=0, largest_component=False, fill_holes=True, min_size=0)
+    Otsu(polarity='bright', median=0, largest_component=False, fill_holes=True, min_size=0, channel='grey')
     """
 
     _kind = "annotator"

@@ -62,7 +62,7 @@ def channel_image(image: np.ndarray, channel: str) -> np.ndarray:
     refused: a grey image has no hue.
 
     >>> red = np.zeros((2, 2, 3), np.uint8); red[..., 0] = 255
-    >>> float(channel_image(red, "saturation")[0, 0]), bool(channel_image(red, "lab_a")[0, 0] > 50)
+    >>> round(float(channel_image(red, "saturation")[0, 0]), 4), bool(channel_image(red, "lab_a")[0, 0] > 50)
     (1.0, True)
     """
     if channel == "grey":
