@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from ..images import check_image
 from .channels import CHANNELS, channel_image, choose_channel, subsample
 from .options import check_bool, check_choice, check_int, check_median
 from .polarity import POLARITIES, polarity_score, select_polarity
-from .postprocess import postprocess
-from .preprocess import median_blur, to_grey
+from .postprocess import largest_component, postprocess
+from .preprocess import median_blur
 
 __all__ = ["CENTRED_SHARE", "ThresholdAnnotator"]
 
@@ -285,7 +284,7 @@ class ThresholdAnnotator:
         -------
         (H, W) ndarray
         """
-        grey = to_grey(image) if channel == "grey" else channel_image(image, channel)
+        grey = channel_image(image, channel)
         if self.median:
             grey = median_blur(grey, self.median)
         return grey
@@ -325,12 +324,7 @@ class ThresholdAnnotator:
 
 def _largest_is_centred(mask: np.ndarray) -> bool:
     """Whether the largest 4-connected object of ``mask`` covers the centre pixel."""
-    labels, count = ndi.label(mask)
-    if count == 0:
-        return False
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return int(labels[mask.shape[0] // 2, mask.shape[1] // 2]) == int(np.argmax(sizes))
+    return bool(largest_component(mask)[mask.shape[0] // 2, mask.shape[1] // 2])
 
 
 def _is_constant(data: np.ndarray) -> bool:

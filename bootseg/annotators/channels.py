@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..metrics import dice
 from .preprocess import to_grey
 
 __all__ = ["CANDIDATES", "CHANNELS", "channel_image", "choose_channel", "subsample"]
@@ -89,11 +90,6 @@ def subsample(images: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [images[i] for i in picks]
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
-
-
 def candidates_for(images: Sequence[np.ndarray]) -> list[str]:
     """The channels ``"auto"`` may pick for ``images``: grey, and each colour channel that varies (spans 1 % of its
     range) on at least half of them when every image is colour (an RGB image with R = G = B has grey alone)."""
@@ -135,6 +131,6 @@ def choose_channel(
         masks = {name: segment(image, name) for name in names}
         for name in names:
             others = np.mean([masks[other] for other in names if other != name], axis=0)
-            agreement[name] += _dice(masks[name], others > 0.5)
+            agreement[name] += dice(masks[name], others > 0.5)
     mean = {name: value / len(images) for name, value in agreement.items()}
     return max(names, key=lambda name: mean[name]), mean  # max keeps the first (grey) on a tie
