@@ -205,8 +205,9 @@ class AnnotatorContract(_StageContract):
     >>> class TestOtsu(AnnotatorContract):
     ...     factory = Otsu
     ...     options = {"polarity": "bright"}
-    >>> TestOtsu().make_stage()
-    Otsu(polarity='bright', median=0, largest_component=False, fill_holes=True, min_size=0, channel='grey')
+    >>> TestOtsu().make_stage()  # doctest: +NORMALIZE_WHITESPACE
+    Otsu(polarity='bright', median=0, largest_component=False, fill_holes=True, min_size=0, neck=0.0,
+         channel='grey')
     """
 
     _kind = "annotator"

@@ -192,11 +192,12 @@ def test_auto_takes_three_classes_for_a_cell_with_its_cytoplasm():
     for image in images:
         np.testing.assert_array_equal(auto.annotate(image), MultiOtsu(classes=3, polarity="dark").annotate(image))
     assert np.mean([dice(auto.annotate(im), t) for im, t in zip(images, truths)]) > 0.95
-    # the score of each count is the mean polarity score of its masks (with the set's polarity)
+    # the score of each candidate is the mean polarity score of its final masks (the set's polarity, one object)
+    assert set(auto.candidate_scores) == {"grey, 2 classes", "grey, 3 classes"}
     for count in (2, 3):
-        fixed = MultiOtsu(classes=count, polarity="dark")
+        fixed = MultiOtsu(classes=count, polarity="dark", largest_component=True, neck=0.5)
         expected = np.mean([polarity_score(fixed.annotate(im)) for im in images])
-        assert auto.classes_score[count] == pytest.approx(expected)
+        assert auto.candidate_scores[f"grey, {count} classes"] == pytest.approx(expected)
     assert auto.options()["classes"] == "auto" and "classes='auto'" in repr(auto)
 
 
@@ -209,16 +210,42 @@ def test_auto_keeps_two_classes_for_separate_objects_and_two_level_images():
         for i, t in enumerate(truths)
     ]
     auto = Auto().fit(greyish)
-    assert auto.classes == 2 and auto.classes_score[2] >= auto.classes_score[3]
+    assert auto.classes == 2
+    assert auto.candidate_scores["grey, 2 classes"] >= auto.candidate_scores["grey, 3 classes"]
     two_levels = np.zeros((16, 16), np.uint8)
     two_levels[4:12, 4:12] = 200
     fitted = Auto().fit([two_levels])
-    assert fitted.classes == 2 and set(fitted.classes_score) == {2}
+    assert fitted.classes == 2 and set(fitted.candidate_scores) == {"grey, 2 classes"}
     assert int(Auto().annotate(two_levels).sum()) == 64  # not fitted: the image alone decides
     with pytest.raises(ValueError, match="needs at least 3 distinct grey levels"):
         MultiOtsu(classes=3).annotate(two_levels)
     with pytest.raises(ValueError, match=r"classes must be an integer from 2 to 5 or .auto., got .many."):
         MultiOtsu(classes="many")
+
+
+def test_auto_chooses_channel_and_classes_together_by_the_objectness_of_the_final_masks():
+    from bootseg.annotators import Auto, MultiOtsu
+    from bootseg.annotators.polarity import polarity_score
+
+    images, truths = hue_cells()
+    auto = Auto(largest_component=False).fit(images)
+    assert set(auto.candidate_scores) == {f"{c}, {k} classes" for c in CANDIDATES for k in (2, 3)}
+    best = max(auto.candidate_scores, key=auto.candidate_scores.get)
+    assert best == f"{auto.chosen_channel}, {auto.classes} classes" and auto.chosen_channel != "grey"
+    assert np.mean([dice(auto.annotate(im), t) for im, t in zip(images, truths)]) > 0.9
+    # each score, recomputed from a fixed multiotsu with the polarity the set's summed scores give
+    for key, value in auto.candidate_scores.items():
+        channel, count = key.split(", ")[0], int(key.split(", ")[1][0])
+        bright = [
+            MultiOtsu(classes=count, channel=channel, polarity="bright").split(
+                MultiOtsu(channel=channel).prepare(im, channel)
+            )[0]
+            for im in images
+        ]
+        polarity = "bright" if sum(polarity_score(m) for m in bright) >= 0 else "dark"
+        fixed = MultiOtsu(classes=count, channel=channel, polarity=polarity)
+        assert value == pytest.approx(np.mean([polarity_score(fixed.annotate(im)) for im in images]))
+    assert auto.choices()["objectness"][best] == pytest.approx(auto.candidate_scores[best], abs=1e-4)
 
 
 def test_largest_component_auto_keeps_one_object_only_for_centred_crops():

@@ -423,7 +423,7 @@ def test_run_json_and_report_show_what_the_auto_first_stage_chose(tmp_path):
     expected = Auto().fit([read_image(p) for p in list_images(images)])
     assert choices["classes"] == expected.classes and choices["polarity"] == expected.chosen_polarity
     assert choices["channel"] == expected.chosen_channel == "grey"  # grey PNGs: grey is the only candidate
-    assert set(choices["classes_score"]) == {"2", "3"}
+    assert set(choices["objectness"]) == {"grey, 2 classes", "grey, 3 classes"}
     report = (out / "report.html").read_text()
     assert f"chose channel=&#x27;grey&#x27;, polarity=&#x27;{expected.chosen_polarity}&#x27;" in report
     # a first stage that decides nothing over the set has no choices

@@ -11,19 +11,20 @@ name           class                                       own options (defaults
 ``triangle``   :class:`~.thresholds.Triangle`              --
 ``isodata``    :class:`~.thresholds.Isodata`               --
 ``multiotsu``  :class:`~.thresholds.MultiOtsu`             ``classes=3``
-``auto``       :class:`~.thresholds.Auto`                  ``classes="auto"``, ``channel="auto"``
-                                                           (the default chain's first stage)
+``auto``       :class:`~.thresholds.Auto`                  ``classes="auto"``, ``channel="auto"``,
+                                                           ``neck=0.5`` (the default chain's first stage)
 ``sauvola``    :class:`~.thresholds.Sauvola`               ``window_size=15``, ``k=0.2``
 ``niblack``    :class:`~.thresholds.Niblack`               ``window_size=15``, ``k=0.2``
 =============  ==========================================  ===============================================
 
 Every one also takes the shared keyword options ``polarity="auto"`` (kmeans: ``"largest"``), ``median=0``,
-``largest_component=False``, ``fill_holes=True``, ``min_size=0`` and ``channel="grey"`` (auto: ``"auto"``)
-(:class:`~bootseg.annotators.base.ThresholdAnnotator`).
+``largest_component=False`` (auto: ``"auto"``), ``fill_holes=True``, ``min_size=0``, ``neck=0.0`` and
+``channel="grey"`` (:class:`~bootseg.annotators.base.ThresholdAnnotator`).
 
 >>> from bootseg import get_annotator
->>> get_annotator("otsu", polarity="dark", median=5)
-Otsu(polarity='dark', median=5, largest_component=False, fill_holes=True, min_size=0, channel='grey')
+>>> get_annotator("otsu", polarity="dark", median=5)  # doctest: +NORMALIZE_WHITESPACE
+Otsu(polarity='dark', median=5, largest_component=False, fill_holes=True, min_size=0, neck=0.0,
+     channel='grey')
 """
 
 from __future__ import annotations

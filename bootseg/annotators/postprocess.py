@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .necks import largest_piece
+
 __all__ = ["fill_holes", "largest_component", "postprocess", "remove_small"]
 
 
@@ -20,12 +22,15 @@ def _sizes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, sizes
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
+def largest_component(mask: np.ndarray, neck: float = 0.0) -> np.ndarray:
     """Keep only the largest 4-connected object; ties go to the object met first in raster order.
 
     Parameters
     ----------
     mask : (H, W) ndarray of bool
+    neck : float, default 0.0
+        When above 0, objects are first cut where they narrow to a neck (:func:`~.necks.split_at_necks`), so a
+        cell touching its neighbours is kept alone.
 
     Returns
     -------
@@ -39,6 +44,8 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     """
     if not mask.any():
         return np.zeros(mask.shape, bool)
+    if neck:
+        return largest_piece(mask, neck)
     labels, sizes = _sizes(mask)
     return labels == int(np.argmax(sizes))
 
@@ -105,7 +112,12 @@ _largest_component = largest_component
 
 
 def postprocess(
-    mask: np.ndarray, *, min_size: int = 0, fill_holes: bool = False, largest_component: bool = False
+    mask: np.ndarray,
+    *,
+    min_size: int = 0,
+    fill_holes: bool = False,
+    largest_component: bool = False,
+    neck: float = 0.0,
 ) -> np.ndarray:
     """Apply the annotators' clean-up steps in a fixed order: remove small objects, fill holes, keep the largest.
 
@@ -121,6 +133,8 @@ def postprocess(
         See :func:`fill_holes`.
     largest_component : bool
         See :func:`largest_component`.
+    neck : float
+        With ``largest_component``: cut objects at necks first (see :func:`largest_component`); 0 = off.
 
     Returns
     -------
@@ -137,5 +151,5 @@ def postprocess(
     if fill_holes:
         mask = _fill_holes(mask)
     if largest_component:
-        mask = _largest_component(mask)
+        mask = _largest_component(mask, neck)
     return mask

@@ -14,15 +14,13 @@ Every class takes the shared keyword options of :class:`~bootseg.annotators.base
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from skimage import exposure, filters
 
-from ..images import check_image
 from .base import ThresholdAnnotator
-from .channels import subsample
+from .channels import candidates_for
 from .options import check_int, check_number, check_odd_window
 from .polarity import polarity_score
 
@@ -222,9 +220,10 @@ class MultiOtsu(ThresholdAnnotator):
     classes : int or "auto", default 3
         Number of classes, 2 to 5. An image with fewer non-empty histogram bins than ``classes`` raises
         ValueError. ``"auto"`` chooses 2 or 3 over the images given to :meth:`fit` (for each image alone when not
-        fitted): the count whose masks look more like objects on a background, by the mean of
-        :func:`~bootseg.annotators.polarity.polarity_score` of the foreground masks. Three classes add the middle
-        class to the objects: a white cell's pale cytoplasm around its dark nucleus.
+        fitted): the count whose final masks look more like objects on a background, by the mean of
+        :func:`~bootseg.annotators.polarity.polarity_score`; with ``channel="auto"`` the channel is chosen in the
+        same step, by the same score. Three classes add the middle class to the objects: a white cell's pale
+        cytoplasm around its dark nucleus.
     polarity, median, largest_component, fill_holes, min_size
         The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
 
@@ -246,59 +245,59 @@ class MultiOtsu(ThresholdAnnotator):
         )
         #: The number of classes in use (with ``classes="auto"``: the one :meth:`fit` chose, else None).
         self.classes: int | None = None if classes == "auto" else int(classes)
-        #: With ``classes="auto"``: the mean objectness score of each candidate count, from :meth:`fit`.
-        self.classes_score: dict[int, float] = {}
+        #: With ``classes="auto"``: the mean objectness of each candidate's masks (``"grey, 2 classes"``: score),
+        #: from :meth:`fit`.
+        self.candidate_scores: dict[str, float] = {}
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments, ``classes`` included."""
         return {"classes": self.classes_option, **super().options()}
 
-    def fit(self, images: Sequence[np.ndarray]) -> MultiOtsu:
-        """Choose the channel, polarity and largest-object rule (see the base class) and, with
-        ``classes="auto"``, 2 or 3 classes: the count whose masks (every object kept) score the higher mean
-        :func:`~bootseg.annotators.polarity.polarity_score`."""
-        if self.classes_option == "auto" and self.largest_component != "auto":
-            # the base class skips fit when none of its own options is "auto"
-            checked = [check_image(image, name=f"images[{i}]") for i, image in enumerate(images)]
-            if not checked:
-                raise ValueError("fit needs at least one image, got none")
-            self._fit_choices(checked)
-            return self
-        return super().fit(images)
+    def _fits(self) -> bool:
+        return self.classes_option == "auto" or super()._fits()
 
     def _fit_choices(self, checked: list[np.ndarray]) -> None:
+        """With ``classes="auto"``, every candidate (2 or 3 classes × each candidate channel when ``channel`` is
+        ``"auto"``) is fitted whole, its polarity and one-object rule included, and the candidate whose final
+        masks score the highest mean :func:`~bootseg.annotators.polarity.polarity_score` (objects on a
+        background) is kept: one criterion for every choice, judged on the masks the stage will give."""
         if self.classes_option != "auto":
             super()._fit_choices(checked)
             return
-        fitted: dict[int, tuple[str | None, str | None, dict[str, float]]] = {}
-        self.classes_score = {}
-        sample = subsample(checked)
+        channels = candidates_for(checked) if self.channel == "auto" else [self.channel]
+        fitted: dict[tuple[int, str], tuple[float, str | None, bool | None, float]] = {}
         for count in AUTO_CLASSES:
-            self.classes = count
-            try:
-                super()._fit_choices(checked)
-                scores = [polarity_score(self._segment(image, self.channel_for(image))) for image in sample]
-            except TooFewLevelsError:  # an image with two grey levels has no third class
-                if count == AUTO_CLASSES[0]:
-                    raise
-                continue
-            self.classes_score[count] = float(np.mean(scores))
-            fitted[count] = (self.chosen_channel, self.chosen_polarity, dict(self.channel_agreement))
-        self.classes = max(self.classes_score, key=lambda count: self.classes_score[count])  # ties keep 2
-        self.chosen_channel, self.chosen_polarity, self.channel_agreement = fitted[self.classes]
+            for channel in channels:
+                self.classes = count
+                self.chosen_channel = channel if self.channel == "auto" else None
+                try:
+                    masks = self._fit_polarity_and_largest(checked)
+                except TooFewLevelsError:  # an image with two grey levels has no third class
+                    if count == AUTO_CLASSES[0]:
+                        raise
+                    continue
+                score = float(np.mean([polarity_score(mask) for mask in masks]))
+                fitted[count, channel] = (score, self.chosen_polarity, self.chosen_largest, self.centred_share)
+        best = max(fitted, key=lambda key: fitted[key][0])  # ties keep the first: 2 classes, grey
+        self.classes, channel = best
+        self.chosen_channel = channel if self.channel == "auto" else None
+        _, self.chosen_polarity, self.chosen_largest, self.centred_share = fitted[best]
+        self.channel_agreement = {}
+        self.candidate_scores = {f"{channel}, {count} classes": value[0] for (count, channel), value in fitted.items()}
         log.info(
-            "%s: %d classes chosen (objectness: %s)",
+            "%s: %s, %d classes chosen (objectness: %s)",
             self.name,
+            channel,
             self.classes,
-            ", ".join(f"{count} classes {value:.3f}" for count, value in self.classes_score.items()),
+            ", ".join(f"{key} {value:.3f}" for key, value in self.candidate_scores.items()),
         )
 
     def choices(self) -> dict[str, Any]:
         """What :meth:`fit` chose: the base class's choices and, with ``classes="auto"``, the number of classes."""
         made = super().choices()
-        if self.classes_option == "auto" and self.classes_score:
+        if self.classes_option == "auto" and self.candidate_scores:
             made["classes"] = self.classes
-            made["classes_score"] = {str(k): round(v, 4) for k, v in self.classes_score.items()}
+            made["objectness"] = {key: round(value, 4) for key, value in self.candidate_scores.items()}
         return made
 
     def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
@@ -345,23 +344,27 @@ class MultiOtsu(ThresholdAnnotator):
 
 
 class Auto(MultiOtsu):
-    """Otsu's method with the channel, the number of classes and the polarity chosen over the images, without labels.
+    r"""Otsu's method with the channel, the number of classes and the polarity chosen over the images, without labels.
 
-    :class:`MultiOtsu` with ``channel="auto"`` (the channel whose masks agree best with those of the other
-    channels, :mod:`bootseg.annotators.channels`), ``classes="auto"`` (2 or 3, the one whose masks look more like
-    objects on a background), ``polarity="auto"`` (one polarity for the whole set) and
+    :class:`MultiOtsu` with ``channel="auto"`` and ``classes="auto"`` (grey, HSV saturation or L\*a\*b\* a or
+    b, :mod:`bootseg.annotators.channels`; 2 or 3 classes), ``polarity="auto"`` (one polarity for the whole set),
     ``largest_component="auto"`` (one object per image when the largest object covers the centre of most
-    images: crops centred on a cell, a lesion, a spheroid). Each choice is made by
-    :meth:`fit` over the whole set of images; the chain calls it before the first stage annotates. This is the
-    first stage of ``bootseg run``'s default chain. On the benchmark data sets it chose grey and 2 classes for the
-    fluorescence nuclei and the EM cells, saturation for dermoscopy (where grey takes the vignetted corners), blue–
-    yellow for the white cell among red cells, and 3 classes for the white cells whose pale cytoplasm is part of
-    the mask; one object per image for the three data sets of centred objects (``docs/benchmarks.md``).
+    images: crops centred on a cell, a lesion, a spheroid) and ``neck=0.5`` (that object cut free of the objects
+    it touches through a narrow neck). :meth:`fit` tries every channel with 2 and 3 classes, each with its own
+    polarity and one-object rule, and keeps the candidate whose final masks score the highest mean
+    :func:`~bootseg.annotators.polarity.polarity_score`: the one that looks most like objects on a background.
+    The chain calls :meth:`fit` before the first stage annotates. This is the first stage of ``bootseg run``'s
+    default chain. On the benchmark data sets it chose grey and 2 classes for the fluorescence nuclei and the EM
+    cells, saturation for dermoscopy (where grey takes the vignetted corners), blue–yellow and 3 classes for the
+    white cell among red cells, grey and 3 classes for the white cells whose pale cytoplasm is part of the mask,
+    and one object per image for the three data sets of centred objects (``docs/benchmarks.md``).
 
     Parameters
     ----------
     channel, classes, polarity, largest_component
         ``"auto"`` each; any fixed value as in :class:`MultiOtsu`.
+    neck : float, default 0.5
+        See :class:`~bootseg.annotators.base.ThresholdAnnotator`; 0 keeps touching objects together.
     median, fill_holes, min_size
         The shared options; defaults ``0``, ``True``, ``0``.
 
@@ -382,10 +385,16 @@ class Auto(MultiOtsu):
         channel: str = "auto",
         polarity: str = "auto",
         largest_component: bool | str = "auto",
+        neck: float = 0.5,
         **options: Any,
     ) -> None:
         super().__init__(
-            classes=classes, channel=channel, polarity=polarity, largest_component=largest_component, **options
+            classes=classes,
+            channel=channel,
+            polarity=polarity,
+            largest_component=largest_component,
+            neck=neck,
+            **options,
         )
 
 
