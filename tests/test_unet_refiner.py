@@ -228,3 +228,52 @@ def test_tta_option_is_checked_and_saved(tmp_path):
     loaded = UNetRefiner.load(unet.save(tmp_path / "m.pt"))
     assert loaded.config.tta is True
     np.testing.assert_allclose(loaded.predict_proba(images[:1])[0], unet.predict_proba(images[:1])[0], atol=1e-6)
+
+
+def test_random_crops_match_numpy_slices():
+    from bootseg.refiners.training import random_crops
+
+    x = torch.rand(5, 3, 12, 10)
+    y = torch.rand(5, 1, 12, 10)
+    generator = torch.Generator().manual_seed(4)
+    cx, cy = random_crops(x, y, 4, generator)
+    # the same draws, replayed: the first ``randint`` gives the rows, the second the columns
+    replay = torch.Generator().manual_seed(4)
+    top = torch.randint(0, 12 - 4 + 1, (5,), generator=replay).numpy()
+    left = torch.randint(0, 10 - 4 + 1, (5,), generator=replay).numpy()
+    xn, yn = x.numpy(), y.numpy()
+    for i in range(5):
+        np.testing.assert_array_equal(cx[i].numpy(), xn[i, :, top[i] : top[i] + 4, left[i] : left[i] + 4])
+        np.testing.assert_array_equal(cy[i].numpy(), yn[i, :, top[i] : top[i] + 4, left[i] : left[i] + 4])
+    assert len(set(top.tolist()) | set(left.tolist())) > 1  # the windows differ between samples
+
+
+def test_crop_training_learns_and_predicts_whole_images(monkeypatch):
+    from bootseg.refiners import training
+
+    seen = []
+    original = training.random_crops
+
+    def spy(x, y, side, generator):
+        out = original(x, y, side, generator)
+        seen.append((tuple(x.shape[-2:]), tuple(out[0].shape[-2:])))
+        return out
+
+    monkeypatch.setattr(training, "random_crops", spy)
+    images, masks = _data(n=16, size=64)
+    unet = UNetRefiner(epochs=25, augment=False, lr=3e-3, crop=32, **{**TINY, "size": 64})
+    pred = unet.refine(images, masks)
+    assert seen and set(seen) == {((64, 64), (32, 32))}  # every training batch was cropped
+    assert [p.shape for p in pred] == [im.shape for im in images]
+    dice = np.mean([2 * (p & m).sum() / (p.sum() + m.sum()) for p, m in zip(pred, masks)])
+    assert dice > 0.85
+    assert unet.config.crop == 32 and unet.config.to_dict()["crop"] == 32
+
+
+def test_crop_option_is_checked():
+    with pytest.raises(ValueError, match=r"crop must be 0 \(whole images\) or a multiple of 2\*\*depth = 4 up to "):
+        UNetRefiner(crop=30, **TINY)
+    with pytest.raises(ValueError, match="up to size 32, got 64"):
+        UNetRefiner(crop=64, **TINY)
+    with pytest.raises(TypeError, match="crop must be an integer"):
+        UNetRefiner(crop=0.5, **TINY)

@@ -286,6 +286,8 @@ def _train(model, images, masks, cfg: UNetConfig, augment, batch_size: int, cont
             for idx in _batches(order, batch_size):
                 x = images[idx].float().div_(255)
                 y = masks[idx].float().div_(255)
+                if cfg.crop and cfg.crop < x.shape[-1]:
+                    x, y = random_crops(x, y, cfg.crop, generator)
                 if augment is not None:
                     x, y = augment_batch(x, y, augment, generator)
                 with autocast_for(device, cfg.amp):
@@ -330,6 +332,32 @@ def _train(model, images, masks, cfg: UNetConfig, augment, batch_size: int, cont
         model.load_state_dict(best_state)
     report.best_val_loss = best
     return report
+
+
+def random_crops(
+    images: torch.Tensor, masks: torch.Tensor, side: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random ``side × side`` window per sample of ``(B, C, H, W)`` images and their masks (same window).
+
+    >>> x = torch.arange(2 * 16.0).reshape(2, 1, 4, 4); y = x.clone()
+    >>> cx, cy = random_crops(x, y, 2, torch.Generator().manual_seed(0))
+    >>> cx.shape, bool(torch.equal(cx, cy))
+    (torch.Size([2, 1, 2, 2]), True)
+    """
+    batch, _, height, width = images.shape
+    device = images.device
+    top = torch.randint(0, height - side + 1, (batch,), generator=generator, device=device)
+    left = torch.randint(0, width - side + 1, (batch,), generator=generator, device=device)
+    steps = torch.arange(side, device=device)
+    rows = (top[:, None] + steps)[:, None, :, None]  # (B, 1, side, 1)
+    cols = (left[:, None] + steps)[:, None, None, :]  # (B, 1, 1, side)
+    samples = torch.arange(batch, device=device)[:, None, None, None]
+
+    def window(t: torch.Tensor) -> torch.Tensor:
+        channels = torch.arange(t.shape[1], device=device)[None, :, None, None]
+        return t[samples, channels, rows, cols]
+
+    return window(images), window(masks)
 
 
 def _progress(cfg: UNetConfig):
