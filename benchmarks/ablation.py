@@ -86,10 +86,12 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
     scores = [dice(m, t) for m, t in zip(result.masks, truths, strict=True)]
     first = [dice(m, t) for m, t in zip(result.stages[0].masks, truths, strict=True)]
     final = result.stages[len(result.stages) - 1]
-    rho, confidences = None, None
+    rho, confidences, flips = None, None, None
     if final.proba is not None:
         confidences = [confidence(p) for p in final.proba]
         rho = _spearman(confidences, scores)
+    if hasattr(final.stage, "predict"):
+        flips = flip_agreement(final.stage, images, result.masks)
     return {
         "dice": float(np.mean(scores)),
         "first": float(np.mean(first)),
@@ -101,8 +103,19 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
             "first_dice": first,
             "confidence": confidences,
             "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
+            "flip_agreement": flips,
         },
     }
+
+
+def flip_agreement(stage: Any, images: list[np.ndarray], masks: list[np.ndarray]) -> list[float]:
+    """Per image, the mean Dice between its mask and the network's masks of the image flipped left-right,
+    top-bottom and both (flipped back): how much the mask depends on the image's orientation."""
+    totals = np.zeros(len(images))
+    for axes in ((1,), (0,), (0, 1)):
+        flipped = stage.predict([np.ascontiguousarray(np.flip(image, axes)) for image in images])
+        totals += [dice(mask, np.flip(f, axes)) for mask, f in zip(masks, flipped, strict=True)]
+    return (totals / 3).tolist()
 
 
 def references(path: Path | None) -> dict[str, tuple[float, float]]:
@@ -156,6 +169,7 @@ SCORES = {
     "network confidence (`bootseg.confidence`)": lambda r: r["confidence"],
     "agreement of first stage and last stage (Dice)": lambda r: r["stage_agreement"],
     "product of the two": lambda r: [c * a for c, a in zip(r["confidence"], r["stage_agreement"], strict=True)],
+    "agreement with the flipped predictions (Dice)": lambda r: r.get("flip_agreement"),
 }
 
 
@@ -170,7 +184,7 @@ def confidence_table(results: dict[str, Any], variant: str, datasets: list[str])
                 for key, r in results.items()
                 if key.startswith(f"{variant}|{dataset}|") and r.get("per_image", {}).get("confidence")
             ]
-            rhos = [_spearman(score(r), r["dice"]) for r in runs]
+            rhos = [_spearman(score(r), r["dice"]) for r in runs if score(r) is not None]
             cells.append(f"{np.mean(rhos):.2f}" if rhos else "–")
         rows.append(cells)
     return markdown_table(["score", *datasets], rows)

@@ -271,9 +271,20 @@ def test_crop_training_learns_and_predicts_whole_images(monkeypatch):
 
 
 def test_crop_option_is_checked():
-    with pytest.raises(ValueError, match=r"crop must be 0 \(whole images\) or a multiple of 2\*\*depth = 4 up to "):
+    with pytest.raises(ValueError, match=r"crop must be 0 \(whole images\) or a multiple of 2\*\*depth = 4, got 30"):
         UNetRefiner(crop=30, **TINY)
-    with pytest.raises(ValueError, match="up to size 32, got 64"):
-        UNetRefiner(crop=64, **TINY)
+    assert UNetRefiner(crop=64, **TINY).config.crop == 64  # at least size: whole images
     with pytest.raises(TypeError, match="crop must be an integer"):
         UNetRefiner(crop=0.5, **TINY)
+
+
+def test_a_crop_as_large_as_the_working_size_trains_on_whole_images(monkeypatch):
+    from bootseg.refiners import training
+
+    def fail(*args):
+        raise AssertionError("random_crops called")
+
+    monkeypatch.setattr(training, "random_crops", fail)
+    images, masks = _data(n=6)
+    UNetRefiner(epochs=1, crop=32, **TINY).fit(images, masks)  # size 32
+    UNetRefiner(epochs=1, crop=64, **TINY).fit(images, masks)

@@ -41,10 +41,10 @@ class UNetConfig:
         Working size: images and masks are resized to ``size × size`` for training and prediction; predictions
         are resized back to each image's own size.
     crop : int
-        Train on random ``crop × crop`` windows of the working-size images instead of whole images (0, the
-        default: whole images); validation and prediction use whole images. With ``size`` at the images' own
-        size and a smaller ``crop``, the network learns at full resolution for the cost per step of the smaller
-        size: thin structures (EM membranes) survive, at the price of less context per window.
+        Train on random ``crop × crop`` windows of the working-size images instead of whole images (0, or any
+        value of at least ``size``: whole images); validation and prediction use whole images. With ``size`` at
+        the images' own size and a smaller ``crop``, the network learns at full resolution for the cost per step
+        of the smaller size: thin structures (EM membranes) survive, at the price of less context per window.
     base_channels, depth, upsampling, batchnorm
         The network (see :class:`bootseg.refiners.unet.UNet`).
     loss : {"bce", "dice", "bce_dice"}
@@ -125,10 +125,9 @@ class UNetConfig:
                 f"{-(-self.size // 2**self.depth) * 2**self.depth}"
             )
         _check_int("crop", self.crop, 0)
-        if self.crop and (self.crop % 2**self.depth or self.crop > self.size):
+        if self.crop % 2**self.depth:
             raise ValueError(
-                f"crop must be 0 (whole images) or a multiple of 2**depth = {2**self.depth} up to size "
-                f"{self.size}, got {self.crop}"
+                f"crop must be 0 (whole images) or a multiple of 2**depth = {2**self.depth}, got {self.crop}"
             )
         if self.upsampling not in ("transpose", "bilinear"):
             raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {self.upsampling!r}")
