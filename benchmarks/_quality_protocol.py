@@ -18,7 +18,7 @@ import numpy as np
 from bootseg.annotators import KMeans, Otsu
 from bootseg.cli.chainspec import parse_chain
 from bootseg.cli.run import RunSettings, build_chain
-from bootseg.confidence import confidence
+from bootseg.confidence import confidence, solidity, sureness
 from bootseg.io import list_images, read_image, read_mask
 from bootseg.metrics import dice, iou, pixel_accuracy
 
@@ -242,6 +242,13 @@ def run_task(folder: str, seed: int, settings: Settings) -> dict[str, Any]:
         training.append({"row": "transductive", "stage": index, **(_report(result.stages[index].stage) or {})})
     final = result.stages[len(result.stages) - 1]
     scores = [confidence(p) for p in final.proba] if final.proba is not None else None
+    candidates = None
+    if final.proba is not None:  # per-image confidence candidates (none reads a true mask), for the ablation page
+        candidates = {
+            "sureness": [sureness(p) for p in final.proba],
+            "solidity": [solidity(m) for m in result.masks],
+            "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
+        }
     return {
         "dataset": Path(folder).name,
         "seed": seed,
@@ -249,6 +256,7 @@ def run_task(folder: str, seed: int, settings: Settings) -> dict[str, Any]:
         "folds": [[data.names[i] for i in test] for test in folds],
         "rows": rows.rows,
         "confidence": None if scores is None else {"names": data.names, "values": scores},
+        "candidates": candidates,
         "training": training,
         "chain": {"stages": [[name, dict(options)] for name, options in specs], "first": repr(chain.stages[0])},
         "device": str(getattr(chain.stages[-1], "device", settings.device)),

@@ -104,8 +104,20 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
             "confidence": confidences,
             "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
             "flip_agreement": flips,
+            "solidity": [solidity(mask) for mask in result.masks],
         },
     }
+
+
+def solidity(mask: np.ndarray) -> float:
+    """Area-weighted mean solidity (area / convex hull area) of the mask's 4-connected objects; 0 when empty."""
+    from skimage import measure
+
+    regions = measure.regionprops(measure.label(mask, connectivity=1))
+    if not regions:
+        return 0.0
+    areas = np.array([r.area for r in regions], dtype=float)
+    return float(np.dot(areas, [r.solidity for r in regions]) / areas.sum())
 
 
 def flip_agreement(stage: Any, images: list[np.ndarray], masks: list[np.ndarray]) -> list[float]:
