@@ -29,7 +29,7 @@ from _quality_protocol import Settings, dataset_pairs
 from _quality_report import _spearman, markdown_table, summarize_dataset
 
 from bootseg.cli.run import build_chain
-from bootseg.confidence import confidence
+from bootseg.confidence import confidence, solidity, sureness
 from bootseg.io import atomic_write, read_image, read_mask
 from bootseg.metrics import dice
 
@@ -41,19 +41,13 @@ BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 #: The variants run when none are named: what each tries, as a ``bootseg run --chain`` string.
 DEFAULT_VARIANTS = [
     # first stages alone
-    "otsu",
-    "otsu(channel=auto)",
-    "auto(classes=2,largest_component=false)",
     "auto(largest_component=false)",
+    "auto(neck=0)",
     "auto",
     "auto(largest_component=true)",
     # networks
-    "auto(largest_component=false),unet(epochs=25)",
-    "auto(largest_component=false),unet(epochs=25,size=256)",
-    "auto(largest_component=false),unet(epochs=25,tta=true)",
-    "auto(largest_component=false),unet(epochs=25),unet(epochs=25)",
-    "auto,unet(epochs=25)",
-    "auto,unet(epochs=75)",
+    "auto,unet(size=256,crop=128)",
+    "auto,unet",
 ]
 
 
@@ -86,9 +80,10 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
     scores = [dice(m, t) for m, t in zip(result.masks, truths, strict=True)]
     first = [dice(m, t) for m, t in zip(result.stages[0].masks, truths, strict=True)]
     final = result.stages[len(result.stages) - 1]
-    rho, confidences, flips = None, None, None
+    rho, confidences, sure, flips = None, None, None, None
     if final.proba is not None:
         confidences = [confidence(p) for p in final.proba]
+        sure = [sureness(p) for p in final.proba]
         rho = _spearman(confidences, scores)
     if hasattr(final.stage, "predict"):
         flips = flip_agreement(final.stage, images, result.masks)
@@ -102,22 +97,12 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
             "dice": scores,
             "first_dice": first,
             "confidence": confidences,
+            "sureness": sure,
             "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
             "flip_agreement": flips,
             "solidity": [solidity(mask) for mask in result.masks],
         },
     }
-
-
-def solidity(mask: np.ndarray) -> float:
-    """Area-weighted mean solidity (area / convex hull area) of the mask's 4-connected objects; 0 when empty."""
-    from skimage import measure
-
-    regions = measure.regionprops(measure.label(mask, connectivity=1))
-    if not regions:
-        return 0.0
-    areas = np.array([r.area for r in regions], dtype=float)
-    return float(np.dot(areas, [r.solidity for r in regions]) / areas.sum())
 
 
 def flip_agreement(stage: Any, images: list[np.ndarray], masks: list[np.ndarray]) -> list[float]:
@@ -159,15 +144,12 @@ def table(results: dict[str, Any], variants: list[str], datasets: list[str], ref
                 continue
             value = float(np.mean([r["dice"] for r in runs]))
             per_100.append(float(np.mean([r["seconds"] * 100 / r["images"] for r in runs])))
-            rhos = [r["rho"] for r in runs if r["rho"] is not None]
             text = f"{value:.3f}"
             if dataset in refs:
                 base, human = refs[dataset]
                 gap = 1.0 if value >= human - 0.02 else (value - base) / (human - base)
                 gaps.append(gap)
                 text += f" ({gap:+.2f})" if gap >= -1 else " (< −1)"
-            if rhos:
-                text += f" ρ {np.mean(rhos):.2f}"
             cells.append(text)
         low = min(gaps) if len(gaps) == len(datasets) else None
         cells.append("–" if low is None else f"{low:+.2f}" if low >= -1 else "< −1")
@@ -176,29 +158,56 @@ def table(results: dict[str, Any], variants: list[str], datasets: list[str], ref
     return markdown_table(header, rows)
 
 
-#: Candidate confidence scores, from what ``run_variant`` keeps per image (no ground truth in any of them).
+#: Candidate confidence scores, from what ``run_variant`` (or the quality benchmark's transductive run) keeps per
+#: image; no ground truth in any of them. A candidate a cached run lacks is left out.
 SCORES = {
-    "network confidence (`bootseg.confidence`)": lambda r: r["confidence"],
-    "agreement of first stage and last stage (Dice)": lambda r: r["stage_agreement"],
-    "product of the two": lambda r: [c * a for c, a in zip(r["confidence"], r["stage_agreement"], strict=True)],
+    "sureness (network; the confidence before this change)": lambda r: r.get("sureness"),
+    "solidity of the mask": lambda r: r.get("solidity"),
+    "sureness × solidity (`bootseg.confidence`, the default)": lambda r: _product(r.get("sureness"), r.get("solidity")),
+    "agreement of first stage and last stage (Dice)": lambda r: r.get("stage_agreement"),
+    "sureness × stage agreement": lambda r: _product(r.get("sureness"), r.get("stage_agreement")),
     "agreement with the flipped predictions (Dice)": lambda r: r.get("flip_agreement"),
 }
 
 
+def _product(a: list[float] | None, b: list[float] | None) -> list[float] | None:
+    return None if a is None or b is None else [x * y for x, y in zip(a, b, strict=True)]
+
+
 def confidence_table(results: dict[str, Any], variant: str, datasets: list[str]) -> str:
     """Spearman ρ between each candidate score and the true per-image DSC of ``variant``, per dataset."""
+    per_dataset = {
+        dataset: [r["per_image"] for key, r in results.items() if key.startswith(f"{variant}|{dataset}|")]
+        for dataset in datasets
+    }
+    return _rho_table(per_dataset, datasets)
+
+
+def quality_candidates(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Per dataset, the transductive run's per-image candidates and true DSC from a quality benchmark cache."""
+    cache = json.loads(path.read_text())
+    found: dict[str, list[dict[str, Any]]] = {}
+    for run in cache.get("runs", {}).values():
+        for entry in run.get("results", {}).values():
+            row, candidates = entry["rows"].get("transductive"), entry.get("candidates")
+            if row is None or not candidates:
+                continue
+            order = {name: i for i, name in enumerate(row["names"])}
+            found.setdefault(entry["dataset"], []).append(
+                {"dice": [row["dice"][order[name]] for name in entry["names"]], **candidates}
+            )
+    return found
+
+
+def _rho_table(per_dataset: dict[str, list[dict[str, Any]]], datasets: list[str]) -> str:
     rows = []
     for label, score in SCORES.items():
         cells = [label]
         for dataset in datasets:
-            runs = [
-                r["per_image"]
-                for key, r in results.items()
-                if key.startswith(f"{variant}|{dataset}|") and r.get("per_image", {}).get("confidence")
-            ]
-            rhos = [_spearman(score(r), r["dice"]) for r in runs if score(r) is not None]
+            rhos = [_spearman(score(r), r["dice"]) for r in per_dataset.get(dataset, []) if score(r) is not None]
             cells.append(f"{np.mean(rhos):.2f}" if rhos else "–")
         rows.append(cells)
+    rows = [row for row in rows if any(cell != "–" for cell in row[1:])]
     return markdown_table(["score", *datasets], rows)
 
 
@@ -226,8 +235,13 @@ def main(argv: list[str] | None = None) -> None:
     refs = references(args.quality_json)
     everything = {**known, **cache}
     text = table(everything, args.variants, names, refs)
-    text += f"\n\nρ of candidate confidence scores with the true DSC, chain `{args.variants[-1]}`:\n\n"
-    text += confidence_table(everything, args.variants[-1], names)
+    found = quality_candidates(args.quality_json) if args.quality_json and args.quality_json.exists() else {}
+    if found:
+        text += "\n\nρ of candidate confidence scores with the true DSC, on the quality benchmark's transductive runs "
+        text += f"of the default chain (`{args.quality_json.name}`):\n\n" + _rho_table(found, names)
+    else:
+        text += f"\n\nρ of candidate confidence scores with the true DSC, chain `{args.variants[-1]}`:\n\n"
+        text += confidence_table(everything, args.variants[-1], names)
     command = "python benchmarks/ablation.py " + shlex.join(sys.argv[1:])
     print(text)
     if args.write:

@@ -20,8 +20,9 @@ first stage annotates); an annotator that was not fitted chooses for each image 
 benchmark data sets it picks grey for the white cells of ``wbc_tecom``, saturation for dermoscopy and blue–yellow
 for ``wbc_cellavision``, each the best of the four with hindsight (``docs/benchmarks.md``).
 
-The ``auto`` first stage (:class:`~bootseg.annotators.thresholds.Auto`) does not use this rule: it chooses the
-channel together with the number of classes, by the objectness of each candidate's final masks.
+A ``multiotsu`` with ``classes="auto"``, as in the ``auto`` first stage (:class:`~bootseg.annotators.thresholds.Auto`),
+does not use this rule: it chooses the channel together with the number of classes, by the objectness of each
+candidate's final masks.
 
 Colour channels are computed from the image scaled to [0, 1] (uint8 by 255, uint16 by 65535, other dtypes from
 their own minimum to maximum) with OpenCV's float conversions.
