@@ -54,10 +54,12 @@ def split_at_necks(mask: np.ndarray, neck: float) -> np.ndarray:
     if neck == 0.0 or count == 0:
         return components.astype(np.int32)
     out = np.zeros(mask.shape, np.int32)
+    used = 0  # labels given so far
     for index, box in enumerate(ndi.find_objects(components)):
         pieces = _split_object(components, index + 1, box, neck)
         inside = pieces > 0
-        out[box][inside] = pieces[inside] + out.max()
+        out[box][inside] = pieces[inside] + used
+        used += int(pieces.max())
     return out
 
 
