@@ -283,3 +283,19 @@ def test_largest_component_auto_keeps_one_object_only_for_centred_crops():
     )
     # not fitted, "auto" keeps every object
     assert Auto().keeps_largest() is False
+
+
+def test_kmeans_fits_its_auto_options_through_its_own_foreground():
+    # k-means clusters (it has no two-class split()): fit must reach it through foreground()
+    from bootseg.annotators.polarity import polarity_score
+
+    images, _ = white_cells(n=4)
+    kmeans = KMeans(polarity="auto", largest_component="auto").fit(images)
+    bright = [KMeans(polarity="bright").annotate(im) for im in images]
+    expected = "bright" if sum(polarity_score(m) for m in bright) >= 0 else "dark"
+    assert kmeans.chosen_polarity == expected == "dark" and kmeans.chosen_largest is True
+    masks = kmeans._fit_polarity_and_largest(images)  # the masks fit judged are those annotate gives
+    for mask, image in zip(masks, images, strict=True):
+        np.testing.assert_array_equal(mask, kmeans.annotate(image))
+    # two clusters: the dark nucleus against the rest (cytoplasm and background)
+    assert np.mean([dice(kmeans.annotate(im), im < 120) for im in images]) > 0.95

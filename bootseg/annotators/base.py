@@ -217,20 +217,21 @@ class ThresholdAnnotator:
         prepared = [self.prepare(image, self.channel_for(image)) for image in sample]
         for data in prepared:
             _check_range(data)
-        splits = [None if _is_constant(data) else self.split(data) for data in prepared]
+        # through foreground(), which subclasses override (k-means clusters and has no split())
+        bright = [None if _is_constant(data) else self.foreground(data, "bright") for data in prepared]
         if self.polarity == "auto":
-            total = sum(polarity_score(parts[0]) for parts in splits if parts is not None)
+            total = sum(polarity_score(mask) for mask in bright if mask is not None)
             self.chosen_polarity = "bright" if total >= 0 else "dark"
             log.info("%s: polarity %r chosen over %d image(s)", self.name, self.chosen_polarity, len(checked))
         cleaned = [
             np.zeros(data.shape[:2], bool)
-            if parts is None
+            if mask is None
             else postprocess(
-                select_polarity(self.polarity_in_use(), data, *parts),
+                mask if self.polarity_in_use() == "bright" else self.foreground(data),
                 min_size=self.min_size,
                 fill_holes=self.fill_holes,
             )
-            for data, parts in zip(prepared, splits, strict=True)
+            for data, mask in zip(prepared, bright, strict=True)
         ]
         if self.largest_component == "auto" or self.keeps_largest():
             pieces = [largest_component(mask, self.neck) for mask in cleaned]
