@@ -29,7 +29,7 @@ from _quality_protocol import Settings, dataset_pairs
 from _quality_report import _spearman, markdown_table, summarize_dataset
 
 from bootseg.cli.run import build_chain
-from bootseg.confidence import confidence, solidity, sureness
+from bootseg.confidence import confidence, edge_fit, solidity, sureness
 from bootseg.io import atomic_write, read_image, read_mask
 from bootseg.metrics import dice
 
@@ -82,7 +82,7 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
     final = result.stages[len(result.stages) - 1]
     rho, confidences, sure, flips = None, None, None, None
     if final.proba is not None:
-        confidences = [confidence(p) for p in final.proba]
+        confidences = [confidence(p, image) for p, image in zip(final.proba, images, strict=True)]
         sure = [sureness(p) for p in final.proba]
         rho = _spearman(confidences, scores)
     if hasattr(final.stage, "predict"):
@@ -101,6 +101,7 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
             "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
             "flip_agreement": flips,
             "solidity": [solidity(mask) for mask in result.masks],
+            "edge_fit": [edge_fit(image, mask) for image, mask in zip(images, result.masks, strict=True)],
         },
     }
 
@@ -161,9 +162,13 @@ def table(results: dict[str, Any], variants: list[str], datasets: list[str], ref
 #: Candidate confidence scores, from what ``run_variant`` (or the quality benchmark's transductive run) keeps per
 #: image; no ground truth in any of them. A candidate a cached run lacks is left out.
 SCORES = {
-    "sureness (network; the confidence before this change)": lambda r: r.get("sureness"),
+    "sureness (network; the first confidence)": lambda r: r.get("sureness"),
     "solidity of the mask": lambda r: r.get("solidity"),
-    "sureness × solidity (`bootseg.confidence`, the default)": lambda r: _product(r.get("sureness"), r.get("solidity")),
+    "sureness × solidity (the confidence before this change)": lambda r: _product(r.get("sureness"), r.get("solidity")),
+    "edge fit of the outline": lambda r: r.get("edge_fit"),
+    "sureness × solidity × edge fit (`bootseg.confidence`, the default)": lambda r: _product(
+        _product(r.get("sureness"), r.get("solidity")), r.get("edge_fit")
+    ),
     "agreement of first stage and last stage (Dice)": lambda r: r.get("stage_agreement"),
     "sureness × stage agreement": lambda r: _product(r.get("sureness"), r.get("stage_agreement")),
     "agreement with the flipped predictions (Dice)": lambda r: r.get("flip_agreement"),

@@ -181,7 +181,14 @@ def test_predict_with_a_saved_model(done_run, tmp_path):
         assert proba.dtype == np.float32 and 0.0 <= proba.min() <= proba.max() <= 1.0
         assert (tmp_path / "pred" / "overlays" / f"{name}.png").is_file()
     assert (tmp_path / "pred" / "report.html").is_file()
-    assert json.loads((tmp_path / "pred" / "run.json").read_text())["command_name"] == "predict"
+    record = json.loads((tmp_path / "pred" / "run.json").read_text())
+    assert record["command_name"] == "predict"
+    from bootseg.confidence import confidence
+
+    for entry in record["inputs"]:  # the confidence is that of the saved probabilities and the image read
+        proba = read_image(tmp_path / "pred" / "proba" / f"{entry['name']}.tif")
+        image = read_image(new / Path(entry["file"]).name)
+        assert entry["confidence"] == pytest.approx(confidence(proba, image), abs=1e-4)
     # a run folder stands for its last network
     again = bootseg("predict", out, new, "--out", tmp_path / "pred2", "--device", "cpu", "-q")
     assert again.returncode == 0, again.stderr

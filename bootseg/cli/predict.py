@@ -160,7 +160,7 @@ def command(args: argparse.Namespace) -> int:
                 "width": int(image.shape[1]),
                 "channels": 1 if image.ndim == 2 else int(image.shape[2]),
                 "dtype": str(image.dtype),
-                "confidence": round(confidence(proba), 4),
+                "confidence": round(confidence(proba, image), 4),
             }
         )
     seconds = time.perf_counter() - start

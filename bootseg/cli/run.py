@@ -350,7 +350,9 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     tic = time.perf_counter()
     stages = list(result.stages.values())
     final = stages[-1]
-    scores = [confidence(p) for p in final.proba] if final.proba is not None else None
+    scores = None
+    if final.proba is not None:
+        scores = [confidence(p, image) for p, image in zip(final.proba, images, strict=True)]
     _write_images(out, settings, names, images, stages)
     if scores is not None:
         write_confidence_csv(out / "confidence.csv", names, scores)
