@@ -158,13 +158,13 @@ def edge_fit(image: np.ndarray, mask: np.ndarray, sigma: float = EDGE_SIGMA, rea
     margin = int(np.ceil(4 * max(sigma, 2.0))) + int(reach) + 1
     top, left = max(ys.min() - margin, 0), max(xs.min() - margin, 0)
     bottom, right = min(ys.max() + margin + 1, mask.shape[0]), min(xs.max() + margin + 1, mask.shape[1])
-    values = values[top:bottom, left:right].astype(np.float64)
+    values = values[top:bottom, left:right].astype(np.float32)
     channels = [values] if values.ndim == 2 else [values[..., c] for c in range(values.shape[-1])]
     channels = [c / c.std() for c in channels if c.std() > 0]
     if not channels:
         return 1.0
     ys, xs = ys - top, xs - left
-    smooth = ndimage.gaussian_filter(mask[top:bottom, left:right].astype(np.float64), 2.0)
+    smooth = ndimage.gaussian_filter(mask[top:bottom, left:right].astype(np.float32), 2.0)
     ny, nx = np.gradient(smooth)  # the normal, pointing into the object
     length = np.hypot(ny[ys, xs], nx[ys, xs])
     length[length == 0] = 1.0
