@@ -116,15 +116,16 @@ def flip_agreement(stage: Any, images: list[np.ndarray], masks: list[np.ndarray]
     return (totals / 3).tolist()
 
 
-def references(path: Path | None) -> dict[str, tuple[float, float]]:
-    """Per dataset, (baseline DSC, U-Net(human) DSC) from the quality benchmark's cache."""
+def references(path: Path | None, seeds: list[int]) -> dict[str, tuple[float, float]]:
+    """Per dataset, (baseline DSC, U-Net(human) DSC) from the quality benchmark's cache, over ``seeds``."""
     if path is None or not path.exists():
         return {}
     cache = json.loads(path.read_text())
     by_dataset: dict[str, list[dict[str, Any]]] = {}
     for run in cache.get("runs", {}).values():
         for entry in run.get("results", {}).values():
-            by_dataset.setdefault(entry["dataset"], []).append(entry)
+            if entry["seed"] in seeds:
+                by_dataset.setdefault(entry["dataset"], []).append(entry)
     refs = {}
     for name, results in by_dataset.items():
         summary = summarize_dataset(results)
@@ -188,14 +189,15 @@ def confidence_table(results: dict[str, Any], variant: str, datasets: list[str])
     return _rho_table(per_dataset, datasets)
 
 
-def quality_candidates(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Per dataset, the transductive run's per-image candidates and true DSC from a quality benchmark cache."""
+def quality_candidates(path: Path, seeds: list[int]) -> dict[str, list[dict[str, Any]]]:
+    """Per dataset, the transductive runs' per-image candidates and true DSC from a quality benchmark cache, one
+    entry per seed in ``seeds``."""
     cache = json.loads(path.read_text())
     found: dict[str, list[dict[str, Any]]] = {}
     for run in cache.get("runs", {}).values():
         for entry in run.get("results", {}).values():
             row, candidates = entry["rows"].get("transductive"), entry.get("candidates")
-            if row is None or not candidates:
+            if row is None or not candidates or entry["seed"] not in seeds:
                 continue
             order = {name: i for i, name in enumerate(row["names"])}
             found.setdefault(entry["dataset"], []).append(
@@ -237,13 +239,14 @@ def main(argv: list[str] | None = None) -> None:
                     json.dump(cache, handle, indent=1)
                 first, seconds = result["first"], result["seconds"]
                 print(f"{key}: DSC {result['dice']:.3f} (first stage {first:.3f}) in {seconds:.0f} s", flush=True)
-    refs = references(args.quality_json)
+    refs = references(args.quality_json, seeds)
     everything = {**known, **cache}
     text = table(everything, args.variants, names, refs)
-    found = quality_candidates(args.quality_json) if args.quality_json and args.quality_json.exists() else {}
+    found = quality_candidates(args.quality_json, seeds) if args.quality_json and args.quality_json.exists() else {}
     if found:
         text += "\n\nρ of candidate confidence scores with the true DSC, on the quality benchmark's transductive runs "
-        text += f"of the default chain (`{args.quality_json.name}`):\n\n" + _rho_table(found, names)
+        text += f"of the default chain (`{args.quality_json.name}`, seeds {args.seeds}; the mean over the seeds):\n\n"
+        text += _rho_table(found, names)
     else:
         text += f"\n\nρ of candidate confidence scores with the true DSC, chain `{args.variants[-1]}`:\n\n"
         text += confidence_table(everything, args.variants[-1], names)

@@ -1,0 +1,82 @@
+"""How well per-image confidence candidates rank the masks of finished ``bootseg run`` folders: Spearman's ρ.
+
+Each folder must come from ``bootseg run IMAGES --out RUN --save-proba --truth GT``: the last network's
+probabilities (``proba/``), the images (their paths are in ``run.json``) and the true per-image Dice of the final
+masks (``evaluation.csv``). For each candidate score, computed from the probabilities and the image alone, the
+table gives ρ with the true Dice, one column per run. The confidence that ``bootseg run`` reports is one row; the
+others are its factors and the edge fit looking further along the normal.
+
+    for d in aitslab_nuclei_fluo wbc_cellavision_brightfield; do
+        bootseg run ../shared/data/$d/images --out runs/$d --save-proba --truth ../shared/data/$d/masks --seed 0 -q
+    done
+    python benchmarks/confidence_candidates.py runs/*
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_report import _spearman, markdown_table
+
+from bootseg.cli.outputs import proba_path, read_proba
+from bootseg.confidence import confidence, edge_fit, solidity, sureness
+from bootseg.io import read_image
+
+#: Candidate scores: name -> f(proba, image); none reads a true mask.
+CANDIDATES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "sureness": lambda p, image: sureness(p),
+    "solidity": lambda p, image: solidity(p > 0.5),
+    "edge fit (reach 1, the default)": lambda p, image: edge_fit(image, p > 0.5),
+    "edge fit, reach 2": lambda p, image: edge_fit(image, p > 0.5, reach=2),
+    "edge fit, reach 3": lambda p, image: edge_fit(image, p > 0.5, reach=3),
+    "sureness × solidity (the confidence before edge fit)": lambda p, image: confidence(p),
+    "sureness × solidity × edge fit, reach 2": lambda p, image: confidence(p) * edge_fit(image, p > 0.5, reach=2),
+    "sureness × solidity × edge fit, reach 3": lambda p, image: confidence(p) * edge_fit(image, p > 0.5, reach=3),
+    "`bootseg.confidence.confidence` (sureness × solidity × edge fit)": lambda p, image: confidence(p, image),
+}
+
+
+def run_scores(folder: Path) -> tuple[list[float], dict[str, list[float]]]:
+    """The true Dice of each image's final mask, and every candidate's score, from one run folder."""
+    record = json.loads((folder / "run.json").read_text())
+    if not record.get("proba") or not (folder / "evaluation.csv").is_file():
+        raise SystemExit(f"{folder}: not a run made with --save-proba and --truth (no proba/ or evaluation.csv)")
+    final = record["stages"][-1]["key"]
+    with open(folder / "evaluation.csv", newline="") as handle:
+        truth = {row["name"]: float(row["dice"]) for row in csv.DictReader(handle) if row["stage"] == final}
+    fmt = record["proba"]["format"]
+    dices: list[float] = []
+    scores: dict[str, list[float]] = {name: [] for name in CANDIDATES}
+    for entry in record["inputs"]:
+        if entry["name"] not in truth:
+            continue
+        proba = read_proba(proba_path(folder / record["proba"]["folder"], entry["name"], fmt))
+        image = read_image(entry["file"])
+        dices.append(truth[entry["name"]])
+        for name, score in CANDIDATES.items():
+            scores[name].append(score(proba, image))
+    return dices, scores
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="bootseg run output folders")
+    args = parser.parse_args(argv)
+    columns = {folder.name: run_scores(folder) for folder in args.runs}
+    rows = []
+    for name in CANDIDATES:
+        rows.append([name, *(f"{_spearman(scores[name], dices):.2f}" for dices, scores in columns.values())])
+    header = ["score", *(f"{run} (n={len(dices)})" for run, (dices, _) in columns.items())]
+    print(markdown_table(header, rows))
+
+
+if __name__ == "__main__":
+    main()
