@@ -75,13 +75,23 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _rho(result: dict[str, Any]) -> float:
-    """Spearman ρ between the transductive chain's confidence and its true per-image DSC, for one seed."""
-    conf = result.get("confidence")
+    """Spearman ρ between the transductive chain's confidence and its true per-image DSC, for one seed.
+
+    Where the run kept the confidence's factors per image, the score is combined from them by this version's
+    :func:`bootseg.confidence.combine`, so a cache made before the formula last changed is scored as it is now.
+    """
+    from bootseg.confidence import combine
+
+    conf, factors = result.get("confidence"), result.get("candidates") or {}
     row = result["rows"].get("transductive")
     if not conf or row is None:
         return math.nan
     dsc = dict(zip(row["names"], row["dice"], strict=True))
-    return _spearman(conf["values"], [dsc[name] for name in conf["names"]])
+    values = conf["values"]
+    if all(factors.get(key) for key in ("sureness", "solidity", "edge_fit")):
+        parts = zip(factors["sureness"], factors["solidity"], factors["edge_fit"], strict=True)
+        values = [combine(*part) for part in parts]  # in the order of result["names"], as conf["names"]
+    return _spearman(values, [dsc[name] for name in conf["names"]])
 
 
 def _row(key: str, per_seed: list[dict[str, Any]]) -> RowSummary:

@@ -29,7 +29,7 @@ from _quality_protocol import Settings, dataset_pairs
 from _quality_report import _spearman, markdown_table, summarize_dataset
 
 from bootseg.cli.run import build_chain
-from bootseg.confidence import confidence, edge_fit, solidity, sureness
+from bootseg.confidence import SOLIDITY_POWER, confidence, edge_fit, solidity, sureness
 from bootseg.io import atomic_write, read_image, read_mask
 from bootseg.metrics import dice
 
@@ -167,13 +167,23 @@ SCORES = {
     "solidity of the mask": lambda r: r.get("solidity"),
     "sureness × solidity (the confidence before this change)": lambda r: _product(r.get("sureness"), r.get("solidity")),
     "edge fit of the outline": lambda r: r.get("edge_fit"),
-    "sureness × solidity × edge fit (`bootseg.confidence`, the default)": lambda r: _product(
-        _product(r.get("sureness"), r.get("solidity")), r.get("edge_fit")
+    "sureness × solidity × edge fit": lambda r: _powered(r, 1),
+    "sureness × solidity² × edge fit": lambda r: _powered(r, 2),
+    f"sureness × solidity^{SOLIDITY_POWER} × edge fit (`bootseg.confidence`, the default)": lambda r: _powered(
+        r, SOLIDITY_POWER
     ),
     "agreement of first stage and last stage (Dice)": lambda r: r.get("stage_agreement"),
     "sureness × stage agreement": lambda r: _product(r.get("sureness"), r.get("stage_agreement")),
     "agreement with the flipped predictions (Dice)": lambda r: r.get("flip_agreement"),
 }
+
+
+def _powered(r: dict[str, Any], power: int) -> list[float] | None:
+    """sureness × solidity ** power × edge fit, per image, where the run kept all three."""
+    if any(r.get(key) is None for key in ("sureness", "solidity", "edge_fit")):
+        return None
+    parts = zip(r["sureness"], r["solidity"], r["edge_fit"], strict=True)
+    return [sure * solid**power * edge for sure, solid, edge in parts]
 
 
 def _product(a: list[float] | None, b: list[float] | None) -> list[float] | None:

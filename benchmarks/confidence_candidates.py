@@ -4,7 +4,7 @@ Each folder must come from ``bootseg run IMAGES --out RUN --save-proba --truth G
 probabilities (``proba/``), the images (their paths are in ``run.json``) and the true per-image Dice of the final
 masks (``evaluation.csv``). For each candidate score, computed from the probabilities and the image alone, the
 table gives ρ with the true Dice, one column per run. The confidence that ``bootseg run`` reports is one row; the
-others are its factors and the edge fit looking further along the normal.
+others are its factors, other powers of the solidity and the edge fit looking further along the normal.
 
     for d in aitslab_nuclei_fluo wbc_cellavision_brightfield; do
         bootseg run ../shared/data/$d/images --out runs/$d --save-proba --truth ../shared/data/$d/masks --seed 0 -q
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_report import _spearman, markdown_table
 
 from bootseg.cli.outputs import proba_path, read_proba
-from bootseg.confidence import confidence, edge_fit, solidity, sureness
+from bootseg.confidence import SOLIDITY_POWER, confidence, edge_fit, solidity, sureness
 from bootseg.io import read_image
 
 #: Candidate scores: name -> f(proba, image); none reads a true mask.
@@ -35,12 +35,16 @@ CANDIDATES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "sureness": lambda p, image: sureness(p),
     "solidity": lambda p, image: solidity(p > 0.5),
     "edge fit (reach 1, the default)": lambda p, image: edge_fit(image, p > 0.5),
-    "edge fit, reach 2": lambda p, image: edge_fit(image, p > 0.5, reach=2),
     "edge fit, reach 3": lambda p, image: edge_fit(image, p > 0.5, reach=3),
-    "sureness × solidity (the confidence before edge fit)": lambda p, image: confidence(p),
-    "sureness × solidity × edge fit, reach 2": lambda p, image: confidence(p) * edge_fit(image, p > 0.5, reach=2),
-    "sureness × solidity × edge fit, reach 3": lambda p, image: confidence(p) * edge_fit(image, p > 0.5, reach=3),
-    "`bootseg.confidence.confidence` (sureness × solidity × edge fit)": lambda p, image: confidence(p, image),
+    "sureness × solidity (the confidence before edge fit)": lambda p, image: sureness(p) * solidity(p > 0.5),
+    "sureness × solidity × edge fit": lambda p, image: sureness(p) * solidity(p > 0.5) * edge_fit(image, p > 0.5),
+    "sureness × solidity × edge fit, reach 3": lambda p, image: (
+        sureness(p) * solidity(p > 0.5) * edge_fit(image, p > 0.5, reach=3)
+    ),
+    "sureness × solidity² × edge fit": lambda p, image: sureness(p) * solidity(p > 0.5) ** 2 * edge_fit(image, p > 0.5),
+    f"`bootseg.confidence.confidence` (sureness × solidity^{SOLIDITY_POWER} × edge fit)": lambda p, image: confidence(
+        p, image
+    ),
 }
 
 
@@ -70,7 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="bootseg run output folders")
     args = parser.parse_args(argv)
-    columns = {folder.name: run_scores(folder) for folder in args.runs}
+    labels = [folder.name for folder in args.runs]
+    if len(set(labels)) < len(labels):  # runs of one dataset from several parents: name the parent too
+        labels = [f"{folder.parent.name}/{folder.name}" for folder in args.runs]
+    columns = {label: run_scores(folder) for label, folder in zip(labels, args.runs, strict=True)}
     rows = []
     for name in CANDIDATES:
         rows.append([name, *(f"{_spearman(scores[name], dices):.2f}" for dices, scores in columns.values())])

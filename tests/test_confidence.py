@@ -62,8 +62,8 @@ def test_run_confidence_is_recomputed_from_the_saved_probabilities_and_the_image
         assert entry["confidence"] == pytest.approx(confidence(proba, image), abs=1e-4)
 
 
-def test_confidence_is_sureness_times_solidity():
-    from bootseg.confidence import solidity, sureness
+def test_confidence_is_sureness_times_a_power_of_solidity():
+    from bootseg.confidence import SOLIDITY_POWER, solidity, sureness
 
     # a crisp square and a crisp ring: sure everywhere, the ring's hull holds 9 pixels it does not
     proba = np.zeros((20, 30), np.float32)
@@ -72,10 +72,10 @@ def test_confidence_is_sureness_times_solidity():
     proba[12:15, 12:15] = 0.1  # 40 pixels in a 7 x 7 hull
     expected_solidity = (25 * 1.0 + 40 * (40 / 49)) / 65  # area-weighted, by hand
     assert solidity(proba > 0.5) == pytest.approx(expected_solidity)
-    assert sureness(proba) == 1.0 and confidence(proba) == pytest.approx(expected_solidity)
+    assert sureness(proba) == 1.0 and confidence(proba) == pytest.approx(expected_solidity**SOLIDITY_POWER)
     # an unsure band makes both factors count
     proba[2:7, 6] = 0.5
-    assert confidence(proba) == pytest.approx(sureness(proba) * solidity(proba > 0.5))
+    assert confidence(proba) == pytest.approx(sureness(proba) * solidity(proba > 0.5) ** SOLIDITY_POWER)
     assert sureness(proba) == pytest.approx(1 - 5 / 65)
     assert solidity(np.zeros((3, 3), bool)) == 1.0 and solidity(np.ones((3, 3), bool)) == 1.0
 
@@ -159,11 +159,12 @@ def test_edge_fit_without_an_outline_or_an_edge_is_one_and_bad_input_is_named():
 
 
 def test_confidence_with_the_image_multiplies_in_the_edge_fit():
-    from bootseg.confidence import edge_fit, solidity, sureness
+    from bootseg.confidence import SOLIDITY_POWER, combine, edge_fit, solidity, sureness
 
     image, mask = _square(size=60, side=30, grow=1)
     proba = np.where(mask, 0.9, 0.05).astype(np.float32)
     proba[mask & ~np.roll(mask, 1, axis=1)] = 0.6  # an unsure column
-    expected = sureness(proba) * solidity(mask) * edge_fit(image, mask)
+    expected = sureness(proba) * solidity(mask) ** SOLIDITY_POWER * edge_fit(image, mask)
     assert confidence(proba, image) == pytest.approx(expected)
+    assert combine(sureness(proba), solidity(mask), edge_fit(image, mask)) == pytest.approx(expected)
     assert confidence(proba, image) < confidence(proba) < 1.0
