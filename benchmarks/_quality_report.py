@@ -234,8 +234,10 @@ of the per-seed mean DSC; "s per seed": wall time of the row for one seed, summe
 includes the chain's first stage and training). Baseline: the best plain first stage by mean DSC, chosen with
 hindsight. Gap closed = (chain − baseline) / (U-Net(human) − baseline) in mean DSC; a chain within {WITHIN} of
 U-Net(human) counts as closing it. ρ: Spearman's rank correlation, per seed, between the per-image confidence
-score that `bootseg run` reports (`bootseg.confidence.confidence` on the last network's probabilities, no ground
-truth) and the true per-image DSC of the transductive chain; mean over seeds (and the lowest seed)."""
+score that `bootseg run` reports (`bootseg.confidence.confidence` on the last network's probabilities and the
+image, no ground truth; put together from the factors each run kept per image by this version's
+`bootseg.confidence.combine`) and the true per-image DSC of the transductive chain; mean over seeds (and the lowest
+seed)."""
 
 
 def render(summaries: list[DatasetSummary], *, command: str, machine: str, date: str, settings: str) -> str:
