@@ -24,12 +24,18 @@ def test_confidence_matches_the_numpy_formula(seed):
     assert sureness(np.full((4, 4), 0.5)) == 0.0
 
 
-def test_run_writes_confidence_csv_least_confident_first(tmp_path):
-    images, _ = synthetic_spheroids(6, size=32, seed=8)
+def _image_folder(tmp_path, count: int, size: int, seed: int):
+    """A folder of ``count`` synthetic spheroid images named 0.png, 1.png, ..."""
+    images, _ = synthetic_spheroids(count, size=size, seed=seed)
     folder = tmp_path / "images"
     folder.mkdir()
     for i, image in enumerate(images):
         write_image(folder / f"{i}.png", image)
+    return folder
+
+
+def test_run_writes_confidence_csv_least_confident_first(tmp_path):
+    folder = _image_folder(tmp_path, 6, size=32, seed=8)
     out = tmp_path / "out"
     chain = "otsu,unet(size=32,epochs=1,base_channels=4)"
     assert main(["run", str(folder), "--out", str(out), "--chain", chain, "-q"]) == 0
@@ -45,11 +51,7 @@ def test_run_confidence_is_recomputed_from_the_saved_probabilities_and_the_image
     from bootseg.cli.outputs import proba_path, read_proba
     from bootseg.io import read_image
 
-    images, _ = synthetic_spheroids(4, size=48, seed=2)
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for i, image in enumerate(images):
-        write_image(folder / f"{i}.png", image)
+    folder = _image_folder(tmp_path, 4, size=48, seed=2)
     out = tmp_path / "out"
     chain = "otsu,unet(size=32,epochs=2,base_channels=4)"
     args = ["run", str(folder), "--out", str(out), "--chain", chain, "--save-proba", "--proba-format", "tiff", "-q"]
