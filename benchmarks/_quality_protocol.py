@@ -18,7 +18,7 @@ import numpy as np
 from bootseg.annotators import KMeans, Otsu
 from bootseg.cli.chainspec import parse_chain
 from bootseg.cli.run import RunSettings, build_chain
-from bootseg.confidence import confidence, edge_fit, solidity, sureness
+from bootseg.confidence import combine, edge_fit, solidity, sureness
 from bootseg.io import list_images, read_image, read_mask
 from bootseg.metrics import dice, iou, pixel_accuracy
 
@@ -241,17 +241,17 @@ def run_task(folder: str, seed: int, settings: Settings) -> dict[str, Any]:
     for index in range(1, len(result.stages)):
         training.append({"row": "transductive", "stage": index, **(_report(result.stages[index].stage) or {})})
     final = result.stages[len(result.stages) - 1]
-    scores = None
-    if final.proba is not None:
-        scores = [confidence(p, image) for p, image in zip(final.proba, data.images, strict=True)]
-    candidates = None
-    if final.proba is not None:  # per-image confidence candidates (none reads a true mask), for the ablation page
+    scores, candidates = None, None
+    if final.proba is not None:  # the confidence's factors and other candidates (none reads a true mask)
+        masks = [p > 0.5 for p in final.proba]  # the masks the confidence judges
         candidates = {
             "sureness": [sureness(p) for p in final.proba],
-            "solidity": [solidity(m) for m in result.masks],
-            "edge_fit": [edge_fit(image, m) for image, m in zip(data.images, result.masks, strict=True)],
+            "solidity": [solidity(m) for m in masks],
+            "edge_fit": [edge_fit(image, m) for image, m in zip(data.images, masks, strict=True)],
             "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
         }
+        factors = zip(candidates["sureness"], candidates["solidity"], candidates["edge_fit"], strict=True)
+        scores = [combine(*part) for part in factors]  # = bootseg.confidence.confidence(proba, image)
     return {
         "dataset": Path(folder).name,
         "seed": seed,
