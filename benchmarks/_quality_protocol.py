@@ -131,6 +131,26 @@ class _Rows:
         row["seconds"] += seconds
 
 
+def confidence_factors(probas: list[np.ndarray], images: list[np.ndarray]) -> dict[str, list[float]]:
+    """Per image, the factors of :func:`bootseg.confidence.confidence` (sureness, solidity and edge fit of the mask
+    ``p > 0.5`` it judges), kept so that candidates and later formulas can be scored again without the maps."""
+    masks = [p > 0.5 for p in probas]
+    return {
+        "sureness": [sureness(p) for p in probas],
+        "solidity": [solidity(m) for m in masks],
+        "edge_fit": [edge_fit(image, m) for image, m in zip(images, masks, strict=True)],
+    }
+
+
+def combined_confidence(factors: dict[str, Any]) -> list[float] | None:
+    """Each image's confidence put together from stored factors by this version's
+    :func:`bootseg.confidence.combine` (equal to ``confidence(proba, image)``); None when a factor is missing."""
+    if not all(factors.get(key) for key in ("sureness", "solidity", "edge_fit")):
+        return None
+    parts = zip(factors["sureness"], factors["solidity"], factors["edge_fit"], strict=True)
+    return [combine(*part) for part in parts]
+
+
 def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     value = fn(*args, **kwargs)
@@ -243,15 +263,9 @@ def run_task(folder: str, seed: int, settings: Settings) -> dict[str, Any]:
     final = result.stages[len(result.stages) - 1]
     scores, candidates = None, None
     if final.proba is not None:  # the confidence's factors and other candidates (none reads a true mask)
-        masks = [p > 0.5 for p in final.proba]  # the masks the confidence judges
-        candidates = {
-            "sureness": [sureness(p) for p in final.proba],
-            "solidity": [solidity(m) for m in masks],
-            "edge_fit": [edge_fit(image, m) for image, m in zip(data.images, masks, strict=True)],
-            "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
-        }
-        factors = zip(candidates["sureness"], candidates["solidity"], candidates["edge_fit"], strict=True)
-        scores = [combine(*part) for part in factors]  # = bootseg.confidence.confidence(proba, image)
+        candidates = confidence_factors(final.proba, data.images)
+        candidates["stage_agreement"] = [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)]
+        scores = combined_confidence(candidates)
     return {
         "dataset": Path(folder).name,
         "seed": seed,

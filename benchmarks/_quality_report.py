@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from _quality_protocol import PLAIN_STAGES
+from _quality_protocol import PLAIN_STAGES, combined_confidence
 
 __all__ = ["DatasetSummary", "markdown_table", "summarize_dataset"]
 
@@ -80,17 +80,12 @@ def _rho(result: dict[str, Any]) -> float:
     Where the run kept the confidence's factors per image, the score is combined from them by this version's
     :func:`bootseg.confidence.combine`, so a cache made before the formula last changed is scored as it is now.
     """
-    from bootseg.confidence import combine
-
-    conf, factors = result.get("confidence"), result.get("candidates") or {}
+    conf = result.get("confidence")
     row = result["rows"].get("transductive")
     if not conf or row is None:
         return math.nan
     dsc = dict(zip(row["names"], row["dice"], strict=True))
-    values = conf["values"]
-    if all(factors.get(key) for key in ("sureness", "solidity", "edge_fit")):
-        parts = zip(factors["sureness"], factors["solidity"], factors["edge_fit"], strict=True)
-        values = [combine(*part) for part in parts]  # in the order of result["names"], as conf["names"]
+    values = combined_confidence(result.get("candidates") or {}) or conf["values"]  # both in conf["names"] order
     return _spearman(values, [dsc[name] for name in conf["names"]])
 
 

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _quality_protocol import Settings, dataset_pairs
+from _quality_protocol import Settings, combined_confidence, confidence_factors, dataset_pairs
 from _quality_report import _spearman, markdown_table, summarize_dataset
 
 from bootseg.cli.run import build_chain
-from bootseg.confidence import SOLIDITY_POWER, confidence, edge_fit, solidity, sureness
+from bootseg.confidence import SOLIDITY_POWER
 from bootseg.io import atomic_write, read_image, read_mask
 from bootseg.metrics import dice
 
@@ -80,10 +80,10 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
     scores = [dice(m, t) for m, t in zip(result.masks, truths, strict=True)]
     first = [dice(m, t) for m, t in zip(result.stages[0].masks, truths, strict=True)]
     final = result.stages[len(result.stages) - 1]
-    rho, confidences, sure, flips = None, None, None, None
+    rho, confidences, factors, flips = None, None, {}, None
     if final.proba is not None:
-        confidences = [confidence(p, image) for p, image in zip(final.proba, images, strict=True)]
-        sure = [sureness(p) for p in final.proba]
+        factors = confidence_factors(final.proba, images)
+        confidences = combined_confidence(factors)
         rho = _spearman(confidences, scores)
     if hasattr(final.stage, "predict"):
         flips = flip_agreement(final.stage, images, result.masks)
@@ -97,11 +97,11 @@ def run_variant(folder: Path, chain_text: str, seed: int) -> dict[str, Any]:
             "dice": scores,
             "first_dice": first,
             "confidence": confidences,
-            "sureness": sure,
+            "sureness": factors.get("sureness"),
             "stage_agreement": [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)],
             "flip_agreement": flips,
-            "solidity": [solidity(mask) for mask in result.masks],
-            "edge_fit": [edge_fit(image, mask) for image, mask in zip(images, result.masks, strict=True)],
+            "solidity": factors.get("solidity"),
+            "edge_fit": factors.get("edge_fit"),
         },
     }
 
@@ -169,9 +169,7 @@ SCORES = {
     "edge fit of the outline": lambda r: r.get("edge_fit"),
     "sureness × solidity × edge fit": lambda r: _powered(r, 1),
     "sureness × solidity² × edge fit": lambda r: _powered(r, 2),
-    f"sureness × solidity^{SOLIDITY_POWER} × edge fit (`bootseg.confidence`, the default)": lambda r: _powered(
-        r, SOLIDITY_POWER
-    ),
+    f"sureness × solidity^{SOLIDITY_POWER} × edge fit (`bootseg.confidence`, the default)": combined_confidence,
     "agreement of first stage and last stage (Dice)": lambda r: r.get("stage_agreement"),
     "sureness × stage agreement": lambda r: _product(r.get("sureness"), r.get("stage_agreement")),
     "agreement with the flipped predictions (Dice)": lambda r: r.get("flip_agreement"),
