@@ -49,6 +49,8 @@ class DatasetSummary:
     device: str
     first_stage: str
     training: list[dict[str, Any]] = field(default_factory=list)
+    #: Mean DSC of the mask that labels every pixel foreground (``all_foreground_dice``), when known.
+    all_foreground: float | None = None
 
     @property
     def baseline(self) -> RowSummary:
@@ -189,6 +191,7 @@ def summary_table(summaries: list[DatasetSummary]) -> str:
         "chain DSC, inductive",
         "chain DSC, transductive",
         "U-Net(human) DSC",
+        "all-foreground DSC",
         "gap closed, inductive",
         "gap closed, transductive",
         "ρ(confidence, DSC)",
@@ -205,6 +208,7 @@ def summary_table(summaries: list[DatasetSummary]) -> str:
                 _dice(s, "chain"),
                 _dice(s, "transductive"),
                 _dice(s, "human"),
+                "-" if s.all_foreground is None else f"{s.all_foreground:.3f}",
                 _gap_text(s, "chain"),
                 _gap_text(s, "transductive"),
                 _rho_text(s.rho),
@@ -227,12 +231,13 @@ only.
 Cells: per-image mean ± std over all test images of all folds, averaged over seeds; "DSC over seeds": mean ± std
 of the per-seed mean DSC; "s per seed": wall time of the row for one seed, summed over the folds (a network row
 includes the chain's first stage and training). Baseline: the best plain first stage by mean DSC, chosen with
-hindsight. Gap closed = (chain − baseline) / (U-Net(human) − baseline) in mean DSC; a chain within {WITHIN} of
-U-Net(human) counts as closing it. ρ: Spearman's rank correlation, per seed, between the per-image confidence
-score that `bootseg run` reports (`bootseg.confidence.confidence` on the last network's probabilities and the
-image, no ground truth; put together from the factors each run kept per image by this version's
-`bootseg.confidence.combine`) and the true per-image DSC of the transductive chain; mean over seeds (and the lowest
-seed)."""
+hindsight. All-foreground DSC: the score of the trivial mask that labels every pixel foreground, the floor a DSC
+is read against (high where the objects cover most of the image). Gap closed = (chain − baseline) /
+(U-Net(human) − baseline) in mean DSC; a chain within {WITHIN} of U-Net(human) counts as closing it. ρ: Spearman's
+rank correlation, per seed, between the per-image confidence score that `bootseg run` reports
+(`bootseg.confidence.confidence` on the last network's probabilities and the image, no ground truth; put together
+from the factors each run kept per image by this version's `bootseg.confidence.combine`) and the true per-image DSC
+of the transductive chain; mean over seeds (and the lowest seed)."""
 
 
 def render(summaries: list[DatasetSummary], *, command: str, machine: str, date: str, settings: str) -> str:

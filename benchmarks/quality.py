@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _quality_protocol import Settings, dataset_pairs, run_task, task_units
+from _quality_protocol import Settings, all_foreground_dice, dataset_pairs, run_task, task_units
 from _quality_report import render, summarize_dataset
 
 from bootseg.cli.chainspec import parse_chain
@@ -309,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     run_tasks(todo, folders, settings, args.jobs, keep, Progress(units, todo))
 
     summaries = [summarize_dataset([results[f"{p.name}/{seed}"] for seed in args.seed_list]) for p in datasets]
+    for folder, summary in zip(datasets, summaries, strict=True):
+        summary.all_foreground = all_foreground_dice(folder, args.limit)
     chosen = [results[f"{name}/{seed}"] for name, seed in units]
     command = "python benchmarks/quality.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     body = render(
