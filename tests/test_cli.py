@@ -300,7 +300,8 @@ def test_config_file_and_shared_options(tmp_path):
     images, _ = make_data(tmp_path, SIZES[:2])
     config = tmp_path / "chain.toml"
     config.write_text(
-        '[[stage]]\nname = "kmeans"\nk = 2\n\n[[stage]]\nname = "unet"\nsize = 32\nbase_channels = 4\ndepth = 2\n'
+        '[[stage]]\nname = "kmeans"\nk = 2\n\n'
+        '[[stage]]\nname = "unet"\nsize = 32\nmin_radius = 0\nbase_channels = 4\ndepth = 2\n'
     )
     result = bootseg(
         "run",
@@ -320,6 +321,7 @@ def test_config_file_and_shared_options(tmp_path):
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert [s["key"] for s in run["stages"]] == ["0-kmeans", "1-unet"]
     assert run["stages"][1]["options"]["epochs"] == 1 and run["stages"][1]["options"]["size"] == 32
+    assert run["stages"][1]["options"]["min_radius"] == 0
     assert not (tmp_path / "out" / "overlays").exists()
     config.write_text('stages = "otsu"\n')
     message = _error(bootseg("run", images, "--out", tmp_path / "out2", "--config", config), 2)
@@ -437,3 +439,26 @@ def test_run_json_and_report_show_what_the_auto_first_stage_chose(tmp_path):
     plain = bootseg("run", images, "--out", tmp_path / "plain", "--chain", "otsu(polarity=dark)", "-q")
     assert plain.returncode == 0, plain.stderr
     assert json.loads((tmp_path / "plain" / "run.json").read_text())["stages"][0]["choices"] is None
+
+
+def test_run_json_and_report_show_the_working_size_the_network_chose(tmp_path):
+    from bootseg.refiners.scale import finest_radius
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    for i in range(6):  # dark dots of radius 3: thinner than 8 px at a working size of 32
+        mask = np.zeros((64, 64), bool)
+        for cy, cx in rng.uniform(6, 58, (8, 2)):
+            mask |= np.hypot(yy - cy, xx - cx) <= 3
+        write_image(images / f"dots{i}.png", np.where(mask, 50, 200).astype(np.uint8))
+    out = tmp_path / "out"
+    chain = "otsu(polarity=dark),unet(epochs=1,size=32,base_channels=4,depth=2,batch_size=4)"
+    result = bootseg("run", images, "--out", out, "--chain", chain, "--device", "cpu", "--no-overlays", "-q")
+    assert result.returncode == 0, result.stderr
+    stage = json.loads((out / "run.json").read_text())["stages"][1]
+    first = [read_mask(p) for p in sorted((out / "stages" / "0-otsu").glob("*.png"))]
+    assert stage["choices"] == {"finest_radius": round(finest_radius(first), 2), "size": 64, "crop": 32}
+    assert (stage["options"]["size"], stage["options"]["crop"], stage["options"]["min_radius"]) == (64, 32, 8)
+    assert "size=64, crop=32" in (out / "report.html").read_text()

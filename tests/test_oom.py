@@ -17,7 +17,7 @@ from bootseg.refiners import UNetRefiner
 from bootseg.refiners.memory import DeviceMemoryError
 from bootseg.refiners.unet import UNet
 
-TINY = {"size": 32, "base_channels": 4, "depth": 2, "progress": False, "device": "cpu"}
+TINY = {"size": 32, "min_radius": 0, "base_channels": 4, "depth": 2, "progress": False, "device": "cpu"}
 
 
 def _data(n=10, size=40, seed=0):
@@ -148,7 +148,7 @@ def test_prediction_at_batch_one_raises_a_clear_error(trained, caplog):
         handle.remove()
     message = str(info.value)
     assert "working size 32, base_channels 4" in message
-    assert "--size" in message and "--device cpu" in message
+    assert "--size" in message and "min_radius=0" in message and "--device cpu" in message
     assert isinstance(info.value.__cause__, torch.OutOfMemoryError)
     assert isinstance(info.value, BootsegError) and isinstance(info.value, RuntimeError)
     assert [size for size, _ in hook.sizes] == [4, 2, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,8 @@ LOSSES = ("dice", "bce", "bce_dice")
 #: ``fast``: a small network at a small working size that trains a few hundred images in minutes on 2 CPU cores.
 #: Its 75 epochs (25 before) are what the network needs on the benchmark data: at 25 it had not converged and
 #: lowered the first stage's Dice on fluorescence nuclei from 0.889 to 0.835; at 75 it raised it to 0.895
-#: (``benchmarks/ablation.py``, ``docs/benchmarks.md``).
+#: (``benchmarks/ablation.py``, ``docs/benchmarks.md``). Its working size grows past 128 px where the masks' finest
+#: structures need it (``min_radius``; :mod:`bootseg.refiners.scale`).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "size": 256,
@@ -26,8 +28,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": 100,
         "loss": "dice",
         "label_sigma": 0.0,
+        "min_radius": 0.0,
     },
-    "fast": {"size": 128, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 75},
+    "fast": {"size": 128, "min_radius": 8.0, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 75},
 }
 
 
@@ -39,7 +42,13 @@ class UNetConfig:
     ----------
     size : int
         Working size: images and masks are resized to ``size × size`` for training and prediction; predictions
-        are resized back to each image's own size.
+        are resized back to each image's own size. With ``min_radius``, the smallest working size.
+    min_radius : float
+        Enlarge the working size, up to the images' own size, until the thinner class of the masks the stage
+        learns from keeps a radius of at least this many working pixels (:mod:`bootseg.refiners.scale`; default
+        8, half a cell of a depth-4 U-Net's coarsest level); the network then trains on ``size × size`` windows
+        (``crop``) unless ``crop`` is given. 0 keeps ``size`` (the ``paper`` preset). Small nuclei in a large
+        field stay several pixels wide instead of vanishing; images whose objects are large keep ``size``.
     crop : int
         Train on random ``crop × crop`` windows of the working-size images instead of whole images (0, or any
         value of at least ``size``: whole images); validation and prediction use whole images. With ``size`` at
@@ -90,6 +99,7 @@ class UNetConfig:
     """
 
     size: int = 128
+    min_radius: float = 8.0
     crop: int = 0
     base_channels: int = 16
     depth: int = 4
@@ -124,6 +134,10 @@ class UNetConfig:
                 f"size {self.size} is not divisible by 2**depth = {2**self.depth}; use a multiple such as "
                 f"{-(-self.size // 2**self.depth) * 2**self.depth}"
             )
+        if isinstance(self.min_radius, bool) or not (
+            isinstance(self.min_radius, (int, float)) and math.isfinite(self.min_radius) and self.min_radius >= 0
+        ):
+            raise ValueError(f"min_radius must be a number >= 0 (0 = keep size), got {self.min_radius!r}")
         _check_int("crop", self.crop, 0)
         if self.crop % 2**self.depth:
             raise ValueError(

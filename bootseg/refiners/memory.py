@@ -90,6 +90,7 @@ def too_large_error(task: str, device: Any, *, size: int, base_channels: int) ->
     """
     return DeviceMemoryError(
         f"out of memory on {device} while {task} even at batch size 1 (working size {size}, base_channels "
-        f"{base_channels}); use a smaller working size (--size, or the size option), a smaller network "
-        "(base_channels, depth), free the device of other work, or run on the CPU with --device cpu"
+        f"{base_channels}); use a smaller working size (--size, or the size option, with min_radius=0 so that "
+        "it is not enlarged for fine structures), a smaller network (base_channels, depth), free the device of "
+        "other work, or run on the CPU with --device cpu"
     )

@@ -5,6 +5,7 @@ This module does not import torch at import time, so the registry can list the s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -70,8 +71,11 @@ class UNetRefiner:
 
     Notes
     -----
-    Images are scaled to uint8 (uint8 as is; other dtypes from their own minimum to maximum), resized to
-    ``size × size`` and kept, with the masks, as one tensor on the training device. A set mixing grey and colour
+    Images are scaled to uint8 (uint8 as is; other dtypes from their own minimum to maximum), resized to the
+    working size and kept, with the masks, as one tensor on the training device. The working size is ``size``,
+    or larger when the masks' finest structures would be thinner than ``min_radius`` pixels at ``size``
+    (:mod:`bootseg.refiners.scale`; the network then trains on ``size``-pixel windows); :meth:`fit` sets
+    :attr:`config` to the options it trained with and :meth:`choices` says what it chose. A set mixing grey and colour
     images is trained in colour (grey repeated on three channels).
 
     Examples
@@ -88,6 +92,10 @@ class UNetRefiner:
     def __init__(self, *, preset: str | None = "fast", **options: Any) -> None:
         self.preset = preset
         self.config = UNetConfig.from_options(preset, **options)
+        #: The options as asked for; :meth:`fit` sets :attr:`config` from them with the working size it chose.
+        self._requested = self.config
+        #: What :meth:`fit` chose (see :meth:`choices`).
+        self.scale: dict[str, Any] = {}
         self.model: torch.nn.Module | None = None
         self.in_channels: int | None = None
         self.report: TrainReport | None = None
@@ -155,11 +163,12 @@ class UNetRefiner:
         if len(images) != len(masks):
             raise ValueError(f"got {len(images)} images but {len(masks)} masks; give one mask per image")
         checked = self._checked(images)
-        side = (self.config.size, self.config.size)
-        mask_arrays = [
-            self._target(check_mask(m, im.shape, name=f"masks[{i}]"), side)
-            for i, (m, im) in enumerate(zip(masks, checked, strict=False))
+        bool_masks = [
+            check_mask(m, im.shape, name=f"masks[{i}]") for i, (m, im) in enumerate(zip(masks, checked, strict=True))
         ]
+        self.config = self._scaled_config(checked, bool_masks)
+        side = (self.config.size, self.config.size)
+        mask_arrays = [self._target(mask, side) for mask in bool_masks]
         self.in_channels = max(_channels(im) for im in checked)
         cfg = self.config
         device = self.device
@@ -194,6 +203,41 @@ class UNetRefiner:
                 self.report.images_per_second,
             )
         return self
+
+    def _scaled_config(self, images: list[np.ndarray], masks: list[np.ndarray]) -> UNetConfig:
+        """The requested options with the working size (and crop) chosen for these masks (``min_radius``)."""
+        from .scale import finest_radius, working_size
+
+        requested = self._requested
+        self.scale = {}
+        if requested.min_radius <= 0:
+            return requested
+        radius = finest_radius(masks)
+        size = working_size(
+            [max(im.shape[:2]) for im in images],
+            radius,
+            size=requested.size,
+            min_radius=requested.min_radius,
+            multiple=2**requested.depth,
+        )
+        crop = requested.size if size > requested.size and requested.crop == 0 else requested.crop
+        self.scale = {"finest_radius": None if radius is None else round(radius, 2), "size": size, "crop": crop}
+        if size != requested.size:
+            log.info(
+                "unet: the masks' finest structures have a radius of %.1f px; working size %d (not %d) so that they "
+                "keep %g px, training on %d² windows",
+                radius,
+                size,
+                requested.size,
+                requested.min_radius,
+                crop or size,
+            )
+        return dataclasses.replace(requested, size=size, crop=crop)
+
+    def choices(self) -> dict[str, Any]:
+        """What :meth:`fit` chose for its set: the masks' finest radius, the working size and the crop (empty
+        before :meth:`fit`, or with ``min_radius=0``)."""
+        return dict(self.scale)
 
     # -- prediction -------------------------------------------------------------------------------------------
     def iter_predict_proba(self, images: Iterable[Any], *, batch_size: int | None = None) -> Iterator[np.ndarray]:

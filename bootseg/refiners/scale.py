@@ -1,0 +1,90 @@
+"""The working size of the ``unet`` stage, chosen from the masks it learns from so that fine structures survive.
+
+Squashing every image to a small working size (128² for the ``fast`` preset) is cheap and loses little when the
+objects are large against the image (a white cell, a lesion). It loses the objects when they are small: nuclei of
+a 1024² fluorescence field become one or two pixels, and the thin background between EM cells vanishes.
+
+:func:`finest_radius` measures, on the masks themselves (no truth), how thick the thinner of the two classes is:
+per mask, the 95th percentile of the distance to the other class over each class's pixels (the radius of its
+thicker parts), the smaller of the two classes; then the median over the masks. :func:`working_size` enlarges
+the working size until that radius is at least ``min_radius`` working pixels, up to the images' own size. The
+network then trains on windows of the preset's size (``crop``), so a training step costs what it costs at the
+small size; prediction runs on the whole image at the working size.
+
+The default ``min_radius`` of 8 is half the side of one cell of a depth-4 U-Net's coarsest level (16 px): a
+structure thinner than that is smaller than one cell of the bottleneck.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["MAX_SCALE_MASKS", "finest_radius", "working_size"]
+
+#: At most this many masks, evenly spaced, are measured by :func:`finest_radius`.
+MAX_SCALE_MASKS = 50
+
+
+def finest_radius(masks: Sequence[np.ndarray]) -> float | None:
+    """The radius, in the masks' own pixels, of the thinner class: see the module's description.
+
+    Masks holding one class only are skipped; None when no mask holds both.
+
+    Examples
+    --------
+    >>> mask = np.zeros((64, 64), bool); mask[20:44, 20:44] = True        # a 24-px square
+    >>> finest_radius([mask])
+    10.0
+    """
+    from scipy import ndimage as ndi
+
+    masks = list(masks)
+    if len(masks) > MAX_SCALE_MASKS:
+        masks = [masks[int(i)] for i in np.linspace(0, len(masks) - 1, MAX_SCALE_MASKS).round()]
+    radii = []
+    for mask in masks:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.all() or not mask.any():
+            continue
+        inside = ndi.distance_transform_edt(mask)[mask]
+        outside = ndi.distance_transform_edt(~mask)[~mask]
+        radii.append(min(float(np.percentile(inside, 95)), float(np.percentile(outside, 95))))
+    return float(np.median(radii)) if radii else None
+
+
+def working_size(sides: Sequence[int], radius: float | None, *, size: int, min_radius: float, multiple: int) -> int:
+    """The working size: ``size``, or larger so that ``radius`` (native pixels) keeps ``min_radius`` pixels.
+
+    Parameters
+    ----------
+    sides : sequence of int
+        The longer side of each image; their median is the images' own size.
+    radius : float or None
+        :func:`finest_radius` of the masks (None: nothing to keep, the size stays ``size``).
+    size : int
+        The smallest working size (the preset's).
+    min_radius : float
+        Working pixels the finest radius must keep; 0 keeps ``size``.
+    multiple : int
+        The working size is rounded up to a multiple of this (``2**depth``).
+
+    Returns
+    -------
+    int
+        At least ``size``, at most the images' own size rounded up to ``multiple``.
+
+    Examples
+    --------
+    >>> working_size([256] * 4, 9.0, size=128, min_radius=8, multiple=16)     # nuclei of radius 9 in 256² images
+    240
+    >>> working_size([256] * 4, 40.0, size=128, min_radius=8, multiple=16)    # one large cell: 128 is enough
+    128
+    """
+    if min_radius <= 0 or radius is None or radius <= 0 or not sides:
+        return size
+    native = float(np.median(sides))
+    wanted = native * min(1.0, min_radius / radius)
+    return max(size, multiple * math.ceil(wanted / multiple))
