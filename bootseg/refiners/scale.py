@@ -11,8 +11,10 @@ the working size until that radius is at least ``min_radius`` working pixels, up
 network then trains on windows of the preset's size (``crop``), so a training step costs what it costs at the
 small size; prediction runs on the whole image at the working size.
 
-The default ``min_radius`` of 8 is half the side of one cell of a depth-4 U-Net's coarsest level (16 px): a
-structure thinner than that is smaller than one cell of the bottleneck.
+The default ``min_radius`` of 4 enlarges only where squashing would leave a structure under 8 px across. It was
+set after a measurement: the benchmark's nuclei (radius 9 px in 256² images, 4.5 px at 128) came out no better at
+240 px than at 128, so 8 px was too eager; EM's background (5 px, 2.5 px at 128) is enlarged (see
+``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
