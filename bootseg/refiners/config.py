@@ -46,9 +46,9 @@ class UNetConfig:
     min_radius : float
         Enlarge the working size, up to the images' own size, until the thinner class of the masks the stage
         learns from keeps a radius of at least this many working pixels (:mod:`bootseg.refiners.scale`; default
-        4); the network then trains on ``size × size`` windows
-        (``crop``) unless ``crop`` is given. 0 keeps ``size`` (the ``paper`` preset). Small nuclei in a large
-        field stay several pixels wide instead of vanishing; images whose objects are large keep ``size``.
+        4); the network then trains on ``size × size`` windows (``crop``) unless ``crop`` is given. 0 keeps
+        ``size`` (the ``paper`` preset). Small nuclei in a large field stay several pixels wide instead of
+        vanishing; images whose objects are large keep ``size``.
     crop : int
         Train on random ``crop × crop`` windows of the working-size images instead of whole images (0, or any
         value of at least ``size``: whole images); validation and prediction use whole images. With ``size`` at
