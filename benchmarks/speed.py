@@ -473,7 +473,8 @@ def prediction_rows(plan: Plan, workdir: Path) -> list[list[str]]:
 
     grey, masks = synthetic_spheroids(32, size=plan.predict_model["size"])
     images = [np.stack([g, g, g], axis=2) for g in grey]
-    refiner = UNetRefiner(preset=None, epochs=1, progress=False, device="cpu", **plan.predict_model)
+    # min_radius=0: the network predicts at the working size the table names, whatever the masks are like
+    refiner = UNetRefiner(preset=None, epochs=1, progress=False, device="cpu", min_radius=0, **plan.predict_model)
     checkpoint = refiner.fit(images, masks).save(workdir / "predict.pt")
     runs: dict[tuple[str, int], list[dict]] = {}
     for count in plan.predict_counts:
