@@ -80,9 +80,9 @@ def working_size(sides: Sequence[int], radius: float | None, *, size: int, min_r
 
     Examples
     --------
-    >>> working_size([256] * 4, 9.0, size=128, min_radius=8, multiple=16)     # nuclei of radius 9 in 256² images
-    240
-    >>> working_size([256] * 4, 40.0, size=128, min_radius=8, multiple=16)    # one large cell: 128 is enough
+    >>> working_size([256] * 4, 5.0, size=128, min_radius=4, multiple=16)     # EM's thin background, 256² images
+    208
+    >>> working_size([256] * 4, 9.0, size=128, min_radius=4, multiple=16)     # nuclei of radius 9: 128 is enough
     128
     """
     if min_radius <= 0 or radius is None or radius <= 0 or not sides:
