@@ -72,6 +72,8 @@ OWN = {
     "multiotsu": st.fixed_dictionaries({"classes": st.integers(2, 5)}),
     "sauvola": st.fixed_dictionaries({"window_size": st.sampled_from([3, 5, 15, 31]), "k": st.floats(-1, 1)}),
     "niblack": st.fixed_dictionaries({"window_size": st.sampled_from([3, 5, 15, 31]), "k": st.floats(-1, 1)}),
+    "ridges": st.fixed_dictionaries({"radius": st.floats(0.5, 12)}),
+    "auto": st.fixed_dictionaries({"ridges": st.sampled_from([True, False, "auto"])}),
 }
 
 

@@ -12,9 +12,11 @@ name           class                                       own options (defaults
 ``isodata``    :class:`~.thresholds.Isodata`               --
 ``multiotsu``  :class:`~.thresholds.MultiOtsu`             ``classes=3``
 ``auto``       :class:`~.thresholds.Auto`                  ``classes="auto"``, ``channel="auto"``,
-                                                           ``neck=0.5`` (the default chain's first stage)
+                                                           ``neck=0.5``, ``ridges="auto"`` (the default
+                                                           chain's first stage)
 ``sauvola``    :class:`~.thresholds.Sauvola`               ``window_size=15``, ``k=0.2``
 ``niblack``    :class:`~.thresholds.Niblack`               ``window_size=15``, ``k=0.2``
+``ridges``     :class:`~.ridges.Ridges`                    ``radius=5.0`` (the lines' half-width)
 =============  ==========================================  ===============================================
 
 Every one also takes the shared keyword options ``polarity="auto"`` (kmeans: ``"largest"``), ``median=0``,
@@ -33,6 +35,7 @@ from ..hookspecs import Register, hookimpl
 from .base import ThresholdAnnotator
 from .kmeans import KMeans
 from .polarity import choose_polarity, polarity_score
+from .ridges import Ridges
 from .thresholds import Auto, Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "MultiOtsu",
     "Niblack",
     "Otsu",
+    "Ridges",
     "Sauvola",
     "ThresholdAnnotator",
     "Triangle",
@@ -55,7 +59,7 @@ __all__ = [
 
 #: The built-in annotators by registered name.
 BUILTIN_ANNOTATORS: dict[str, type[ThresholdAnnotator]] = {
-    cls.name: cls for cls in (Otsu, KMeans, Li, Yen, Triangle, Isodata, MultiOtsu, Auto, Sauvola, Niblack)
+    cls.name: cls for cls in (Otsu, KMeans, Li, Yen, Triangle, Isodata, MultiOtsu, Auto, Sauvola, Niblack, Ridges)
 }
 
 

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..thickness import class_radii
+
 __all__ = ["MAX_SCALE_MASKS", "finest_radius", "working_size"]
 
 #: At most this many masks, evenly spaced, are measured by :func:`finest_radius`.
@@ -41,19 +43,10 @@ def finest_radius(masks: Sequence[np.ndarray]) -> float | None:
     >>> finest_radius([mask])
     10.0
     """
-    from scipy import ndimage as ndi
-
     masks = list(masks)
     if len(masks) > MAX_SCALE_MASKS:
         masks = [masks[int(i)] for i in np.linspace(0, len(masks) - 1, MAX_SCALE_MASKS).round()]
-    radii = []
-    for mask in masks:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.all() or not mask.any():
-            continue
-        inside = ndi.distance_transform_edt(mask)[mask]
-        outside = ndi.distance_transform_edt(~mask)[~mask]
-        radii.append(min(float(np.percentile(inside, 95)), float(np.percentile(outside, 95))))
+    radii = [min(pair) for pair in map(class_radii, masks) if pair is not None]
     return float(np.median(radii)) if radii else None
 
 
