@@ -177,7 +177,14 @@ def raw_calls() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
         "multiotsu": lambda g: g > filters.threshold_multiotsu(g, classes=3)[0],
         "sauvola": lambda g: g > filters.threshold_sauvola(g, window_size=15, k=0.2),
         "niblack": lambda g: g > filters.threshold_niblack(g, window_size=15, k=0.2),
+        "ridges": lambda g: _below_otsu(filters.sato(np.asarray(g, np.float64), sigmas=(1, 2, 3), black_ridges=True)),
     }
+
+
+def _below_otsu(response: np.ndarray) -> np.ndarray:
+    from skimage import filters
+
+    return response <= filters.threshold_otsu(response)
 
 
 def annotator_rows(plan: Plan, images: dict[str, list[np.ndarray]]) -> list[list[str]]:

@@ -12,10 +12,12 @@ thinner class) and whether the ``auto`` first stage looks for the background as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["class_radii"]
+__all__ = ["MAX_MEASURED_MASKS", "class_radii", "median_radii"]
 
 
 def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
@@ -41,3 +43,31 @@ def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
     inside = ndi.distance_transform_edt(mask)[mask]
     outside = ndi.distance_transform_edt(~mask)[~mask]
     return float(np.percentile(inside, 95)), float(np.percentile(outside, 95))
+
+
+#: At most this many masks, evenly spaced, are measured by :func:`median_radii`.
+MAX_MEASURED_MASKS = 50
+
+
+def median_radii(masks: Sequence[np.ndarray]) -> tuple[float, float, float] | None:
+    """The medians over masks of the objects' radius, the background's radius and their ratio (background over
+    objects), from :func:`class_radii`.
+
+    At most :data:`MAX_MEASURED_MASKS` masks, evenly spaced, are measured; masks with one class only are skipped;
+    None when none holds both.
+
+    Examples
+    --------
+    >>> mask = np.zeros((40, 40), bool); mask[:, :30] = True
+    >>> median_radii([mask, np.ones((4, 4), bool)])
+    (29.0, 10.0, 0.3448275862068966)
+    """
+    masks = list(masks)
+    if len(masks) > MAX_MEASURED_MASKS:
+        masks = [masks[int(i)] for i in np.linspace(0, len(masks) - 1, MAX_MEASURED_MASKS).round()]
+    pairs = [pair for pair in map(class_radii, masks) if pair is not None]
+    if not pairs:
+        return None
+    objects, background = np.median(pairs, axis=0)
+    ratio = np.median([b / o for o, b in pairs])
+    return float(objects), float(background), float(ratio)

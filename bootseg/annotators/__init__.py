@@ -11,7 +11,7 @@ name           class                                       own options (defaults
 ``triangle``   :class:`~.thresholds.Triangle`              --
 ``isodata``    :class:`~.thresholds.Isodata`               --
 ``multiotsu``  :class:`~.thresholds.MultiOtsu`             ``classes=3``
-``auto``       :class:`~.thresholds.Auto`                  ``classes="auto"``, ``channel="auto"``,
+``auto``       :class:`~.auto.Auto`                         ``classes="auto"``, ``channel="auto"``,
                                                            ``neck=0.5``, ``ridges="auto"`` (the default
                                                            chain's first stage)
 ``sauvola``    :class:`~.thresholds.Sauvola`               ``window_size=15``, ``k=0.2``
@@ -32,11 +32,12 @@ Otsu(polarity='dark', median=5, largest_component=False, fill_holes=True, min_si
 from __future__ import annotations
 
 from ..hookspecs import Register, hookimpl
+from .auto import Auto
 from .base import ThresholdAnnotator
 from .kmeans import KMeans
 from .polarity import choose_polarity, polarity_score
 from .ridges import Ridges
-from .thresholds import Auto, Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
+from .thresholds import Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
 
 __all__ = [
     "BUILTIN_ANNOTATORS",

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from skimage import filters
 
-from ..thickness import class_radii
 from .base import ThresholdAnnotator
 from .options import check_number
 from .polarity import choose_polarity
@@ -31,7 +30,6 @@ __all__ = [
     "DEFAULT_RIDGE_RADIUS",
     "THIN_RATIO",
     "Ridges",
-    "background_ratio",
     "ridge_foreground",
     "select_ridges",
     "sigmas_for",
@@ -42,8 +40,6 @@ __all__ = [
 DEFAULT_RIDGE_RADIUS = 5.0
 #: :func:`thin_background` holds when the background's radius is below this share of the objects' radius.
 THIN_RATIO = 0.5
-#: At most this many masks, evenly spaced, are measured by :func:`background_ratio`.
-MAX_RATIO_MASKS = 50
 
 
 def sigmas_for(radius: float) -> tuple[float, ...]:
@@ -113,30 +109,9 @@ def select_ridges(grey: np.ndarray, sigmas: Sequence[float], polarity: str) -> n
     return bright if choose_polarity(grey, bright) == "bright" else ridge_foreground(grey, sigmas, "dark")
 
 
-def background_ratio(masks: Sequence[np.ndarray]) -> tuple[float, float] | None:
-    """The median over masks of the background's radius over the objects' radius, and the median background radius.
-
-    See :func:`bootseg.thickness.class_radii`. At most :data:`MAX_RATIO_MASKS` masks, evenly spaced, are
-    measured; masks with one class only are skipped; None when none holds both.
-
-    Examples
-    --------
-    >>> mask = np.zeros((40, 40), bool); mask[:, :30] = True
-    >>> background_ratio([mask])
-    (0.3448275862068966, 10.0)
-    """
-    masks = list(masks)
-    if len(masks) > MAX_RATIO_MASKS:
-        masks = [masks[int(i)] for i in np.linspace(0, len(masks) - 1, MAX_RATIO_MASKS).round()]
-    pairs = [pair for pair in map(class_radii, masks) if pair is not None]
-    if not pairs:
-        return None
-    ratio = float(np.median([background / objects for objects, background in pairs]))
-    return ratio, float(np.median([background for _, background in pairs]))
-
-
 def thin_background(ratio: float | None) -> bool:
-    """Whether masks with this :func:`background_ratio` show objects separated by thin lines.
+    """Whether masks whose median background-to-objects radius ratio (:func:`bootseg.thickness.median_radii`) is
+    ``ratio`` show objects separated by thin lines.
 
     True when the background's radius is below :data:`THIN_RATIO` (0.5) of the objects'. The value was set
     between the benchmark data sets: EM cells 0.25; nuclei, lesions and white cells 1.4 or more.

@@ -20,10 +20,9 @@ import numpy as np
 from skimage import exposure, filters
 
 from .base import ThresholdAnnotator
-from .channels import candidates_for, subsample
-from .options import check_bool, check_int, check_number, check_odd_window
+from .channels import candidates_for
+from .options import check_int, check_number, check_odd_window
 from .polarity import polarity_score
-from .ridges import DEFAULT_RIDGE_RADIUS, background_ratio, select_ridges, sigmas_for, thin_background
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 AUTO_CLASSES = (2, 3)
 
 __all__ = [
-    "Auto",
     "GlobalThreshold",
     "Isodata",
     "Li",
@@ -342,122 +340,6 @@ class MultiOtsu(ThresholdAnnotator):
         """``(grey > t[0], grey <= t[-1])``."""
         thresholds = self.thresholds(grey)
         return grey > thresholds[0], grey <= thresholds[-1]
-
-
-class Auto(MultiOtsu):
-    r"""Otsu's method with the channel, the number of classes and the polarity chosen over the images, without labels.
-
-    :class:`MultiOtsu` with ``channel="auto"`` and ``classes="auto"`` (grey, HSV saturation or L\*a\*b\* a or
-    b, :mod:`bootseg.annotators.channels`; 2 or 3 classes), ``polarity="auto"`` (one polarity for the whole set),
-    ``largest_component="auto"`` (one object per image when the largest object covers the centre of most
-    images: crops centred on a cell, a lesion, a spheroid) and ``neck=0.5`` (that object cut free of the objects
-    it touches through a narrow neck). :meth:`fit` tries every channel with 2 and 3 classes, each with its own
-    polarity and one-object rule, and keeps the candidate whose final masks score the highest mean
-    :func:`~bootseg.annotators.polarity.polarity_score`: the one that looks most like objects on a background.
-    The chain calls :meth:`fit` before the first stage annotates. This is the first stage of ``bootseg run``'s
-    default chain. On the benchmark data sets it chose grey and 2 classes for the fluorescence nuclei and the EM
-    cells, saturation for dermoscopy (where grey takes the vignetted corners), blue–yellow and 3 classes for the
-    white cell among red cells, grey and 3 classes for the white cells whose pale cytoplasm is part of the mask,
-    and one object per image for the three data sets of centred objects (``docs/benchmarks.md``).
-
-    Parameters
-    ----------
-    channel, classes, polarity, largest_component
-        ``"auto"`` each; any fixed value as in :class:`MultiOtsu`.
-    neck : float, default 0.5
-        See :class:`~bootseg.annotators.base.ThresholdAnnotator`; 0 keeps touching objects together.
-    median, fill_holes, min_size
-        The shared options; defaults ``0``, ``True``, ``0``.
-
-    Examples
-    --------
-    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
-    >>> first = Auto().fit([image])
-    >>> first.classes, first.chosen_channel, first.chosen_polarity, int(first.annotate(image).sum())
-    (2, 'grey', 'bright', 256)
-    """
-
-    name = "auto"
-
-    def __init__(
-        self,
-        *,
-        classes: int | str = "auto",
-        channel: str = "auto",
-        polarity: str = "auto",
-        largest_component: bool | str = "auto",
-        neck: float = 0.5,
-        ridges: bool | str = "auto",
-        **options: Any,
-    ) -> None:
-        super().__init__(
-            classes=classes,
-            channel=channel,
-            polarity=polarity,
-            largest_component=largest_component,
-            neck=neck,
-            **options,
-        )
-        self.ridges: bool | str = "auto" if ridges == "auto" else check_bool("ridges", ridges)
-        #: Whether the background is found as thin lines (:mod:`~bootseg.annotators.ridges`): ``ridges=True``,
-        #: or for ``"auto"`` what :meth:`fit` chose.
-        self.use_ridges = self.ridges is True
-        #: The ridge filter's scales (from the background's radius after :meth:`fit`).
-        self.ridge_sigmas = sigmas_for(DEFAULT_RIDGE_RADIUS)
-        #: After :meth:`fit`: the median background-to-objects radius ratio of the threshold's masks, and the
-        #: median background radius (:func:`~bootseg.annotators.ridges.background_ratio`).
-        self.background_ratio: tuple[float, float] | None = None
-
-    def options(self) -> dict[str, Any]:
-        """The options as keyword arguments, ``ridges`` included."""
-        return {**super().options(), "ridges": self.ridges}
-
-    def _fits(self) -> bool:
-        return self.ridges is not False or super()._fits()
-
-    def _fit_choices(self, checked: list[np.ndarray]) -> None:
-        """The channel, classes, polarity and one-object rule as :class:`MultiOtsu`; then, unless ``ridges`` is
-        False, the background's thickness on the masks those choices give. With ``ridges="auto"`` the stage
-        switches to the ridge filter when the images hold several objects each (the one-object rule is off) and
-        the background is thin against them (:func:`~bootseg.annotators.ridges.thin_background`)."""
-        self.use_ridges = False
-        self.background_ratio = None
-        super()._fit_choices(checked)
-        if self.ridges is False:
-            return
-        masks = [self._segment(image, self.channel_for(image)) for image in subsample(checked)]
-        self.background_ratio = background_ratio(masks)
-        thin = thin_background(None if self.background_ratio is None else self.background_ratio[0])
-        # the lines' half-width is the background's radius where the background is thin; a thick background says
-        # nothing about lines (ridges=True on such images): the default width then
-        radius = self.background_ratio[1] if thin and self.background_ratio is not None else DEFAULT_RIDGE_RADIUS
-        self.ridge_sigmas = sigmas_for(max(radius, 1.0))
-        self.use_ridges = self.ridges is True or (thin and not self.keeps_largest())
-        log.info(
-            "%s: background-to-objects radius ratio %s: %s",
-            self.name,
-            "n/a" if self.background_ratio is None else f"{self.background_ratio[0]:.3f}",
-            f"background found as thin lines (Sato scales {self.ridge_sigmas})"
-            if self.use_ridges
-            else "threshold kept",
-        )
-
-    def choices(self) -> dict[str, Any]:
-        """:class:`MultiOtsu`'s choices and, unless ``ridges`` is False, whether the ridge filter is used."""
-        made = super().choices()
-        if self.ridges is not False and self.background_ratio is not None:
-            made["ridges"] = self.use_ridges
-            made["background_ratio"] = round(self.background_ratio[0], 4)
-            if self.use_ridges:
-                made["ridge_sigmas"] = list(self.ridge_sigmas)
-        return made
-
-    def foreground(self, grey: np.ndarray, polarity: str | None = None) -> np.ndarray:
-        """Otsu's classes, or with :attr:`use_ridges` the pixels off the lines
-        (:func:`~bootseg.annotators.ridges.select_ridges`)."""
-        if self.use_ridges:
-            return select_ridges(grey, self.ridge_sigmas, polarity or self.polarity_in_use())
-        return super().foreground(grey, polarity)
 
 
 class LocalThreshold(ThresholdAnnotator):
