@@ -11,15 +11,9 @@ from skimage import filters
 from bootseg import get_annotator
 from bootseg.annotators import Auto, Otsu, Ridges
 from bootseg.annotators.postprocess import fill_holes
-from bootseg.annotators.ridges import (
-    THIN_RATIO,
-    background_ratio,
-    ridge_foreground,
-    sigmas_for,
-    thin_background,
-)
+from bootseg.annotators.ridges import THIN_RATIO, ridge_foreground, sigmas_for, thin_background
 from bootseg.metrics import dice
-from bootseg.thickness import class_radii
+from bootseg.thickness import class_radii, median_radii
 
 
 def _tissue(seed=0, side=128, cells=14, width=1.5):
@@ -94,16 +88,16 @@ def test_ridge_foreground_of_a_line_free_image_is_all_objects_and_polarity_is_ch
         ridge_foreground(flat, (1.0,), "auto")
 
 
-def test_background_ratio_and_the_thin_background_rule():
+def test_median_radii_and_the_thin_background_rule():
     tissue = [_tissue(seed=s)[1] for s in range(3)]
     nuclei = [_nuclei(seed=s)[1] for s in range(3)]
-    ratio, radius = background_ratio(tissue)
+    objects, background, ratio = median_radii(tissue)
     pairs = [class_radii(m) for m in tissue]
     assert ratio == pytest.approx(np.median([b / o for o, b in pairs]))
-    assert radius == pytest.approx(np.median([b for _, b in pairs]))
+    assert (objects, background) == pytest.approx(tuple(np.median(pairs, axis=0)))
     assert thin_background(ratio) and ratio < THIN_RATIO
-    assert not thin_background(background_ratio(nuclei)[0])
-    assert background_ratio([np.zeros((8, 8), bool)]) is None and not thin_background(None)
+    assert not thin_background(median_radii(nuclei)[2])
+    assert median_radii([np.zeros((8, 8), bool)]) is None and not thin_background(None)
 
 
 # ------------------------------------------------------------------------------------------------ the stages
@@ -139,9 +133,9 @@ def test_auto_switches_to_ridges_for_packed_cells_and_reports_it():
     auto = Auto().fit(images)
     made = auto.choices()
     assert auto.use_ridges and made["ridges"] is True
-    assert made["background_ratio"] == pytest.approx(
-        background_ratio([Auto(ridges=False).fit(images).annotate(im) for im in images])[0], abs=1e-4
-    )
+    threshold_masks = [Auto(ridges=False, per_object=False).fit(images).annotate(im) for im in images]
+    assert made["background_ratio"] == pytest.approx(median_radii(threshold_masks)[2], abs=1e-4)
+    assert made["per_object"] is False  # the ridges replace the threshold: no per-object thresholds
     assert made["ridge_sigmas"] == list(auto.ridge_sigmas)
     # the filter at the measured scales, then the stage's hole filling
     expected_mask = fill_holes(ridge_foreground(images[0], auto.ridge_sigmas, "bright"))
@@ -166,7 +160,7 @@ def test_auto_ridges_option_forces_or_forbids_and_is_checked():
     nuclei = [_nuclei(seed=s)[0] for s in range(2)]
     assert Auto(ridges=True).fit(nuclei).use_ridges
     tissue = [_tissue(seed=s)[0] for s in range(2)]
-    never = Auto(ridges=False).fit(tissue)
+    never = Auto(ridges=False, per_object=False).fit(tissue)
     assert not never.use_ridges and "ridges" not in never.choices()
     assert Auto(ridges=False).options()["ridges"] is False
     with pytest.raises(TypeError, match="ridges must be True or False, got 'yes'"):

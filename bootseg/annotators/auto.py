@@ -48,7 +48,8 @@ class Auto(MultiOtsu):
     chosen channel and polarity. Of the benchmark sets only the EM cells are of this kind (ratio 0.25, against 1.4
     or more); their first-stage mean Dice rose from 0.844 to 0.904.
 
-    Otherwise, with ``per_object="auto"``, when the images hold several objects each, every object's outline is
+    Otherwise, with ``per_object="auto"``, when the images hold several objects each and two classes were
+    chosen, every object's outline is
     moved to the split of the grey levels in its own neighbourhood (:mod:`bootseg.annotators.per_object`, the
     same method and classes on the pixels within half the objects' radius of it): one level for the whole image
     makes bright blurred objects too large and dim ones too small. On the fluorescence nuclei the first stage's
@@ -66,8 +67,9 @@ class Auto(MultiOtsu):
         the default width, :data:`~bootseg.annotators.ridges.DEFAULT_RIDGE_RADIUS`, unless the background was
         measured thin), False never.
     per_object : bool or "auto", default "auto"
-        Each object's own threshold: ``"auto"`` when :meth:`fit` keeps several objects per image and no ridges,
-        True always (also with ridges it is skipped), False never.
+        Each object's own threshold: ``"auto"`` when :meth:`fit` keeps several objects per image, with two
+        classes and no ridges; True always (with three classes each neighbourhood is split in three and the
+        upper two kept; with ridges it is skipped); False never.
     median, fill_holes, min_size
         The shared options; defaults ``0``, ``True``, ``0``.
 
@@ -129,8 +131,8 @@ class Auto(MultiOtsu):
         choices give, the radius of each class (:func:`~bootseg.thickness.median_radii`). With ``ridges="auto"``
         the stage switches to the ridge filter when the images hold several objects each (the one-object rule is
         off) and the background is thin against them (:func:`~bootseg.annotators.ridges.thin_background`); with
-        ``per_object="auto"`` it thresholds each object again when the images hold several objects each and the
-        ridge filter is not in use."""
+        ``per_object="auto"`` it thresholds each object again when the images hold several objects each, two
+        classes were chosen and the ridge filter is not in use."""
         self.use_ridges = self.use_per_object = False
         self.background_ratio = None
         super()._fit_choices(checked)
@@ -145,7 +147,8 @@ class Auto(MultiOtsu):
         # nothing about lines (ridges=True on such images): the default width then
         self.ridge_sigmas = sigmas_for(max(radii[1], 1.0) if thin and radii is not None else DEFAULT_RIDGE_RADIUS)
         self.use_ridges = self.ridges is True or (self.ridges == "auto" and thin and not self.keeps_largest())
-        several = not self.keeps_largest() and not self.use_ridges
+        # two classes: an object of two levels (a nucleus in its cytoplasm) has no one split with its surroundings
+        several = not self.keeps_largest() and not self.use_ridges and self.classes == 2
         self.use_per_object = self.per_object is True or (self.per_object == "auto" and several)
         log.info(
             "%s: background-to-objects radius ratio %s: %s; %s",
