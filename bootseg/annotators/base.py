@@ -220,7 +220,11 @@ class ThresholdAnnotator:
         # through foreground(), which subclasses override (k-means clusters and has no split())
         bright = [None if _is_constant(data) else self.foreground(data, "bright") for data in prepared]
         if self.polarity == "auto":
-            total = sum(polarity_score(mask) for mask in bright if mask is not None)
+            total = sum(
+                polarity_score(self.polarity_evidence(data, mask))
+                for data, mask in zip(prepared, bright, strict=True)
+                if mask is not None
+            )
             self.chosen_polarity = "bright" if total >= 0 else "dark"
             log.info("%s: polarity %r chosen over %d image(s)", self.name, self.chosen_polarity, len(checked))
         cleaned = [
@@ -247,6 +251,12 @@ class ThresholdAnnotator:
                 "one object per image kept" if self.chosen_largest else "every object kept",
             )
         return pieces if self.keeps_largest() else cleaned
+
+    def polarity_evidence(self, data: np.ndarray, bright: np.ndarray) -> np.ndarray:
+        """The mask whose :func:`~bootseg.annotators.polarity.polarity_score` decides ``polarity="auto"``: the
+        foreground for bright objects, ``bright`` (subclasses whose masks are not a split of grey levels may
+        decide on another mask)."""
+        return bright
 
     def keeps_largest(self) -> bool:
         """Whether masks keep only their largest object: ``largest_component``, or for ``"auto"`` what

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_RIDGE_RADIUS",
     "THIN_RATIO",
     "Ridges",
+    "otsu_bright",
     "ridge_foreground",
     "select_ridges",
     "sigmas_for",
@@ -95,9 +96,9 @@ def ridge_foreground(grey: np.ndarray, sigmas: Sequence[float], polarity: str) -
 
 
 def select_ridges(grey: np.ndarray, sigmas: Sequence[float], polarity: str) -> np.ndarray:
-    """:func:`ridge_foreground` for ``polarity``; for ``"auto"`` the polarity is chosen on this image
-    (:func:`~.polarity.choose_polarity` on the bright-object mask). One filter pass unless ``"auto"`` comes out
-    dark.
+    """:func:`ridge_foreground` for ``polarity``; for ``"auto"`` the polarity is chosen on this image as for a
+    threshold (:func:`~.polarity.choose_polarity` on Otsu's bright class: whether the objects are the bright or
+    the dark class is a question about grey levels, and the ridge masks' own geometry answers it less well).
 
     >>> grey = np.full((32, 32), 200.0); grey[:, 15:17] = 20.0
     >>> bool(select_ridges(grey, (1.0, 2.0), "auto")[:, :10].all())
@@ -105,8 +106,12 @@ def select_ridges(grey: np.ndarray, sigmas: Sequence[float], polarity: str) -> n
     """
     if polarity in ("bright", "dark"):
         return ridge_foreground(grey, sigmas, polarity)
-    bright = ridge_foreground(grey, sigmas, "bright")
-    return bright if choose_polarity(grey, bright) == "bright" else ridge_foreground(grey, sigmas, "dark")
+    return ridge_foreground(grey, sigmas, choose_polarity(grey, otsu_bright(grey)))
+
+
+def otsu_bright(grey: np.ndarray) -> np.ndarray:
+    """Otsu's bright class, ``grey > threshold_otsu(grey)``: the evidence for the polarity of the ridge masks."""
+    return grey > filters.threshold_otsu(grey)
 
 
 def thin_background(ratio: float | None) -> bool:
@@ -157,6 +162,10 @@ class Ridges(ThresholdAnnotator):
     def foreground(self, grey: np.ndarray, polarity: str | None = None) -> np.ndarray:
         """:func:`select_ridges` for the polarity in use."""
         return select_ridges(grey, self.sigmas, polarity or self.polarity_in_use())
+
+    def polarity_evidence(self, data: np.ndarray, bright: np.ndarray) -> np.ndarray:
+        """Otsu's bright class of ``data`` (:func:`otsu_bright`), as for :func:`select_ridges`."""
+        return otsu_bright(data)
 
     def split(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The foreground for bright objects (between dark lines) and the one for dark objects (between bright
