@@ -12,8 +12,9 @@ name           class                                       own options (defaults
 ``isodata``    :class:`~.thresholds.Isodata`               --
 ``multiotsu``  :class:`~.thresholds.MultiOtsu`             ``classes=3``
 ``auto``       :class:`~.auto.Auto`                         ``classes="auto"``, ``channel="auto"``,
-                                                           ``neck=0.5``, ``ridges="auto"`` (the default
-                                                           chain's first stage)
+                                                           ``neck=0.5``, ``ridges="auto"``,
+                                                           ``per_object="auto"`` (the default chain's
+                                                           first stage)
 ``sauvola``    :class:`~.thresholds.Sauvola`               ``window_size=15``, ``k=0.2``
 ``niblack``    :class:`~.thresholds.Niblack`               ``window_size=15``, ``k=0.2``
 ``ridges``     :class:`~.ridges.Ridges`                    ``radius=5.0`` (the lines' half-width)

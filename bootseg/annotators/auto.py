@@ -109,7 +109,7 @@ class Auto(MultiOtsu):
         #: The ridge filter's scales (from the background's radius after :meth:`fit`).
         self.ridge_sigmas = sigmas_for(DEFAULT_RIDGE_RADIUS)
         #: After :meth:`fit`: the median background-to-objects radius ratio of the threshold's masks, and the
-        #: median background radius (:func:`~bootseg.annotators.ridges.background_ratio`).
+        #: median background radius (:func:`~bootseg.thickness.median_radii`).
         self.background_ratio: tuple[float, float] | None = None
         self.per_object: bool | str = "auto" if per_object == "auto" else check_bool("per_object", per_object)
         #: Whether each object is thresholded again in its neighbourhood: ``per_object=True``, or for ``"auto"``
@@ -119,7 +119,7 @@ class Auto(MultiOtsu):
         self.grow = DEFAULT_GROW
 
     def options(self) -> dict[str, Any]:
-        """The options as keyword arguments, ``ridges`` included."""
+        """The options as keyword arguments, ``ridges`` and ``per_object`` included."""
         return {**super().options(), "ridges": self.ridges, "per_object": self.per_object}
 
     def _fits(self) -> bool:
