@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["MAX_MEASURED_MASKS", "class_radii", "median_radii"]
+__all__ = ["MAX_MEASURED_MASKS", "class_radii", "evenly_spaced", "median_radii"]
 
 
 def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
@@ -45,6 +45,18 @@ def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
     return float(np.percentile(inside, 95)), float(np.percentile(outside, 95))
 
 
+def evenly_spaced(items: Sequence[np.ndarray], limit: int) -> list[np.ndarray]:
+    """``items`` as a list, or ``limit`` of them evenly spaced (first and last included) when there are more.
+
+    >>> [int(a[0]) for a in evenly_spaced([np.array([i]) for i in range(10)], 4)]
+    [0, 3, 6, 9]
+    """
+    items = list(items)
+    if len(items) <= limit:
+        return items
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, limit).round()]
+
+
 #: At most this many masks, evenly spaced, are measured by :func:`median_radii`.
 MAX_MEASURED_MASKS = 50
 
@@ -62,10 +74,7 @@ def median_radii(masks: Sequence[np.ndarray]) -> tuple[float, float, float] | No
     >>> median_radii([mask, np.ones((4, 4), bool)])
     (29.0, 10.0, 0.3448275862068966)
     """
-    masks = list(masks)
-    if len(masks) > MAX_MEASURED_MASKS:
-        masks = [masks[int(i)] for i in np.linspace(0, len(masks) - 1, MAX_MEASURED_MASKS).round()]
-    pairs = [pair for pair in map(class_radii, masks) if pair is not None]
+    pairs = [pair for pair in map(class_radii, evenly_spaced(masks, MAX_MEASURED_MASKS)) if pair is not None]
     if not pairs:
         return None
     objects, background = np.median(pairs, axis=0)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..thickness import class_radii
+from ..thickness import class_radii, evenly_spaced
 
 __all__ = ["MAX_SCALE_MASKS", "finest_radius", "working_size"]
 
@@ -43,10 +43,7 @@ def finest_radius(masks: Sequence[np.ndarray]) -> float | None:
     >>> finest_radius([mask])
     10.0
     """
-    masks = list(masks)
-    if len(masks) > MAX_SCALE_MASKS:
-        masks = [masks[int(i)] for i in np.linspace(0, len(masks) - 1, MAX_SCALE_MASKS).round()]
-    radii = [min(pair) for pair in map(class_radii, masks) if pair is not None]
+    radii = [min(pair) for pair in map(class_radii, evenly_spaced(masks, MAX_SCALE_MASKS)) if pair is not None]
     return float(np.median(radii)) if radii else None
 
 
