@@ -48,8 +48,8 @@ def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
 def evenly_spaced(items: Sequence[np.ndarray], limit: int) -> list[np.ndarray]:
     """``items`` as a list, or ``limit`` of them evenly spaced (first and last included) when there are more.
 
-    >>> [int(a[0]) for a in evenly_spaced([np.array([i]) for i in range(10)], 4)]
-    [0, 3, 6, 9]
+    >>> tuple(int(a[0]) for a in evenly_spaced([np.array([i]) for i in range(10)], 4))
+    (0, 3, 6, 9)
     """
     items = list(items)
     if len(items) <= limit:
