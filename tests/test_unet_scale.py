@@ -93,7 +93,7 @@ def test_min_radius_is_checked(bad):
 
 
 def test_presets_min_radius():
-    assert UNetConfig.from_options("fast").min_radius == 4 == UNetConfig().min_radius
+    assert UNetConfig.from_options("fast").min_radius == 8 == UNetConfig().min_radius
     assert UNetConfig.from_options("paper").min_radius == 0  # the paper's fixed working size
 
 
@@ -105,7 +105,7 @@ def test_fit_enlarges_the_working_size_for_small_objects_and_trains_on_crops(mon
     monkeypatch.setattr(training, "random_crops", lambda x, y, c, g: crops.append(c) or original(x, y, c, g))
     images, masks = _dots()
     radius = finest_radius(masks)
-    expected = working_size([64] * 6, radius, size=32, min_radius=4, multiple=4)
+    expected = working_size([64] * 6, radius, size=32, min_radius=8, multiple=4)
     assert expected == 64  # discs of radius 3 need the images' own size
     unet = UNetRefiner(**TINY).fit(images, masks)
     assert (unet.config.size, unet.config.crop) == (64, 32)

@@ -30,7 +30,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label_sigma": 0.0,
         "min_radius": 0.0,
     },
-    "fast": {"size": 128, "min_radius": 4.0, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 75},
+    "fast": {"size": 128, "min_radius": 8.0, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 75},
 }
 
 
@@ -46,7 +46,7 @@ class UNetConfig:
     min_radius : float
         Enlarge the working size, up to the images' own size, until the thinner class of the masks the stage
         learns from keeps a radius of at least this many working pixels (:mod:`bootseg.refiners.scale`; default
-        4); the network then trains on ``size × size`` windows (``crop``) unless ``crop`` is given. 0 keeps
+        8); the network then trains on ``size × size`` windows (``crop``) unless ``crop`` is given. 0 keeps
         ``size`` (the ``paper`` preset). Small nuclei in a large field stay several pixels wide instead of
         vanishing; images whose objects are large keep ``size``.
     crop : int
@@ -99,7 +99,7 @@ class UNetConfig:
     """
 
     size: int = 128
-    min_radius: float = 4.0
+    min_radius: float = 8.0
     crop: int = 0
     base_channels: int = 16
     depth: int = 4

@@ -11,10 +11,13 @@ the working size until that radius is at least ``min_radius`` working pixels, up
 network then trains on windows of the preset's size (``crop``), so a training step costs what it costs at the
 small size; prediction runs on the whole image at the working size.
 
-The default ``min_radius`` of 4 enlarges only where squashing would leave a structure under 8 px across. It was
-set after a measurement: the benchmark's nuclei (radius 9 px in 256² images, 4.5 px at 128) came out no better at
-240 px than at 128, so 8 px was too eager; EM's background (5 px, 2.5 px at 128) is enlarged (see
-``docs/benchmarks.md``).
+The default ``min_radius`` of 8 enlarges where squashing would leave a structure under 16 px across, so that a
+network of depth 4 (four halvings) still sees each object at its coarsest level. It was set by measurement
+(``docs/benchmarks.md``): the benchmark's nuclei (radius 9 px in 256² images, 4.5 px at 128) go to 240 px, where
+the network kept what the per-object first stage found (chain 0.893 at 128 px, 0.909 at 240 px; U-Net trained on
+the true masks 0.919). A first measurement with the older first stage had shown no gain at 240 px, and the
+default was 4 until then. EM's background (3 px in the first stage's masks) takes the images' own size either way;
+large objects (the white cells, the lesions) keep 128 px.
 """
 
 from __future__ import annotations
@@ -70,9 +73,11 @@ def working_size(sides: Sequence[int], radius: float | None, *, size: int, min_r
 
     Examples
     --------
-    >>> working_size([256] * 4, 5.0, size=128, min_radius=4, multiple=16)     # EM's thin background, 256² images
-    208
-    >>> working_size([256] * 4, 9.0, size=128, min_radius=4, multiple=16)     # nuclei of radius 9: 128 is enough
+    >>> working_size([256] * 4, 9.0, size=128, min_radius=8, multiple=16)     # nuclei of radius 9, 256² images
+    240
+    >>> working_size([256] * 4, 3.0, size=128, min_radius=8, multiple=16)     # EM's thin background: native
+    256
+    >>> working_size([256] * 4, 40.0, size=128, min_radius=8, multiple=16)    # large objects: 128 is enough
     128
     """
     if min_radius <= 0 or radius is None or radius <= 0 or not sides:
