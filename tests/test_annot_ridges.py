@@ -11,9 +11,9 @@ from skimage import filters
 from bootseg import get_annotator
 from bootseg.annotators import Auto, Otsu, Ridges
 from bootseg.annotators.postprocess import fill_holes
-from bootseg.annotators.ridges import THIN_RATIO, ridge_foreground, sigmas_for, thin_background
+from bootseg.annotators.ridges import ridge_foreground, sigmas_for
 from bootseg.metrics import dice
-from bootseg.thickness import class_radii, median_radii
+from bootseg.thickness import THIN_RATIO, class_radii, median_radii, thin_background
 
 
 def _tissue(seed=0, side=128, cells=14, width=1.5):

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from ..thickness import median_radii
+from ..thickness import median_radii, thin_background
 from .channels import subsample
 from .options import check_bool
 from .per_object import rethreshold_objects
 from .postprocess import postprocess
-from .ridges import DEFAULT_RIDGE_RADIUS, select_ridges, sigmas_for, thin_background
+from .ridges import DEFAULT_RIDGE_RADIUS, select_ridges, sigmas_for
 from .thresholds import MultiOtsu, TooFewLevelsError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Auto(MultiOtsu):
     and one object per image for the three data sets of centred objects (``docs/benchmarks.md``).
 
     Last, with ``ridges="auto"``, when the images hold several objects each and the background of the chosen
-    masks is less than half as thick as the objects (:func:`~bootseg.annotators.ridges.thin_background`), the
+    masks is less than half as thick as the objects (:func:`~bootseg.thickness.thin_background`), the
     objects are packed edge to edge and the background is the lines between them: the stage then finds those
     lines with a ridge filter (:mod:`bootseg.annotators.ridges`) at scales set by their measured width, in the
     chosen channel and polarity. Of the benchmark sets only the EM cells are of this kind (ratio 0.25, against 1.4
@@ -129,7 +129,7 @@ class Auto(MultiOtsu):
         """The channel, classes, polarity and one-object rule as :class:`MultiOtsu`; then, on the masks those
         choices give, the radius of each class (:func:`~bootseg.thickness.median_radii`). With ``ridges="auto"``
         the stage switches to the ridge filter when the images hold several objects each (the one-object rule is
-        off) and the background is thin against them (:func:`~bootseg.annotators.ridges.thin_background`); with
+        off) and the background is thin against them (:func:`~bootseg.thickness.thin_background`); with
         ``per_object="auto"`` it thresholds each object again when the images hold several objects each, two
         classes were chosen and the ridge filter is not in use."""
         self.use_ridges = self.use_per_object = False

@@ -9,8 +9,8 @@ responds to lines a few pixels wide and hardly to blobs or texture. :func:`ridge
 response with Otsu's method; the lines are the background and everything else is foreground.
 
 The :class:`Ridges` annotator does this for any image. The ``auto`` first stage switches to it by itself when
-its own masks say the images are of this kind (:func:`thin_background`): several objects per image, with a
-background much thinner than the objects.
+its own masks say the images are of this kind (:func:`bootseg.thickness.thin_background`): several objects per
+image, with a background much thinner than the objects.
 """
 
 from __future__ import annotations
@@ -28,19 +28,15 @@ from .polarity import choose_polarity
 
 __all__ = [
     "DEFAULT_RIDGE_RADIUS",
-    "THIN_RATIO",
     "Ridges",
     "otsu_bright",
     "ridge_foreground",
     "select_ridges",
     "sigmas_for",
-    "thin_background",
 ]
 
 #: The lines' half-width in pixels that sets the filter's scales unless it is given or measured.
 DEFAULT_RIDGE_RADIUS = 5.0
-#: :func:`thin_background` holds when the background's radius is below this share of the objects' radius.
-THIN_RATIO = 0.5
 
 
 def sigmas_for(radius: float) -> tuple[float, ...]:
@@ -112,19 +108,6 @@ def select_ridges(grey: np.ndarray, sigmas: Sequence[float], polarity: str) -> n
 def otsu_bright(grey: np.ndarray) -> np.ndarray:
     """Otsu's bright class, ``grey > threshold_otsu(grey)``: the evidence for the polarity of the ridge masks."""
     return grey > filters.threshold_otsu(grey)
-
-
-def thin_background(ratio: float | None) -> bool:
-    """Whether masks whose median background-to-objects radius ratio (:func:`bootseg.thickness.median_radii`) is
-    ``ratio`` show objects separated by thin lines.
-
-    True when the background's radius is below :data:`THIN_RATIO` (0.5) of the objects'. The value was set
-    between the benchmark data sets: EM cells 0.25; nuclei, lesions and white cells 1.4 or more.
-
-    >>> thin_background(0.25), thin_background(1.4), thin_background(None)
-    (True, False, False)
-    """
-    return ratio is not None and ratio < THIN_RATIO
 
 
 class Ridges(ThresholdAnnotator):
