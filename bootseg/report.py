@@ -210,6 +210,9 @@ def _sheet_section(run: Mapping[str, Any], folder: Path, evaluation: Mapping[str
     if len(inputs) > len(shown):
         more = f" Showing {len(shown)} of {len(inputs)}; every overlay is in <code>overlays/</code>."
     definition = run.get("confidence", {}).get("definition") if has_confidence else None
+    judged = run.get("confidence", {}).get("judged")
+    if definition and judged:
+        definition += f" (this run: judged on the {judged})"
     note = f"Sorted {order}.{more}" + (f" Confidence: {_e(definition)}." if definition else "")
     return f'{_legend(run)}<p class="note">{note}</p><div class="sheet">{"".join(cards)}</div>'
 

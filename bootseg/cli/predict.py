@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..thickness import thin_background
 from .common import (
     UsageError,
     add_input_options,
@@ -134,6 +135,7 @@ def command(args: argparse.Namespace) -> int:
     _check_device(args.device)
     stage = UNetRefiner.load(model_path, device=args.device)  # "auto": this machine's best, not the saved one
     threshold = args.threshold if args.threshold is not None else stage.config.threshold
+    lines = thin_background(stage.background_ratio)  # judged as the masks the model learned from were
     out = make_out(check_out(args.out, args.images, overwrite=args.overwrite))
     (out / "masks").mkdir(exist_ok=True)
     if args.overlays:
@@ -160,18 +162,20 @@ def command(args: argparse.Namespace) -> int:
                 "width": int(image.shape[1]),
                 "channels": 1 if image.ndim == 2 else int(image.shape[2]),
                 "dtype": str(image.dtype),
-                "confidence": round(confidence(proba, image), 4),
+                "confidence": round(confidence(proba, image, lines=lines), 4),
             }
         )
     seconds = time.perf_counter() - start
     write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped)
+    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
     print(out)
     return 0
 
 
-def _write_record(args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped) -> None:
+def _write_record(
+    args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped, lines
+) -> None:
     from ..report import write_report
     from ..runfile import now_iso, versions, write_runfile
 
@@ -214,7 +218,11 @@ def _write_record(args, out: Path, model_path: Path, stage: Any, threshold: floa
         ],
         "timings": {"total": round(seconds, 3)},
         "overlay_first_stage": False,
-        "confidence": {"stage": "model", "definition": CONFIDENCE_DEFINITION},
+        "confidence": {
+            "stage": "model",
+            "definition": CONFIDENCE_DEFINITION,
+            "judged": "lines" if lines else "objects",
+        },
         "inputs": inputs,
     }
     if args.save_proba:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..confidence import judges_lines
 from .chainspec import StageSpec, apply_shared_options, load_config, parse_chain
 from .common import (
     UsageError,
@@ -350,9 +351,10 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     tic = time.perf_counter()
     stages = list(result.stages.values())
     final = stages[-1]
-    scores = None
+    scores, lines = None, False
     if final.proba is not None:
-        scores = [confidence(p, image) for p, image in zip(final.proba, images, strict=True)]
+        lines = judges_lines(final.masks)  # one form for the whole set: objects, or thin lines between them
+        scores = [confidence(p, image, lines=lines) for p, image in zip(final.proba, images, strict=True)]
     _write_images(out, settings, names, images, stages)
     if scores is not None:
         write_confidence_csv(out / "confidence.csv", names, scores)
@@ -370,7 +372,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         timings["evaluate"] = time.perf_counter() - tic
     timings["total"] = time.perf_counter() - start
 
-    run = _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings)
+    run = _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines)
     run["skipped"] = skipped
     run["constant_images"] = result.constant
     run["resumed"] = resume
@@ -601,7 +603,7 @@ def _device_of(obj: Any) -> str | None:
     return None if device is None else str(device)
 
 
-def _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings) -> dict:
+def _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines) -> dict:
     from ..runfile import now_iso, versions
 
     stage_records = []
@@ -672,6 +674,7 @@ def _run_record(settings, out, registry, specs, stages, paths, names, images, sc
         "confidence": {
             "stage": final.key if scores is not None else None,
             "definition": CONFIDENCE_DEFINITION if scores is not None else None,
+            "judged": None if scores is None else ("lines" if lines else "objects"),
         },
         "inputs": inputs,
     }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..images import check_image, check_mask, luma, to_uint8
+from ..thickness import median_radii
 from .config import UNetConfig
 
 if TYPE_CHECKING:
@@ -96,6 +97,11 @@ class UNetRefiner:
         self._requested = self.config
         #: What :meth:`fit` chose (see :meth:`choices`).
         self.scale: dict[str, Any] = {}
+        #: The median background-to-objects radius ratio of the masks :meth:`fit` learned from
+        #: (:func:`bootseg.thickness.median_radii`; None before :meth:`fit` or when no mask held both classes).
+        #: Saved with the network: ``bootseg predict`` judges its confidence on thin background lines when it is
+        #: small (:func:`bootseg.confidence.judges_lines`).
+        self.background_ratio: float | None = None
         self.model: torch.nn.Module | None = None
         self.in_channels: int | None = None
         self.report: TrainReport | None = None
@@ -167,6 +173,8 @@ class UNetRefiner:
             check_mask(m, im.shape, name=f"masks[{i}]") for i, (m, im) in enumerate(zip(masks, checked, strict=True))
         ]
         self.config = self._scaled_config(checked, bool_masks)
+        radii = median_radii(bool_masks)
+        self.background_ratio = None if radii is None else round(radii[2], 4)
         side = (self.config.size, self.config.size)
         mask_arrays = [self._target(mask, side) for mask in bool_masks]
         self.in_channels = max(_channels(im) for im in checked)
@@ -343,6 +351,7 @@ class UNetRefiner:
                 "config": self.config.to_dict(),
                 "in_channels": self.in_channels,
                 "preset": self.preset or "",
+                "background_ratio": self.background_ratio,
             },
         )
 
@@ -374,5 +383,7 @@ class UNetRefiner:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
         stage.preset = data.get("preset") or None
         stage.in_channels = int(data["in_channels"])
+        ratio = data.get("background_ratio")  # absent from models saved before it was kept
+        stage.background_ratio = None if ratio is None else float(ratio)
         stage.model = model.to(stage.device)
         return stage

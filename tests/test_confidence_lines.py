@@ -1,0 +1,137 @@
+"""The confidence's ``lines`` form, for objects packed edge to edge with thin lines of background between them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from bootseg.cli import main
+from bootseg.confidence import confidence, edge_fit, judges_lines, solidity, sureness
+from bootseg.datasets import synthetic_spheroids
+from bootseg.io import read_image, read_mask, write_image
+
+
+def _grid(size: int = 48, step: int = 12, width: int = 2) -> np.ndarray:
+    """Square cells packed edge to edge, with ``width``-pixel lines of background between them."""
+    mask = np.ones((size, size), bool)
+    for start in range(0, size, step):
+        mask[start : start + width] = False
+        mask[:, start : start + width] = False
+    return mask
+
+
+def _disc(size: int = 48, radius: float = 8.0) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return np.hypot(yy - size / 2, xx - size / 2) < radius
+
+
+def _ratio(mask: np.ndarray) -> float:
+    """Background-to-objects ratio of the 95th-percentile distances to the other class, by hand."""
+    inside = np.percentile(ndi.distance_transform_edt(mask)[mask], 95)
+    outside = np.percentile(ndi.distance_transform_edt(~mask)[~mask], 95)
+    return float(outside / inside)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lines_form_is_the_background_sureness_times_the_edge_fit(seed):
+    rng = np.random.default_rng(seed)
+    proba = rng.random((24, 30)).astype(np.float32)
+    image = rng.random((24, 30))
+    unsure = (proba > 0.25) & (proba < 0.75)
+    background_sureness = 1 - unsure.sum() / np.sum((proba < 0.5) | unsure)  # by hand: the lines' sureness
+    assert confidence(proba, lines=True) == pytest.approx(background_sureness, abs=1e-6)
+    expected = background_sureness * edge_fit(image, proba > 0.5)
+    assert confidence(proba, image, lines=True) == pytest.approx(expected, abs=1e-6)
+
+
+def test_lines_form_leaves_the_solidity_out_and_judges_the_lines():
+    proba = np.where(_grid(), 0.95, 0.05).astype(np.float32)
+    assert solidity(proba > 0.5) == 1.0  # square cells: solid either way
+    ring = proba.copy()
+    ring[4:10, 4:10] = 0.05  # a hole in one cell: not convex any more
+    assert solidity(ring > 0.5) < 1.0
+    assert confidence(ring, lines=True) == 1.0  # no unsure pixel, and no solidity
+    assert confidence(ring) == pytest.approx(solidity(ring > 0.5) ** 3) and confidence(ring) < 1.0
+    # an unsure line weighs against the thin background, not the large cells
+    blurred = proba.copy()
+    blurred[24:26] = 0.5
+    unsure = (blurred > 0.25) & (blurred < 0.75)
+    lines_share = np.sum(unsure) / np.sum((blurred < 0.5) | unsure)
+    assert confidence(blurred, lines=True) == pytest.approx(1 - lines_share)
+    assert confidence(blurred, lines=True) < confidence(blurred) == pytest.approx(sureness(blurred))
+
+
+def test_judges_lines_by_the_median_ratio_of_the_set():
+    grid, disc = _grid(), _disc()
+    assert _ratio(grid) < 0.5 < _ratio(disc)  # the hand-made reference
+    assert judges_lines([grid]) and not judges_lines([disc])
+    # one mask that leaked into the background does not turn a set of objects into lines
+    assert not judges_lines([disc] * 5 + [grid])
+    assert judges_lines([grid] * 5 + [disc])
+    assert not judges_lines([np.zeros((8, 8), bool), np.ones((8, 8), bool)])  # no mask with both classes
+
+
+def _spheroid_folder(tmp_path, count: int = 4, size: int = 48):
+    images, _ = synthetic_spheroids(count, size=size, seed=3)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, image in enumerate(images):
+        write_image(folder / f"{i}.png", image)
+    return folder
+
+
+def test_run_records_the_form_it_judged_from_the_final_masks(tmp_path, monkeypatch):
+    from bootseg.cli import run as run_module
+    from bootseg.cli.outputs import proba_path, read_proba
+
+    folder = _spheroid_folder(tmp_path)
+    chain = "otsu,unet(size=32,epochs=1,base_channels=4)"
+    seen = []
+
+    def spy(masks):
+        seen.append([np.asarray(m, bool) for m in masks])
+        return True  # judge these blobs as lines, to follow the form through the run
+
+    monkeypatch.setattr(run_module, "judges_lines", spy)
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--chain", chain, "--save-proba", "-q"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["confidence"]["judged"] == "lines" and "thin lines" in record["confidence"]["definition"]
+    final = record["stages"][-1]["key"]
+    assert len(seen) == 1 and [m.shape for m in seen[0]] == [(48, 48)] * 4
+    for entry, mask in zip(record["inputs"], seen[0], strict=True):
+        assert np.array_equal(read_mask(out / "masks" / f"{entry['name']}.png"), mask)  # the final masks
+        proba = read_proba(proba_path(out / "proba", entry["name"], "png16"))
+        image = read_image(folder / f"{entry['name']}.png")
+        assert entry["confidence"] == pytest.approx(confidence(proba, image, lines=True), abs=1e-4)
+    assert final.endswith("unet")
+
+
+def test_predict_judges_as_the_masks_the_model_learned_from(tmp_path):
+    from bootseg.cli.outputs import proba_path, read_proba
+    from bootseg.refiners import UNetRefiner
+
+    folder = _spheroid_folder(tmp_path)
+    out = tmp_path / "out"
+    chain = "otsu,unet(size=32,epochs=1,base_channels=4)"
+    assert main(["run", str(folder), "--out", str(out), "--chain", chain, "-q"]) == 0
+    model = next(out.glob("model-*.pt"))
+    stage = UNetRefiner.load(model)
+    first = [read_mask(p) for p in sorted((out / "stages" / "0-otsu").glob("*.png"))]
+    assert stage.background_ratio == pytest.approx(float(np.median([_ratio(m) for m in first])), abs=1e-3)
+    assert json.loads((out / "run.json").read_text())["confidence"]["judged"] == "objects"
+
+    stage.background_ratio = 0.2  # as a model trained on packed cells would have it
+    packed = stage.save(tmp_path / "packed.pt")
+    assert UNetRefiner.load(packed).background_ratio == 0.2
+    again = tmp_path / "again"
+    assert main(["predict", str(packed), str(folder), "--out", str(again), "--save-proba", "-q"]) == 0
+    record = json.loads((again / "run.json").read_text())
+    assert record["confidence"]["judged"] == "lines"
+    for entry in record["inputs"]:
+        proba = read_proba(proba_path(again / "proba", entry["name"], "png16"))
+        image = read_image(folder / f"{entry['name']}.png")
+        assert entry["confidence"] == pytest.approx(confidence(proba, image, lines=True), abs=1e-4)
