@@ -18,7 +18,7 @@ import numpy as np
 from bootseg.annotators import KMeans, Otsu
 from bootseg.cli.chainspec import parse_chain
 from bootseg.cli.run import RunSettings, build_chain
-from bootseg.confidence import combine, edge_fit, solidity, sureness
+from bootseg.confidence import combine, edge_fit, judges_lines, solidity, sureness
 from bootseg.io import list_images, read_image, read_mask
 from bootseg.metrics import dice, iou, pixel_accuracy
 
@@ -28,6 +28,7 @@ __all__ = [
     "all_foreground_dice",
     "dataset_pairs",
     "fold_indices",
+    "refresh_confidence",
     "run_task",
     "task_units",
 ]
@@ -150,19 +151,39 @@ class _Rows:
 
 
 def confidence_factors(probas: list[np.ndarray], images: list[np.ndarray]) -> dict[str, list[float]]:
-    """Per image, the factors of :func:`bootseg.confidence.confidence` (sureness, solidity and edge fit of the mask
-    ``p > 0.5`` it judges), kept so that candidates and later formulas can be scored again without the maps."""
+    """Per image, the factors of :func:`bootseg.confidence.confidence` (the objects' and the background's sureness,
+    solidity and edge fit of the mask ``p > 0.5`` it judges), kept so that candidates and later formulas can be
+    scored again without the maps."""
     masks = [p > 0.5 for p in probas]
     return {
         "sureness": [sureness(p) for p in probas],
+        "background_sureness": [sureness(1.0 - p) for p in probas],
         "solidity": [solidity(m) for m in masks],
         "edge_fit": [edge_fit(image, m) for image, m in zip(images, masks, strict=True)],
     }
 
 
+def chain_candidates(result: Any, images: list[np.ndarray]) -> dict[str, Any] | None:
+    """The confidence's factors for a finished transductive chain, the form ``bootseg run`` judges it in
+    (``lines``: :func:`bootseg.confidence.judges_lines` of the final masks) and the agreement of the first and
+    last stages; None when the last stage gives no probabilities. None of them reads a true mask."""
+    final = result.stages[len(result.stages) - 1]
+    if final.proba is None:
+        return None
+    candidates: dict[str, Any] = confidence_factors(final.proba, images)
+    candidates["lines"] = judges_lines(result.masks)
+    candidates["stage_agreement"] = [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)]
+    return candidates
+
+
 def combined_confidence(factors: dict[str, Any]) -> list[float] | None:
     """Each image's confidence put together from stored factors by this version's
-    :func:`bootseg.confidence.combine` (equal to ``confidence(proba, image)``); None when a factor is missing."""
+    :func:`bootseg.confidence.combine` (equal to ``confidence(proba, image, lines=...)``); None when a factor is
+    missing. Runs that kept no ``lines`` (made before the lines form) are put together in the objects' form."""
+    if factors.get("lines"):
+        if not all(factors.get(key) for key in ("background_sureness", "edge_fit")):
+            return None
+        return [combine(b, 1.0, e) for b, e in zip(factors["background_sureness"], factors["edge_fit"], strict=True)]
     if not all(factors.get(key) for key in ("sureness", "solidity", "edge_fit")):
         return None
     parts = zip(factors["sureness"], factors["solidity"], factors["edge_fit"], strict=True)
@@ -278,12 +299,8 @@ def run_task(folder: str, seed: int, settings: Settings) -> dict[str, Any]:
     rows.add("transductive", label, data.names, result.masks, data.truths, seconds)
     for index in range(1, len(result.stages)):
         training.append({"row": "transductive", "stage": index, **(_report(result.stages[index].stage) or {})})
-    final = result.stages[len(result.stages) - 1]
-    scores, candidates = None, None
-    if final.proba is not None:  # the confidence's factors and other candidates (none reads a true mask)
-        candidates = confidence_factors(final.proba, data.images)
-        candidates["stage_agreement"] = [dice(a, b) for a, b in zip(result.stages[0].masks, result.masks, strict=True)]
-        scores = combined_confidence(candidates)
+    candidates = chain_candidates(result, data.images)
+    scores = None if candidates is None else combined_confidence(candidates)
     return {
         "dataset": Path(folder).name,
         "seed": seed,
@@ -297,4 +314,44 @@ def run_task(folder: str, seed: int, settings: Settings) -> dict[str, Any]:
         "device": str(getattr(chain.stages[-1], "device", settings.device)),
         "seconds": time.perf_counter() - start,
         "units": task_units(len(data.names), settings.folds, len(chain.stage_names) - 1),
+    }
+
+
+def refresh_confidence(folder: str, seed: int, settings: Settings, cached: dict[str, Any]) -> dict[str, Any]:
+    """``cached`` (one (dataset, seed) of an earlier run) with this version's confidence factors.
+
+    Only the transductive chain runs again, with the cached run's torch threads. Its masks must be the cached
+    ones: a per-image DSC that differs by more than 1e-9 from the cached transductive row raises ValueError, and
+    nothing is replaced. Every other row is kept as it was.
+    """
+    import torch
+
+    start = time.perf_counter()
+    torch.set_num_threads(int(cached.get("environment", {}).get("threads") or torch.get_num_threads()))
+    pairs = dataset_pairs(Path(folder), settings.limit)
+    names = [name for name, _, _ in pairs]
+    if names != cached["names"]:
+        raise ValueError(
+            f"{folder}: the images are not those of the cached run ({len(names)} against {len(cached['names'])})"
+        )
+    images = [read_image(path) for _, path, _ in pairs]
+    truths = [read_mask(path) for _, _, path in pairs]
+    chain, _, _ = build_chain(settings.run_settings(seed))
+    result = chain.run(images, names=names)
+    row = cached["rows"]["transductive"]
+    dices = dict(zip(row["names"], row["dice"], strict=True))
+    again = _scores(result.masks, truths)["dice"]
+    worst = max(abs(value - dices[name]) for name, value in zip(names, again, strict=True))
+    if worst > 1e-9:
+        raise ValueError(
+            f"{folder} seed {seed}: the transductive chain did not give the cached masks again "
+            f"(per-image DSC differs by up to {worst:.3g}); run the dataset afresh instead"
+        )
+    candidates = chain_candidates(result, images)
+    scores = None if candidates is None else combined_confidence(candidates)
+    return {
+        **cached,
+        "confidence": None if scores is None else {"names": names, "values": scores},
+        "candidates": candidates,
+        "refreshed": {"seconds": time.perf_counter() - start, "largest_dice_difference": worst},
     }

@@ -30,6 +30,38 @@ from bootseg.cli.outputs import proba_path, read_proba
 from bootseg.confidence import SOLIDITY_POWER, confidence, edge_fit, solidity, sureness
 from bootseg.io import read_image
 
+
+def _expected_dice(p: np.ndarray) -> float:
+    """Soft Dice of the probabilities against their own mask ``p > 0.5``."""
+    m = p > 0.5
+    denominator = float(p.sum() + m.sum())
+    return 1.0 if denominator == 0 else float(2 * p[m].sum() / denominator)
+
+
+def _outline_share(p: np.ndarray) -> float:
+    """1 - (outline pixels / object pixels) of the mask ``p > 0.5``."""
+    from skimage.segmentation import find_boundaries
+
+    m = p > 0.5
+    return 1.0 if not m.any() else 1.0 - np.count_nonzero(find_boundaries(m, mode="inner")) / np.count_nonzero(m)
+
+
+def _background_sureness(p: np.ndarray) -> float:
+    """Sureness of the background: 1 - unsure / (predicted background plus unsure)."""
+    return sureness(1.0 - p)
+
+
+def _class_sureness(p: np.ndarray) -> float:
+    """The lower of the two classes' sureness."""
+    return min(sureness(p), _background_sureness(p))
+
+
+def _background_certainty(p: np.ndarray) -> float:
+    """1 - the mean probability over the predicted background."""
+    background = p <= 0.5
+    return 1.0 if not background.any() else 1.0 - float(p[background].mean())
+
+
 #: Candidate scores: name -> f(proba, image); none reads a true mask.
 CANDIDATES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "sureness": lambda p, image: sureness(p),
@@ -42,6 +74,29 @@ CANDIDATES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
         sureness(p) * solidity(p > 0.5) * edge_fit(image, p > 0.5, reach=3)
     ),
     "sureness × solidity² × edge fit": lambda p, image: sureness(p) * solidity(p > 0.5) ** 2 * edge_fit(image, p > 0.5),
+    "expected Dice": lambda p, image: _expected_dice(p),
+    "background sureness": lambda p, image: _background_sureness(p),
+    "lower class sureness": lambda p, image: _class_sureness(p),
+    "1 - mean p over background": lambda p, image: _background_certainty(p),
+    "lower class sureness × solidity^3 × edge fit": lambda p, image: (
+        _class_sureness(p) * solidity(p > 0.5) ** 3 * edge_fit(image, p > 0.5)
+    ),
+    "sureness × background sureness × solidity^3 × edge fit": lambda p, image: (
+        sureness(p) * _background_sureness(p) * solidity(p > 0.5) ** 3 * edge_fit(image, p > 0.5)
+    ),
+    "1 - outline / area": lambda p, image: _outline_share(p),
+    "expected Dice × solidity^3 × edge fit": lambda p, image: (
+        _expected_dice(p) * solidity(p > 0.5) ** 3 * edge_fit(image, p > 0.5)
+    ),
+    "expected Dice^3 × solidity^3 × edge fit": lambda p, image: (
+        _expected_dice(p) ** 3 * solidity(p > 0.5) ** 3 * edge_fit(image, p > 0.5)
+    ),
+    "sureness × expected Dice × solidity^3 × edge fit": lambda p, image: (
+        sureness(p) * _expected_dice(p) * solidity(p > 0.5) ** 3 * edge_fit(image, p > 0.5)
+    ),
+    "sureness × expected Dice^3 × solidity^3 × edge fit": lambda p, image: (
+        sureness(p) * _expected_dice(p) ** 3 * solidity(p > 0.5) ** 3 * edge_fit(image, p > 0.5)
+    ),
     f"`bootseg.confidence.confidence` (sureness × solidity^{SOLIDITY_POWER} × edge fit)": lambda p, image: confidence(
         p, image
     ),

@@ -15,6 +15,10 @@ when started again with the same options; the file also keeps every per-image sc
     python benchmarks/quality.py --smoke                       # 8 images per dataset, tiny network: plumbing
     python benchmarks/quality.py --json quality.json --write   # the full protocol, 3 seeds, 2 folds
     python benchmarks/quality.py --datasets wbc_tecom_brightfield --seeds 0 --json quality.json
+    python benchmarks/quality.py --json quality.json --refresh-confidence --jobs 2   # new confidence factors
+
+``--refresh-confidence`` runs only the transductive chain of every cached (dataset, seed) again, checks that it
+gives the cached masks (same per-image DSC), and keeps this version's confidence factors; the other rows stay.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _quality_protocol import Settings, all_foreground_dice, dataset_pairs, run_task, task_units
+from _quality_protocol import Settings, all_foreground_dice, dataset_pairs, refresh_confidence, run_task, task_units
 from _quality_report import render, summarize_dataset
 
 from bootseg.cli.chainspec import parse_chain
@@ -83,6 +87,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=DEFAULT_JSON,
         help="per-image results, also the cache that makes a run resumable (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--refresh-confidence",
+        action="store_true",
+        help="run the cached tasks' transductive chain again and keep this version's confidence factors",
     )
     parser.add_argument("--write", action="store_true", help="write the tables into --doc between the quality markers")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the page --write updates (default: %(default)s)")
@@ -167,6 +176,12 @@ def _run(folder: str, seed: int, settings: Settings) -> dict[str, Any]:
     return result
 
 
+def _refresh(folder: str, seed: int, settings: Settings, cached: dict[str, Any]) -> dict[str, Any]:
+    result = refresh_confidence(folder, seed, settings, cached)
+    result["refreshed"]["environment"] = environment()
+    return result
+
+
 class Progress:
     """Prints each finished task and the estimated time left, from the wall time per training image so far."""
 
@@ -207,28 +222,35 @@ def run_tasks(
     jobs: int,
     keep: Any,
     progress: Progress,
+    cached: dict[str, Any] | None = None,
 ) -> None:
+    """Run each (dataset, seed) of ``todo``, or with ``cached`` (their cached results by ``dataset/seed``)
+    refresh their confidence factors (:func:`_quality_protocol.refresh_confidence`)."""
+
+    def call(submit: Any, name: str, seed: int) -> Any:
+        if cached is None:
+            return submit(_run, str(folders[name]), seed, settings)
+        return submit(_refresh, str(folders[name]), seed, settings, cached[f"{name}/{seed}"])
+
     if jobs == 1:
         for name, seed in todo:
-            result = _run(str(folders[name]), seed, settings)
+            result = call(lambda fn, *args: fn(*args), name, seed)
             keep(result)
-            progress.finished((name, seed), result["seconds"])
+            progress.finished((name, seed), result["refreshed"]["seconds"] if cached else result["seconds"])
         return
     import multiprocessing
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        pending: dict[Future, tuple[str, int]] = {
-            pool.submit(_run, str(folders[name]), seed, settings): (name, seed) for name, seed in todo
-        }
+        pending: dict[Future, tuple[str, int]] = {call(pool.submit, name, seed): (name, seed) for name, seed in todo}
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 task = pending.pop(future)
                 result = future.result()
                 keep(result)
-                progress.finished(task, result["seconds"])
+                progress.finished(task, result["refreshed"]["seconds"] if cached else result["seconds"])
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -307,6 +329,14 @@ def main(argv: list[str] | None = None) -> None:
         save_cache(args.json, cache)
 
     run_tasks(todo, folders, settings, args.jobs, keep, Progress(units, todo))
+    if args.refresh_confidence:
+        stale = [
+            task
+            for task in units
+            if "background_sureness" not in (results[f"{task[0]}/{task[1]}"].get("candidates") or {})
+        ]
+        print(f"refreshing the confidence factors of {len(stale)} cached task(s)", file=sys.stderr, flush=True)
+        run_tasks(stale, folders, settings, args.jobs, keep, Progress(units, stale), cached=results)
 
     summaries = [summarize_dataset([results[f"{p.name}/{seed}"] for seed in args.seed_list]) for p in datasets]
     for folder, summary in zip(datasets, summaries, strict=True):
