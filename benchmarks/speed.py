@@ -18,13 +18,13 @@ f. ``bootseg run`` end to end on a folder: each phase's share of the wall time.
 
 Repeats are interleaved (each round runs every variant once; in a, per image) and medians are kept.
 
-``--quick`` (about 8 minutes on 2 quiet CPU cores): 200 images per kind in a, 20 per row in c, 10 images and
+``--quick`` (about 10 minutes on 2 quiet CPU cores): 200 images per kind in a, 20 per row in c, 10 images and
 batch 4 for the paper network in d (two steps), 64² images and a tiny U-Net in e, ``--epochs 5`` in f, and one
 torch thread in d and e (on a shared 2-core machine two threads that wait on each other make timings erratic).
 Without it: 1,000 images in a, 50 in c, 72 images at the paper's batch 32 in d, 256² images and the fast preset's
-network in e, the preset's 25 epochs in f, torch's own thread count.
+network in e, the preset's own epochs in f (75), torch's own thread count.
 
-    python benchmarks/speed.py --quick            # about 8 minutes on 2 CPU cores
+    python benchmarks/speed.py --quick            # about 10 minutes on 2 CPU cores
     python benchmarks/speed.py                    # the full sizes
     python benchmarks/speed.py --quick --write    # also put the table in docs/benchmarks.md
 """
@@ -60,7 +60,7 @@ HEADER = ["row", "case", "bootseg", "reference", "ratio", "goal", "met"]
 
 @dataclass(frozen=True)
 class Plan:
-    """What one run measures; ``--quick`` shrinks it to fit about 8 minutes on 2 CPU cores."""
+    """What one run measures; ``--quick`` shrinks it to fit about 10 minutes on 2 CPU cores."""
 
     annotator_images: int
     repeat: int
@@ -581,7 +581,9 @@ def run_rows(plan: Plan, workdir: Path) -> list[list[str]]:
     }
     total = timings["total"]
     phases["rest (set-up, checks)"] = total - sum(phases.values())
-    epochs = f"--epochs {plan.run_epochs}" if plan.run_epochs else "25 epochs"
+    from bootseg.refiners.config import PRESETS
+
+    epochs = f"--epochs {plan.run_epochs}" if plan.run_epochs else f"its {PRESETS['fast']['epochs']} epochs"
     case = f"{len(record['inputs'])} images of {plan.run_folder.parent.name}, fast preset, {epochs}, --quiet"
     rows = []
     for name, seconds in phases.items():
@@ -630,7 +632,7 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="sizes for a 2-core machine: about 8 minutes")
+    parser.add_argument("--quick", action="store_true", help="sizes for a 2-core machine: about 10 minutes")
     parser.add_argument("--write", action="store_true", help=f"replace the speed block of {DOC.name}")
     parser.add_argument("--data", type=Path, default=DATA, help="folder of data sets (default: %(default)s)")
     parser.add_argument("--only", default="abcdef", help="rows to measure, e.g. 'ac' (default: all)")
