@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..images import check_image, check_mask, luma, to_uint8
-from ..thickness import median_radii
 from .config import UNetConfig
 
 if TYPE_CHECKING:
@@ -98,7 +97,7 @@ class UNetRefiner:
         #: What :meth:`fit` chose (see :meth:`choices`).
         self.scale: dict[str, Any] = {}
         #: The median background-to-objects radius ratio of the masks :meth:`fit` learned from
-        #: (:func:`bootseg.thickness.median_radii`; None before :meth:`fit` or when no mask held both classes).
+        #: (:func:`bootseg.refiners.scale.measure`; None before :meth:`fit` or when no mask held both classes).
         #: Saved with the network: ``bootseg predict`` judges its confidence on thin background lines when it is
         #: small (:func:`bootseg.confidence.judges_lines`).
         self.background_ratio: float | None = None
@@ -172,9 +171,11 @@ class UNetRefiner:
         bool_masks = [
             check_mask(m, im.shape, name=f"masks[{i}]") for i, (m, im) in enumerate(zip(masks, checked, strict=True))
         ]
-        self.config = self._scaled_config(checked, bool_masks)
-        radii = median_radii(bool_masks)
-        self.background_ratio = None if radii is None else round(radii[2], 4)
+        from .scale import measure
+
+        radius, ratio = measure(bool_masks)
+        self.background_ratio = None if ratio is None else round(ratio, 4)
+        self.config = self._scaled_config(checked, radius)
         side = (self.config.size, self.config.size)
         mask_arrays = [self._target(mask, side) for mask in bool_masks]
         self.in_channels = max(_channels(im) for im in checked)
@@ -212,15 +213,15 @@ class UNetRefiner:
             )
         return self
 
-    def _scaled_config(self, images: list[np.ndarray], masks: list[np.ndarray]) -> UNetConfig:
-        """The requested options with the working size (and crop) chosen for these masks (``min_radius``)."""
-        from .scale import finest_radius, working_size
+    def _scaled_config(self, images: list[np.ndarray], radius: float | None) -> UNetConfig:
+        """The requested options with the working size (and crop) chosen for masks whose finest radius is
+        ``radius`` (:func:`~bootseg.refiners.scale.finest_radius`; ``min_radius``)."""
+        from .scale import working_size
 
         requested = self._requested
         self.scale = {}
         if requested.min_radius <= 0:
             return requested
-        radius = finest_radius(masks)
         size = working_size(
             [max(im.shape[:2]) for im in images],
             radius,
