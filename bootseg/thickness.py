@@ -13,12 +13,24 @@ the background as thin lines (:mod:`bootseg.annotators.ridges`) and which class 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["MAX_MEASURED_MASKS", "THIN_RATIO", "class_radii", "evenly_spaced", "median_radii", "thin_background"]
+__all__ = [
+    "MAX_MEASURED_MASKS",
+    "THIN_RATIO",
+    "class_radii",
+    "evenly_spaced",
+    "median_of_radii",
+    "median_radii",
+    "thin_background",
+]
+
+
+T = TypeVar("T")
 
 
 def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
@@ -46,7 +58,7 @@ def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
     return float(np.percentile(inside, 95)), float(np.percentile(outside, 95))
 
 
-def evenly_spaced(items: Sequence[np.ndarray], limit: int) -> list[np.ndarray]:
+def evenly_spaced(items: Sequence[T], limit: int) -> list[T]:
     """``items`` as a list, or ``limit`` of them evenly spaced (first and last included) when there are more.
 
     >>> tuple(int(a[0]) for a in evenly_spaced([np.array([i]) for i in range(10)], 4))
@@ -75,7 +87,16 @@ def median_radii(masks: Sequence[np.ndarray]) -> tuple[float, float, float] | No
     >>> median_radii([mask, np.ones((4, 4), bool)])
     (29.0, 10.0, 0.3448275862068966)
     """
-    pairs = [pair for pair in map(class_radii, evenly_spaced(masks, MAX_MEASURED_MASKS)) if pair is not None]
+    return median_of_radii(map(class_radii, evenly_spaced(masks, MAX_MEASURED_MASKS)))
+
+
+def median_of_radii(radii: Iterable[tuple[float, float] | None]) -> tuple[float, float, float] | None:
+    """:func:`median_radii` from radii already measured (:func:`class_radii` of each mask; None entries skipped).
+
+    >>> median_of_radii([(20.0, 10.0), None, (10.0, 30.0)])   # ratios 0.5 and 3
+    (15.0, 20.0, 1.75)
+    """
+    pairs = [pair for pair in radii if pair is not None]
     if not pairs:
         return None
     objects, background = np.median(pairs, axis=0)

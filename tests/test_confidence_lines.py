@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from bootseg.cli import main
-from bootseg.confidence import confidence, edge_fit, judges_lines, solidity, sureness
+from bootseg.confidence import confidence, edge_fit, factors, judges_lines, solidity, sureness
 from bootseg.datasets import synthetic_spheroids
 from bootseg.io import read_image, read_mask, write_image
 
@@ -45,6 +45,16 @@ def test_lines_form_is_the_background_sureness_times_the_edge_fit(seed):
     assert confidence(proba, lines=True) == pytest.approx(background_sureness, abs=1e-6)
     expected = background_sureness * edge_fit(image, proba > 0.5)
     assert confidence(proba, image, lines=True) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("lines", [False, True])
+def test_factors_give_either_form_of_the_confidence(lines):
+    rng = np.random.default_rng(7)
+    proba = ndi.gaussian_filter(rng.random((30, 30)), 2).astype(np.float32)
+    proba = (proba - proba.min()) / np.ptp(proba)
+    image = rng.random((30, 30, 3))
+    assert factors(proba, image).score(lines) == pytest.approx(confidence(proba, image, lines=lines))
+    assert factors(proba).score(lines) == pytest.approx(confidence(proba, lines=lines))
 
 
 def test_lines_form_leaves_the_solidity_out_and_judges_the_lines():
@@ -110,28 +120,25 @@ def test_run_records_the_form_it_judged_from_the_final_masks(tmp_path, monkeypat
     assert final.endswith("unet")
 
 
-def test_predict_judges_as_the_masks_the_model_learned_from(tmp_path):
+@pytest.mark.parametrize("forced", [None, True])
+def test_predict_judges_from_its_own_masks_as_run_does(tmp_path, monkeypatch, forced):
+    from bootseg.cli import predict as predict_module
     from bootseg.cli.outputs import proba_path, read_proba
-    from bootseg.refiners import UNetRefiner
 
     folder = _spheroid_folder(tmp_path)
     out = tmp_path / "out"
     chain = "otsu,unet(size=32,epochs=1,base_channels=4)"
     assert main(["run", str(folder), "--out", str(out), "--chain", chain, "-q"]) == 0
-    model = next(out.glob("model-*.pt"))
-    stage = UNetRefiner.load(model)
-    first = [read_mask(p) for p in sorted((out / "stages" / "0-otsu").glob("*.png"))]
-    assert stage.background_ratio == pytest.approx(float(np.median([_ratio(m) for m in first])), abs=1e-3)
-    assert json.loads((out / "run.json").read_text())["confidence"]["judged"] == "objects"
-
-    stage.background_ratio = 0.2  # as a model trained on packed cells would have it
-    packed = stage.save(tmp_path / "packed.pt")
-    assert UNetRefiner.load(packed).background_ratio == 0.2
+    if forced:  # follow the lines form through predict
+        monkeypatch.setattr(predict_module, "thin_background", lambda ratio: True)
     again = tmp_path / "again"
-    assert main(["predict", str(packed), str(folder), "--out", str(again), "--save-proba", "-q"]) == 0
+    assert main(["predict", str(out), str(folder), "--out", str(again), "--save-proba", "-q"]) == 0
     record = json.loads((again / "run.json").read_text())
-    assert record["confidence"]["judged"] == "lines"
+    masks = [read_mask(again / "masks" / f"{entry['name']}.png") for entry in record["inputs"]]
+    lines = True if forced else judges_lines(masks)
+    assert record["confidence"]["judged"] == ("lines" if lines else "objects")
     for entry in record["inputs"]:
         proba = read_proba(proba_path(again / "proba", entry["name"], "png16"))
         image = read_image(folder / f"{entry['name']}.png")
-        assert entry["confidence"] == pytest.approx(confidence(proba, image, lines=True), abs=1e-4)
+        assert entry["confidence"] == pytest.approx(confidence(proba, image, lines=lines), abs=1e-4)
+        assert entry["confidence"] == pytest.approx(factors(proba, image).score(lines), abs=1e-4)

@@ -8,8 +8,7 @@ from scipy import ndimage as ndi
 
 from bootseg.refiners import UNetRefiner
 from bootseg.refiners.config import UNetConfig
-from bootseg.refiners.scale import MAX_SCALE_MASKS, finest_radius, measure, working_size
-from bootseg.thickness import median_radii
+from bootseg.refiners.scale import MAX_SCALE_MASKS, finest_radius, working_size
 
 TINY = {"size": 32, "base_channels": 4, "depth": 2, "batch_size": 4, "epochs": 1, "progress": False, "device": "cpu"}
 
@@ -146,13 +145,3 @@ def test_the_chosen_size_is_saved_and_loaded(tmp_path):
     assert (loaded.config.size, loaded.config.crop) == (64, 32)
     for p, q in zip(unet.predict_proba(images[:2]), loaded.predict_proba(images[:2]), strict=True):
         np.testing.assert_allclose(p, q, atol=1e-6)
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_measure_gives_the_finest_radius_and_the_thickness_ratio_in_one_pass(seed):
-    rng = np.random.default_rng(seed)
-    masks = [ndi.gaussian_filter(rng.random((40, 40)), 3) > 0.5 for _ in range(7)] + [np.zeros((40, 40), bool)]
-    radius, ratio = measure(masks)
-    assert radius == pytest.approx(finest_radius(masks))
-    assert ratio == pytest.approx(median_radii(masks)[2])
-    assert measure([np.ones((5, 5), bool)]) == (None, None)

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..thickness import thin_background
+from ..confidence import Factors, factors
+from ..thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced, median_of_radii, thin_background
 from .common import (
     UsageError,
     add_input_options,
@@ -28,7 +29,6 @@ from .outputs import (
     CONFIDENCE_DEFINITION,
     add_output_options,
     add_report_limit,
-    confidence,
     proba_path,
     write_confidence_csv,
     write_proba,
@@ -135,7 +135,6 @@ def command(args: argparse.Namespace) -> int:
     _check_device(args.device)
     stage = UNetRefiner.load(model_path, device=args.device)  # "auto": this machine's best, not the saved one
     threshold = args.threshold if args.threshold is not None else stage.config.threshold
-    lines = thin_background(stage.background_ratio)  # judged as the masks the model learned from were
     out = make_out(check_out(args.out, args.images, overwrite=args.overwrite))
     (out / "masks").mkdir(exist_ok=True)
     if args.overlays:
@@ -145,10 +144,20 @@ def command(args: argparse.Namespace) -> int:
     log.info("predicting %d images with %s on %s", len(paths), model_path, stage.device)
     kept: deque = deque()
     inputs = []
+    # the confidence's form is chosen at the end from the masks, as bootseg run chooses it: keep every image's
+    # factors, and the class radii of the masks judges_lines would measure (evenly spaced, a few floats each)
+    measured = set(evenly_spaced(list(range(len(paths))), MAX_MEASURED_MASKS))
+    scored: list[Factors] = []
+    radii = []
     probas = stage.iter_predict_proba(_streamed(paths, kept, args.max_pixels), batch_size=args.batch_size)
-    for path, name, proba in progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths)):
+    for index, (path, name, proba) in enumerate(
+        progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths))
+    ):
         image = kept.popleft()
         mask = proba > threshold
+        scored.append(factors(proba, image))
+        if index in measured:
+            radii.append(class_radii(mask))
         write_mask(out / "masks" / f"{name}.png", mask)
         if args.save_proba:
             write_proba(proba_path(out / "proba", name, args.proba_format), proba, args.proba_format)
@@ -162,9 +171,12 @@ def command(args: argparse.Namespace) -> int:
                 "width": int(image.shape[1]),
                 "channels": 1 if image.ndim == 2 else int(image.shape[2]),
                 "dtype": str(image.dtype),
-                "confidence": round(confidence(proba, image, lines=lines), 4),
             }
         )
+    summary = median_of_radii(radii)
+    lines = thin_background(None if summary is None else summary[2])
+    for item, image_factors in zip(inputs, scored, strict=True):
+        item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
     _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines)

@@ -96,11 +96,6 @@ class UNetRefiner:
         self._requested = self.config
         #: What :meth:`fit` chose (see :meth:`choices`).
         self.scale: dict[str, Any] = {}
-        #: The median background-to-objects radius ratio of the masks :meth:`fit` learned from
-        #: (:func:`bootseg.refiners.scale.measure`; None before :meth:`fit` or when no mask held both classes).
-        #: Saved with the network: ``bootseg predict`` judges its confidence on thin background lines when it is
-        #: small (:func:`bootseg.confidence.judges_lines`).
-        self.background_ratio: float | None = None
         self.model: torch.nn.Module | None = None
         self.in_channels: int | None = None
         self.report: TrainReport | None = None
@@ -171,11 +166,7 @@ class UNetRefiner:
         bool_masks = [
             check_mask(m, im.shape, name=f"masks[{i}]") for i, (m, im) in enumerate(zip(masks, checked, strict=True))
         ]
-        from .scale import measure
-
-        radius, ratio = measure(bool_masks)
-        self.background_ratio = None if ratio is None else round(ratio, 4)
-        self.config = self._scaled_config(checked, radius)
+        self.config = self._scaled_config(checked, bool_masks)
         side = (self.config.size, self.config.size)
         mask_arrays = [self._target(mask, side) for mask in bool_masks]
         self.in_channels = max(_channels(im) for im in checked)
@@ -213,15 +204,15 @@ class UNetRefiner:
             )
         return self
 
-    def _scaled_config(self, images: list[np.ndarray], radius: float | None) -> UNetConfig:
-        """The requested options with the working size (and crop) chosen for masks whose finest radius is
-        ``radius`` (:func:`~bootseg.refiners.scale.finest_radius`; ``min_radius``)."""
-        from .scale import working_size
+    def _scaled_config(self, images: list[np.ndarray], masks: list[np.ndarray]) -> UNetConfig:
+        """The requested options with the working size (and crop) chosen for these masks (``min_radius``)."""
+        from .scale import finest_radius, working_size
 
         requested = self._requested
         self.scale = {}
         if requested.min_radius <= 0:
             return requested
+        radius = finest_radius(masks)
         size = working_size(
             [max(im.shape[:2]) for im in images],
             radius,
@@ -352,7 +343,6 @@ class UNetRefiner:
                 "config": self.config.to_dict(),
                 "in_channels": self.in_channels,
                 "preset": self.preset or "",
-                "background_ratio": self.background_ratio,
             },
         )
 
@@ -384,7 +374,5 @@ class UNetRefiner:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
         stage.preset = data.get("preset") or None
         stage.in_channels = int(data["in_channels"])
-        ratio = data.get("background_ratio")  # absent from models saved before it was kept
-        stage.background_ratio = None if ratio is None else float(ratio)
         stage.model = model.to(stage.device)
         return stage

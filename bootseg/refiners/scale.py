@@ -29,7 +29,7 @@ import numpy as np
 
 from ..thickness import class_radii, evenly_spaced
 
-__all__ = ["MAX_SCALE_MASKS", "finest_radius", "measure", "working_size"]
+__all__ = ["MAX_SCALE_MASKS", "finest_radius", "working_size"]
 
 #: At most this many masks, evenly spaced, are measured by :func:`finest_radius`.
 MAX_SCALE_MASKS = 50
@@ -46,25 +46,8 @@ def finest_radius(masks: Sequence[np.ndarray]) -> float | None:
     >>> finest_radius([mask])
     10.0
     """
-    return measure(masks)[0]
-
-
-def measure(masks: Sequence[np.ndarray]) -> tuple[float | None, float | None]:
-    """:func:`finest_radius` and the median background-to-objects radius ratio (as
-    :func:`bootseg.thickness.median_radii` gives it) of ``masks``, from one pass over at most
-    :data:`MAX_SCALE_MASKS` of them; ``(None, None)`` when no mask holds both classes.
-
-    Examples
-    --------
-    >>> mask = np.zeros((64, 64), bool); mask[20:44, 20:44] = True        # a 24-px square
-    >>> radius, ratio = measure([mask])
-    >>> radius, round(ratio, 2)                                            # a thick background around it
-    (10.0, 2.27)
-    """
-    pairs = [pair for pair in map(class_radii, evenly_spaced(masks, MAX_SCALE_MASKS)) if pair is not None]
-    if not pairs:
-        return None, None
-    return float(np.median([min(pair) for pair in pairs])), float(np.median([bg / obj for obj, bg in pairs]))
+    radii = [min(pair) for pair in map(class_radii, evenly_spaced(masks, MAX_SCALE_MASKS)) if pair is not None]
+    return float(np.median(radii)) if radii else None
 
 
 def working_size(sides: Sequence[int], radius: float | None, *, size: int, min_radius: float, multiple: int) -> int:
