@@ -49,6 +49,8 @@ class DatasetSummary:
     device: str
     first_stage: str
     training: list[dict[str, Any]] = field(default_factory=list)
+    #: The confidence's form per seed (``objects``, ``lines``; ``objects (no form kept)`` for older caches).
+    forms: list[str] = field(default_factory=list)
     #: Mean DSC of the mask that labels every pixel foreground (``all_foreground_dice``), when known.
     all_foreground: float | None = None
 
@@ -91,6 +93,12 @@ def _rho(result: dict[str, Any]) -> float:
     return _spearman(values, [dsc[name] for name in conf["names"]])
 
 
+def _form(result: dict[str, Any]) -> str:
+    """The form the run's confidence was judged in (:func:`bootseg.confidence.judges_lines`)."""
+    lines = (result.get("candidates") or {}).get("lines")
+    return "objects (no form kept)" if lines is None else ("lines" if lines else "objects")
+
+
 def _row(key: str, per_seed: list[dict[str, Any]]) -> RowSummary:
     mean = {m: float(np.mean([np.mean(r[m]) for r in per_seed])) for m, _ in METRICS}
     std = {m: float(np.mean([np.std(r[m]) for r in per_seed])) for m, _ in METRICS}
@@ -119,6 +127,7 @@ def summarize_dataset(results: list[dict[str, Any]]) -> DatasetSummary:
         folds=len(results[0]["folds"]),
         rows=rows,
         rho=[_rho(r) for r in results],
+        forms=[_form(r) for r in results],
         minutes=sum(r["seconds"] for r in results) / 60.0,
         device=results[0].get("device", "?"),
         first_stage=results[0].get("chain", {}).get("first", "?"),
@@ -195,6 +204,7 @@ def summary_table(summaries: list[DatasetSummary]) -> str:
         "gap closed, inductive",
         "gap closed, transductive",
         "ρ(confidence, DSC)",
+        "ρ form",
         "minutes",
     ]
     rows = []
@@ -212,6 +222,7 @@ def summary_table(summaries: list[DatasetSummary]) -> str:
                 _gap_text(s, "chain"),
                 _gap_text(s, "transductive"),
                 _rho_text(s.rho),
+                ", ".join(sorted(set(s.forms))) or "-",
                 f"{s.minutes:.1f}",
             ]
         )
@@ -235,9 +246,11 @@ hindsight. All-foreground DSC: the score of the trivial mask that labels every p
 is read against (high where the objects cover most of the image). Gap closed = (chain − baseline) /
 (U-Net(human) − baseline) in mean DSC; a chain within {WITHIN} of U-Net(human) counts as closing it. ρ: Spearman's
 rank correlation, per seed, between the per-image confidence score that `bootseg run` reports
-(`bootseg.confidence.confidence` on the last network's probabilities and the image, no ground truth; put together
-from the factors each run kept per image by this version's `bootseg.confidence.combine`) and the true per-image DSC
-of the transductive chain; mean over seeds (and the lowest seed)."""
+(`bootseg.confidence.confidence` on the last network's probabilities and the image, no ground truth, in the form
+`bootseg.confidence.judges_lines` picks from the chain's final masks; put together from the factors each run kept
+per image by this version's `bootseg.confidence.combine`) and the true per-image DSC of the transductive chain;
+mean over seeds (and the lowest seed). "ρ form": the form each seed's run judged in (objects; lines, for objects
+packed edge to edge)."""
 
 
 def render(summaries: list[DatasetSummary], *, command: str, machine: str, date: str, settings: str) -> str:
