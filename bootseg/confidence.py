@@ -89,12 +89,7 @@ def confidence(proba: np.ndarray, image: np.ndarray | None = None, *, lines: boo
     >>> round(confidence(p, image), 3)
     0.82
     """
-    values = np.asarray(proba, dtype=np.float32)
-    mask = values > 0.5
-    fit = 1.0 if image is None else edge_fit(image, mask)
-    if lines:
-        return combine(sureness(1.0 - values), 1.0, fit)
-    return combine(sureness(values), solidity(mask), fit)
+    return factors(proba, image).score(lines)
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,7 @@ class Factors:
 
 
 def factors(proba: np.ndarray, image: np.ndarray | None = None) -> Factors:
-    """Every factor of :func:`confidence` for one image: ``factors(p, image).score(lines)`` equals
+    """Every factor of :func:`confidence` for one image, in both forms: ``factors(p, image).score(lines)`` is
     ``confidence(p, image, lines=lines)``.
 
     >>> p = np.zeros((10, 10), np.float32); p[2:8, 2:8] = 0.95; p[2:8, 7] = 0.5

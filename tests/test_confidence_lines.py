@@ -47,14 +47,21 @@ def test_lines_form_is_the_background_sureness_times_the_edge_fit(seed):
     assert confidence(proba, image, lines=True) == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("lines", [False, True])
-def test_factors_give_either_form_of_the_confidence(lines):
+def test_factors_hold_both_forms_by_hand():
+    from skimage.measure import label, regionprops
+
     rng = np.random.default_rng(7)
     proba = ndi.gaussian_filter(rng.random((30, 30)), 2).astype(np.float32)
     proba = (proba - proba.min()) / np.ptp(proba)
-    image = rng.random((30, 30, 3))
-    assert factors(proba, image).score(lines) == pytest.approx(confidence(proba, image, lines=lines))
-    assert factors(proba).score(lines) == pytest.approx(confidence(proba, lines=lines))
+    unsure = (proba > 0.25) & (proba < 0.75)
+    regions = regionprops(label(proba > 0.5, connectivity=1))
+    hand_solidity = sum(r.area * r.solidity for r in regions) / sum(r.area for r in regions)
+    f = factors(proba)
+    assert f.sureness == pytest.approx(1 - unsure.sum() / np.sum((proba > 0.5) | unsure))
+    assert f.background_sureness == pytest.approx(1 - unsure.sum() / np.sum((proba < 0.5) | unsure))
+    assert (f.solidity, f.edge_fit) == (pytest.approx(hand_solidity), 1.0)
+    assert f.score() == pytest.approx(f.sureness * hand_solidity**3)
+    assert f.score(lines=True) == pytest.approx(f.background_sureness)
 
 
 def test_lines_form_leaves_the_solidity_out_and_judges_the_lines():
