@@ -100,6 +100,18 @@ def test_median_radii_and_the_thin_background_rule():
     assert median_radii([np.zeros((8, 8), bool)]) is None and not thin_background(None)
 
 
+def test_auto_makes_only_the_masks_it_measures(monkeypatch):
+    from bootseg.thickness import MAX_MEASURED_MASKS
+
+    images = [_nuclei(seed=s % 3, side=48)[0] for s in range(MAX_MEASURED_MASKS + 10)]
+    made = []
+    original = Auto._segment
+    monkeypatch.setattr(Auto, "_segment", lambda self, image, channel: made.append(1) or original(self, image, channel))
+    fitted = Auto(ridges="auto", per_object=False).fit(images)
+    assert len(made) == MAX_MEASURED_MASKS  # the radii are measured on 50 masks, and only those are made
+    assert fitted.background_ratio is not None
+
+
 # ------------------------------------------------------------------------------------------------ the stages
 
 

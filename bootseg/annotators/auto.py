@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..thickness import median_radii, thin_background
+from ..thickness import MAX_MEASURED_MASKS, evenly_spaced, median_radii, thin_background
 from .channels import subsample
 from .options import check_bool
 from .per_object import rethreshold_objects
@@ -137,7 +137,9 @@ class Auto(MultiOtsu):
         super()._fit_choices(checked)
         if self.ridges is False and self.per_object is False:
             return
-        radii = median_radii([self._segment(image, self.channel_for(image)) for image in subsample(checked)])
+        # only the masks median_radii measures (evenly spaced, as it would pick them) are made
+        measured = evenly_spaced(subsample(checked), MAX_MEASURED_MASKS)
+        radii = median_radii([self._segment(image, self.channel_for(image)) for image in measured])
         if radii is not None:
             self.background_ratio = (radii[2], radii[1])
             self.grow = max(GROW_SHARE * radii[0], 1.0)
