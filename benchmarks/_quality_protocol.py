@@ -7,6 +7,7 @@ are read here, but only the scoring and the U-Net(human) row use them; no chain 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 from bootseg.annotators import KMeans, Otsu
 from bootseg.cli.chainspec import parse_chain
 from bootseg.cli.run import RunSettings, build_chain
-from bootseg.confidence import combine, edge_fit, judges_lines, solidity, sureness
+from bootseg.confidence import Factors, edge_fit, judges_lines, solidity, sureness
 from bootseg.io import list_images, read_image, read_mask
 from bootseg.metrics import dice, iou, pixel_accuracy
 
@@ -178,16 +179,19 @@ def chain_candidates(result: Any, images: list[np.ndarray]) -> dict[str, Any] | 
 
 def combined_confidence(factors: dict[str, Any]) -> list[float] | None:
     """Each image's confidence put together from stored factors by this version's
-    :func:`bootseg.confidence.combine` (equal to ``confidence(proba, image, lines=...)``); None when a factor is
+    :class:`bootseg.confidence.Factors` (equal to ``confidence(proba, image, lines=...)``); None when a factor is
     missing. Runs that kept no ``lines`` (made before the lines form) are put together in the objects' form."""
-    if factors.get("lines"):
-        if not all(factors.get(key) for key in ("background_sureness", "edge_fit")):
-            return None
-        return [combine(b, 1.0, e) for b, e in zip(factors["background_sureness"], factors["edge_fit"], strict=True)]
-    if not all(factors.get(key) for key in ("sureness", "solidity", "edge_fit")):
+    lines = bool(factors.get("lines"))
+    needed = ("background_sureness", "edge_fit") if lines else ("sureness", "solidity", "edge_fit")
+    if not all(factors.get(key) for key in needed):
         return None
-    parts = zip(factors["sureness"], factors["solidity"], factors["edge_fit"], strict=True)
-    return [combine(*part) for part in parts]
+    count = len(factors["edge_fit"])
+
+    def column(key: str) -> list[float]:  # a factor the form does not use may be missing from older runs
+        return factors.get(key) or [math.nan] * count
+
+    parts = zip(column("sureness"), column("background_sureness"), column("solidity"), factors["edge_fit"], strict=True)
+    return [Factors(*part).score(lines) for part in parts]
 
 
 def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
