@@ -6,8 +6,10 @@ a. every built-in annotator against the raw scikit-image call it wraps, on 256²
    set up to do the same work (``polarity="bright"``, no median, no clean-up, the same grey conversion, written out
    by hand for the reference), then with its default options (``polarity="auto"``, ``fill_holes=True``) to show
    what they cost; both against the same raw call. (``kmeans`` wraps no library call: see c.)
-b. the first stage over a folder with every core, ``BootstrapChain(["otsu"]).run(folder, executor=...)`` with a
-   ``ProcessPoolExecutor`` of ``os.cpu_count()`` workers, against one process (no executor); the stage's own time.
+b. the first stage over a folder with every core, ``BootstrapChain([name]).run(folder, executor=...)`` with a
+   ``ProcessPoolExecutor`` of ``os.cpu_count()`` workers (``forkserver``, as ``bootseg run`` starts them), against
+   one process (no executor); the stage's own time. ``otsu`` has no set-level fit; ``auto`` (the default first
+   stage) fits its eight candidates as eight tasks, then annotates.
 c. ``kmeans`` against ``cv2.kmeans`` called as the paper called it (``kmeans_speed.py``).
 d. U-Net training against a hand-written PyTorch loop over the same model and data (``train_overhead.py``): the
    fast preset at 128², the paper network at 256²; augmentation's cost as its own row.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import resource
@@ -237,27 +240,35 @@ def annotator_rows(plan: Plan, images: dict[str, list[np.ndarray]]) -> list[list
 
 
 def executor_rows(plan: Plan) -> list[list[str]]:
+    """``otsu`` (no set-level fit: the pool annotates) and ``auto`` (its eight candidates fitted whole, one task
+    each, then the pool annotates), each through ``chain.run(executor=...)`` against one process."""
+    rows = []
+    for name, what, rounds in (("otsu", "default otsu", plan.repeat), ("auto", "auto with its fit", 2)):
+        rows += _executor_rows(plan.folder, name, what, rounds)
+    return rows
+
+
+def _executor_rows(folder: Path, name: str, what: str, rounds: int) -> list[list[str]]:
     from bootseg import BootstrapChain
 
-    folder = plan.folder
-    chain = BootstrapChain(["otsu"], progress=False)
+    chain = BootstrapChain([name], progress=False)
     workers = os.cpu_count() or 1
     seconds: dict[str, list[float]] = {"serial": [], "pool": []}
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
         cold = chain.run(folder, executor=pool)  # starts the workers
         count = len(cold.names)
         reference = chain.run(folder)
         same = all(np.array_equal(a, b) for a, b in zip(cold.masks, reference.masks, strict=True))
-        for round_ in range(plan.repeat):
+        for round_ in range(rounds):
             for key in ("serial", "pool") if round_ % 2 == 0 else ("pool", "serial"):
                 result = chain.run(folder, executor=pool if key == "pool" else None)
                 seconds[key].append(result.stages[0].seconds)
     serial, pool = (float(np.median(seconds[key])) for key in ("serial", "pool"))
-    case = f"{count} images of {folder.parent.name}, default otsu"
+    case = f"{count} images of {folder.parent.name}, {what}"
     return [
-        ["b otsu, 1 process", case, f"{count / serial:.0f} images/s", "-", "-", "-", "-"],
+        [f"b {name}, 1 process", case, f"{count / serial:.0f} images/s", "-", "-", "-", "-"],
         [
-            f"b otsu, {workers} workers",
+            f"b {name}, {workers} workers",
             f"{case}{'' if same else ', **masks differ**'}",
             f"{count / pool:.0f} images/s",
             f"{count / serial:.0f} images/s (1 process)",
@@ -266,7 +277,7 @@ def executor_rows(plan: Plan) -> list[list[str]]:
             verdict(serial / pool > 1 and same),
         ],
         [
-            f"b otsu, {workers} workers, cold",
+            f"b {name}, {workers} workers, cold",
             "first call: the workers start",
             f"{count / cold.stages[0].seconds:.0f} images/s",
             f"{count / serial:.0f} images/s (1 process)",

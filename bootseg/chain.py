@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import PluginError, UnknownStageError
+from .executors import batches
 from .inputs import DEFAULT_MAX_PIXELS, BadInput, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
 from .protocols import Annotator, Refiner, satisfies
@@ -303,8 +304,9 @@ class BootstrapChain:
         executor : concurrent.futures.Executor, optional
             Runs the first stage on batches of images in parallel: a ``ProcessPoolExecutor`` uses every core, a
             Dask or Ray executor a cluster. The annotator is pickled to the workers; the masks are the same as
-            without an executor. Network stages train and predict in this process (see :meth:`predict` for
-            labelling new images through an executor).
+            without an executor. An annotator whose ``fit`` takes an ``executor`` keyword gets it too (the
+            built-in ``auto`` fits its candidate channels and class counts as separate tasks). Network stages
+            train and predict in this process (see :meth:`predict` for labelling new images through an executor).
         skip_bad : bool
             Leave out inputs that cannot be used instead of raising.
         max_pixels : int or None
@@ -410,7 +412,7 @@ class BootstrapChain:
             else:
                 masks = [
                     mask
-                    for batch in executor.map(_predict_batch, repeat(last.obj), _batches(arrays, executor))
+                    for batch in executor.map(_predict_batch, repeat(last.obj), batches(arrays, executor))
                     for mask in batch
                 ]
         except RuntimeError as exc:
@@ -470,7 +472,10 @@ class BootstrapChain:
         fit = getattr(stage.obj, "fit", None)
         if callable(fit):  # decisions made over the whole set (e.g. the channel), before any image
             try:
-                fit(arrays)
+                if executor is not None and _accepts(fit, "executor"):
+                    fit(arrays, executor=executor)
+                else:
+                    fit(arrays)
             except Exception as exc:
                 if not stage.builtin:
                     raise self._fail(stage, "in fit()", exc) from exc
@@ -495,10 +500,10 @@ class BootstrapChain:
             for i in self._progress(todo, stage, len(todo)):
                 keep(i, self._annotate(stage, arrays[i], names[i]))
             return masks  # type: ignore[return-value]
-        batches = _batches(todo, executor)
+        parts = batches(todo, executor)
         bar = self._progress(None, stage, len(todo)) if self.progress else None
-        work = executor.map(_annotate_batch, repeat(stage.obj), [[arrays[i] for i in batch] for batch in batches])
-        for batch, outcomes in zip(batches, work, strict=True):
+        work = executor.map(_annotate_batch, repeat(stage.obj), [[arrays[i] for i in batch] for batch in parts])
+        for batch, outcomes in zip(parts, work, strict=True):
             for index, (ok, value) in zip(batch, outcomes, strict=False):
                 if not ok:
                     raise self._annotate_error(stage, value, names[index]) from value
@@ -580,17 +585,6 @@ class BootstrapChain:
 
 
 # -- work sent to an executor's workers (module-level functions, so that they pickle) ------------------------------
-
-
-def _workers(executor: Executor) -> int:
-    count = getattr(executor, "_max_workers", None)  # ProcessPoolExecutor, ThreadPoolExecutor
-    return count if isinstance(count, int) and count > 0 else os.cpu_count() or 1
-
-
-def _batches(arrays: list[np.ndarray], executor: Executor) -> list[list[np.ndarray]]:
-    """About four batches per worker: few enough that pickling is cheap, enough that the workers stay busy."""
-    size = max(1, -(-len(arrays) // (4 * _workers(executor))))
-    return [arrays[i : i + size] for i in range(0, len(arrays), size)]
 
 
 def _refuse_forked_pool(executor: Executor, stage: _Stage) -> None:

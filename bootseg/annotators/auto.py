@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
 from ..thickness import MAX_MEASURED_MASKS, evenly_spaced, median_radii, thin_background
+from .base import _each
 from .channels import subsample
 from .options import check_bool
 from .per_object import rethreshold_objects
@@ -125,7 +127,7 @@ class Auto(MultiOtsu):
     def _fits(self) -> bool:
         return self.ridges is not False or self.per_object is not False or super()._fits()
 
-    def _fit_choices(self, checked: list[np.ndarray]) -> None:
+    def _fit_choices(self, checked: list[np.ndarray], executor: Executor | None = None) -> None:
         """The channel, classes, polarity and one-object rule as :class:`MultiOtsu`; then, on the masks those
         choices give, the radius of each class (:func:`~bootseg.thickness.median_radii`). With ``ridges="auto"``
         the stage switches to the ridge filter when the images hold several objects each (the one-object rule is
@@ -134,12 +136,17 @@ class Auto(MultiOtsu):
         classes were chosen and the ridge filter is not in use."""
         self.use_ridges = self.use_per_object = False
         self.background_ratio = None
-        super()._fit_choices(checked)
+        super()._fit_choices(checked, executor)
         if self.ridges is False and self.per_object is False:
             return
         # only the masks median_radii measures (evenly spaced, as it would pick them) are made
         measured = evenly_spaced(subsample(checked), MAX_MEASURED_MASKS)
-        radii = median_radii([self._segment(image, self.channel_for(image)) for image in measured])
+        masks = (
+            [self._own_segment(image) for image in measured]
+            if executor is None
+            else _each(self, executor, "_own_segment", measured)
+        )
+        radii = median_radii(masks)
         if radii is not None:
             self.background_ratio = (radii[2], radii[1])
             self.grow = max(GROW_SHARE * radii[0], 1.0)
@@ -182,6 +189,9 @@ class Auto(MultiOtsu):
         if self.use_ridges:
             return select_ridges(grey, self.ridge_sigmas, polarity or self.polarity_in_use())
         return super().foreground(grey, polarity)
+
+    def _own_segment(self, image: np.ndarray) -> np.ndarray:
+        return self._segment(image, self.channel_for(image))
 
     def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
         if not self.use_per_object or self.use_ridges:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 
+from ..executors import batches
 from ..images import check_image
 from .channels import CHANNELS, channel_image, choose_channel, subsample
 from .options import check_bool, check_choice, check_int, check_median, check_number
@@ -161,11 +164,11 @@ class ThresholdAnnotator:
         image = check_image(image, name="image")
         return self._segment(image, self.channel_for(image))
 
-    def fit(self, images: Sequence[np.ndarray]) -> ThresholdAnnotator:
+    def fit(self, images: Sequence[np.ndarray], *, executor: Executor | None = None) -> ThresholdAnnotator:
         """Learn what a whole set of images decides: each option set to ``"auto"`` that is best chosen per set.
 
-        The chain calls this with every image before the first stage annotates. At most 200 images, evenly
-        spaced, take part. Nothing happens unless an option is ``"auto"``:
+        The chain calls this with every image before the first stage annotates (and with its executor, when it
+        has one). At most 200 images, evenly spaced, take part. Nothing happens unless an option is ``"auto"``:
 
         - ``channel="auto"``: every candidate channel segments the images and the one whose masks agree best with
           the majority vote of the others is kept (:attr:`chosen_channel`; :mod:`bootseg.annotators.channels`);
@@ -174,6 +177,14 @@ class ThresholdAnnotator:
         - ``largest_component="auto"``: keep only the largest object of each image when, in at least
           :data:`CENTRED_SHARE` of the images, the largest object covers the image centre (crops centred on one
           cell, lesion or spheroid); keep every object otherwise (:attr:`chosen_largest`).
+
+        Parameters
+        ----------
+        images : sequence of ndarray
+        executor : concurrent.futures.Executor, optional
+            Spreads the work over the executor's workers: batches of images, or, where a subclass fits several
+            candidates whole (:class:`~.thresholds.MultiOtsu` with ``classes="auto"``, :class:`~.auto.Auto`), one
+            candidate per task. The choices are the same as without it.
 
         Returns
         -------
@@ -184,14 +195,26 @@ class ThresholdAnnotator:
         checked = [check_image(image, name=f"images[{i}]") for i, image in enumerate(images)]
         if not checked:
             raise ValueError("fit needs at least one image, got none")
-        self._fit_choices(checked)
+        self._fit_choices(checked, executor)
         return self
+
+    def fits_candidates(self) -> bool:
+        """Whether :meth:`fit` fits several candidates whole (``classes="auto"``): work enough that ``bootseg run``
+        starts its process pool for it on a set of images too small for the pool to pay for annotating alone.
+
+        Examples
+        --------
+        >>> from bootseg.annotators import Auto, Otsu
+        >>> Auto().fits_candidates(), Otsu().fits_candidates()
+        (True, False)
+        """
+        return False
 
     def _fits(self) -> bool:
         """Whether :meth:`fit` has anything to choose (subclasses with their own ``"auto"`` options extend it)."""
         return "auto" in (self.channel, self.polarity, self.largest_component)
 
-    def _fit_choices(self, checked: list[np.ndarray]) -> None:
+    def _fit_choices(self, checked: list[np.ndarray], executor: Executor | None = None) -> None:
         """The channel, then the polarity and the one-object rule (subclasses add their own choices)."""
         self.chosen_channel = None
         if self.channel == "auto":
@@ -203,54 +226,94 @@ class ThresholdAnnotator:
                 len(checked),
                 ", ".join(f"{name} {value:.3f}" for name, value in self.channel_agreement.items()),
             )
-        self._fit_polarity_and_largest(checked)
+        self._fit_polarity_and_largest(checked, executor, masks=False)
 
-    def _fit_polarity_and_largest(self, checked: list[np.ndarray]) -> list[np.ndarray]:
+    def _fit_polarity_and_largest(
+        self, checked: list[np.ndarray], executor: Executor | None = None, *, masks: bool = True
+    ) -> list[np.ndarray]:
         """The set's polarity and, with ``largest_component="auto"``, whether to keep one object per image.
 
-        Returns the final masks of the images that took part (at most :data:`~.channels.MAX_CHOICE_IMAGES`),
-        each step computed once: the same masks :meth:`annotate` gives them now.
+        Returns the final masks of the images that took part (at most :data:`~.channels.MAX_CHOICE_IMAGES`): the
+        same masks :meth:`annotate` gives them now (none with ``masks=False``). Without an executor each step is
+        computed once per image; with one, each step runs on batches of images in the workers, which compute
+        again what an earlier step found (the grey image, the split).
         """
         self.chosen_polarity = None
         self.chosen_largest = None
         sample = subsample(checked)
-        prepared = [self.prepare(image, self.channel_for(image)) for image in sample]
-        for data in prepared:
-            _check_range(data)
-        # through foreground(), which subclasses override (k-means clusters and has no split())
-        bright = [None if _is_constant(data) else self.foreground(data, "bright") for data in prepared]
+        split = [self._split_of(image) for image in sample] if executor is None else None
         if self.polarity == "auto":
-            total = sum(
-                polarity_score(self.polarity_evidence(data, mask))
-                for data, mask in zip(prepared, bright, strict=True)
-                if mask is not None
-            )
+            if split is None:
+                evidence = _each(self, executor, "_evidence_of", sample)
+            else:
+                evidence = [self._evidence(data, bright) for data, bright in split]
+            total = sum(value for value in evidence if value is not None)
             self.chosen_polarity = "bright" if total >= 0 else "dark"
             log.info("%s: polarity %r chosen over %d image(s)", self.name, self.chosen_polarity, len(checked))
-        cleaned = [
-            np.zeros(data.shape[:2], bool)
-            if mask is None
-            else postprocess(
-                mask if self.polarity_in_use() == "bright" else self.foreground(data),
-                min_size=self.min_size,
-                fill_holes=self.fill_holes,
-            )
-            for data, mask in zip(prepared, bright, strict=True)
-        ]
-        if self.largest_component == "auto" or self.keeps_largest():
-            pieces = [largest_component(mask, self.neck) for mask in cleaned]
+        if not masks and self.largest_component != "auto":
+            return []
+        if split is None:
+            finals = _each(self, executor, "_final_of", sample)
+        else:
+            bright_in_use = self.polarity_in_use() == "bright"
+            finals = [
+                self._final(data, bright if bright is None or bright_in_use else self.foreground(data))
+                for data, bright in split
+            ]
+        cleaned = [mask for mask, _ in finals]
         if self.largest_component == "auto":
-            centred = sum(bool(piece[piece.shape[0] // 2, piece.shape[1] // 2]) for piece in pieces)
-            self.centred_share = centred / len(pieces)
+            centred = sum(piece is not None and bool(piece[_middle(piece)]) for _, piece in finals)
+            self.centred_share = centred / len(finals)
             self.chosen_largest = self.centred_share >= CENTRED_SHARE
             log.info(
                 "%s: the largest object covers the centre in %d of %d image(s): %s",
                 self.name,
                 centred,
-                len(pieces),
+                len(finals),
                 "one object per image kept" if self.chosen_largest else "every object kept",
             )
-        return pieces if self.keeps_largest() else cleaned
+        if not masks or not self.keeps_largest():
+            return cleaned
+        # the pieces _final left out: those of masks that miss the centre
+        missing = [mask for mask, piece in finals if piece is None]
+        found = iter(
+            [self._largest_of(mask) for mask in missing]
+            if executor is None
+            else _each(self, executor, "_largest_of", missing)
+        )
+        return [next(found) if piece is None else piece for _, piece in finals]
+
+    def _split_of(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The image as the stage sees it (checked) and its bright class (None for a constant image), through
+        foreground(), which subclasses override (k-means clusters and has no split())."""
+        data = self.prepare(image, self.channel_for(image))
+        _check_range(data)
+        return data, None if _is_constant(data) else self.foreground(data, "bright")
+
+    def _evidence(self, data: np.ndarray, bright: np.ndarray | None) -> float | None:
+        """The image's :func:`~bootseg.annotators.polarity.polarity_score` for ``polarity="auto"``."""
+        return None if bright is None else polarity_score(self.polarity_evidence(data, bright))
+
+    def _evidence_of(self, image: np.ndarray) -> float | None:
+        return self._evidence(*self._split_of(image))
+
+    def _final(self, data: np.ndarray, objects: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The cleaned mask of ``objects`` (the foreground in the polarity in use; None: a constant image) and,
+        where the largest object matters, that object cut at necks: for every mask when the stage keeps one
+        object, and with ``"auto"`` for a mask that covers the centre (a mask that misses it has no largest
+        object covering it, and its piece is needed only if the stage keeps one object per image)."""
+        if objects is None:
+            return np.zeros(data.shape[:2], bool), None
+        cleaned = postprocess(objects, min_size=self.min_size, fill_holes=self.fill_holes)
+        wanted = self.keeps_largest() or (self.largest_component == "auto" and bool(cleaned[_middle(cleaned)]))
+        return cleaned, self._largest_of(cleaned) if wanted else None
+
+    def _final_of(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        data = self.prepare(image, self.channel_for(image))
+        return self._final(data, None if _is_constant(data) else self.foreground(data))
+
+    def _largest_of(self, mask: np.ndarray) -> np.ndarray:
+        return largest_component(mask, self.neck)
 
     def polarity_evidence(self, data: np.ndarray, bright: np.ndarray) -> np.ndarray:
         """The mask whose :func:`~bootseg.annotators.polarity.polarity_score` decides ``polarity="auto"``: the
@@ -388,3 +451,17 @@ def _check_range(data: np.ndarray) -> None:
             f"image values span [{low:g}, {high:g}], more than float64 can hold after grey conversion; "
             "rescale the image (e.g. divide by its maximum absolute value) first"
         )
+
+
+def _middle(mask: np.ndarray) -> tuple[int, int]:
+    return mask.shape[0] // 2, mask.shape[1] // 2
+
+
+def _each(stage: ThresholdAnnotator, executor: Executor, method: str, items: list[Any]) -> list[Any]:
+    """``stage.method(item)`` for every item, in order, on batches of items in the executor's workers."""
+    done = executor.map(_call_each, repeat(stage), repeat(method), batches(items, executor))
+    return [value for batch in done for value in batch]
+
+
+def _call_each(stage: ThresholdAnnotator, method: str, items: list[Any]) -> list[Any]:
+    return [getattr(stage, method)(item) for item in items]

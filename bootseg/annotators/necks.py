@@ -135,7 +135,8 @@ def _split_object(components: np.ndarray, label: int, box: tuple[slice, slice], 
     if not basins.any():  # no peak found (cannot happen for a non-empty object, kept for safety)
         basins = obj.astype(np.int32)
     total = int(basins.max())
-    top = np.asarray(ndi.maximum(distance, basins, index=np.arange(total + 1)), dtype=float)
+    top = np.zeros(total + 1)  # each basin's peak (0 for the background)
+    np.maximum.at(top, basins.ravel(), distance.ravel())
     parent = np.arange(total + 1)
 
     def root(i: int) -> int:

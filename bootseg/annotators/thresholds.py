@@ -13,14 +13,17 @@ Every class takes the shared keyword options of :class:`~bootseg.annotators.base
 
 from __future__ import annotations
 
+import copy
 import logging
+from concurrent.futures import Executor
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 from skimage import exposure, filters
 
 from .base import ThresholdAnnotator
-from .channels import candidates_for
+from .channels import candidates_for, subsample
 from .options import check_int, check_number, check_odd_window
 from .polarity import polarity_score
 
@@ -255,28 +258,29 @@ class MultiOtsu(ThresholdAnnotator):
     def _fits(self) -> bool:
         return self.classes_option == "auto" or super()._fits()
 
-    def _fit_choices(self, checked: list[np.ndarray]) -> None:
+    def fits_candidates(self) -> bool:
+        """True with ``classes="auto"`` (see :meth:`fit`)."""
+        return self.classes_option == "auto"
+
+    def _fit_choices(self, checked: list[np.ndarray], executor: Executor | None = None) -> None:
         """With ``classes="auto"``, every candidate (2 or 3 classes × each candidate channel when ``channel`` is
         ``"auto"``) is fitted whole, its polarity and one-object rule included, and the candidate whose final
         masks score the highest mean :func:`~bootseg.annotators.polarity.polarity_score` (objects on a
-        background) is kept: one criterion for every choice, judged on the masks the stage will give."""
+        background) is kept: one criterion for every choice, judged on the masks the stage will give. With an
+        ``executor`` each candidate is one task."""
         if self.classes_option != "auto":
-            super()._fit_choices(checked)
+            super()._fit_choices(checked, executor)
             return
         channels = candidates_for(checked) if self.channel == "auto" else [self.channel]
-        fitted: dict[tuple[int, str], tuple[float, str | None, bool | None, float]] = {}
-        for count in AUTO_CLASSES:
-            for channel in channels:
-                self.classes = count
-                self.chosen_channel = channel if self.channel == "auto" else None
-                try:
-                    masks = self._fit_polarity_and_largest(checked)
-                except TooFewLevelsError:  # an image with two grey levels has no third class
-                    if count == AUTO_CLASSES[0]:
-                        raise
-                    continue
-                score = float(np.mean([polarity_score(mask) for mask in masks]))
-                fitted[count, channel] = (score, self.chosen_polarity, self.chosen_largest, self.centred_share)
+        candidates = [(count, channel) for count in AUTO_CLASSES for channel in channels]
+        sample = subsample(checked)
+        if executor is None:
+            outcomes = [_fit_candidate(self, candidate, sample) for candidate in candidates]
+        else:
+            outcomes = list(executor.map(_fit_candidate, repeat(self), candidates, repeat(sample)))
+        fitted = {
+            candidate: outcome for candidate, outcome in zip(candidates, outcomes, strict=True) if outcome is not None
+        }
         best = max(fitted, key=lambda key: fitted[key][0])  # ties keep the first: 2 classes, grey
         self.classes, channel = best
         self.chosen_channel = channel if self.channel == "auto" else None
@@ -416,3 +420,24 @@ class Niblack(LocalThreshold):
     def threshold_image(self, grey: np.ndarray) -> np.ndarray:
         """:func:`skimage.filters.threshold_niblack` of ``grey``."""
         return filters.threshold_niblack(grey, window_size=self.window_size, k=self.k)
+
+
+def _fit_candidate(
+    stage: MultiOtsu, candidate: tuple[int, str], images: list[np.ndarray]
+) -> tuple[float, str | None, bool | None, float] | None:
+    """One candidate of ``classes="auto"`` fitted whole (``candidate`` is ``(classes, channel)``): the mean
+    objectness of its final masks and the polarity and one-object rule it chose; None when the images have too few
+    grey levels for its classes (never for the fewest). Module-level, so that an executor's workers can run it;
+    it sets the candidate's options on a copy of ``stage``, so that threads sharing one stage do not race."""
+    count, channel = candidate
+    stage = copy.copy(stage)
+    stage.classes = count
+    stage.chosen_channel = channel if stage.channel == "auto" else None
+    try:
+        masks = stage._fit_polarity_and_largest(images)
+    except TooFewLevelsError:  # an image with two grey levels has no third class
+        if count == AUTO_CLASSES[0]:
+            raise
+        return None
+    score = float(np.mean([polarity_score(mask) for mask in masks]))
+    return score, stage.chosen_polarity, stage.chosen_largest, stage.centred_share

@@ -173,6 +173,10 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
 
 #: The first stage runs in a process pool from this many images on (below it, starting workers costs more).
 POOL_MIN_IMAGES = 256
+#: A first stage that makes choices over the set (``auto``: eight candidates, each fitted whole on up to 200
+#: images) runs in the pool from this many pixels on (64 images of 128²): the candidates' fits then outweigh
+#: the workers' start.
+FIT_POOL_MIN_PIXELS = 64 * 128 * 128
 
 
 def available_cores() -> int:
@@ -183,15 +187,17 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def first_stage_pool(workers: int | None, images: int) -> Any:
+def first_stage_pool(workers: int | None, images: Sequence[Any], first_stage: Any = None) -> Any:
     """A process pool for the first stage, or ``None`` to run it in this process.
 
     ``workers=None`` (the default, "auto"): every available core, when there are at least
-    :data:`POOL_MIN_IMAGES` images. Workers start with ``forkserver`` (``spawn`` where there is none), so they
-    never inherit the state of threads running in this process.
+    :data:`POOL_MIN_IMAGES` images, or when ``first_stage``'s ``fit`` fits several candidates whole
+    (``fits_candidates()``, as ``auto`` does) and the images hold at least :data:`FIT_POOL_MIN_PIXELS`
+    pixels. Workers start with ``forkserver`` (``spawn`` where there is none), so they never inherit the state
+    of threads running in this process.
     """
-    count = workers if workers is not None else (available_cores() if images >= POOL_MIN_IMAGES else 1)
-    count = min(count, images)
+    count = workers if workers is not None else (available_cores() if _pool_pays(images, first_stage) else 1)
+    count = min(count, len(images))
     if count <= 1:
         return None
     import multiprocessing
@@ -200,6 +206,15 @@ def first_stage_pool(workers: int | None, images: int) -> Any:
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     log.info("first stage: %d worker processes", count)
     return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method))
+
+
+def _pool_pays(images: Sequence[Any], first_stage: Any) -> bool:
+    if len(images) >= POOL_MIN_IMAGES:
+        return True
+    fits_candidates = getattr(first_stage, "fits_candidates", None)
+    if not (callable(fits_candidates) and fits_candidates()):
+        return False
+    return sum(int(image.shape[0]) * int(image.shape[1]) for image in images) >= FIT_POOL_MIN_PIXELS
 
 
 def add_workers_option(parser: Any) -> None:

@@ -340,7 +340,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         f" ({len(skipped)} skipped)" if skipped else "",
         " → ".join(chain.stage_names),
     )
-    pool = first_stage_pool(settings.workers, len(images))
+    pool = first_stage_pool(settings.workers, images, chain.stages[0])
     try:
         result = chain.run(images, names=names, max_pixels=None, checkpoint_dir=out, executor=pool)
     finally:
