@@ -15,7 +15,8 @@ d. U-Net training against a hand-written PyTorch loop over the same model and da
    fast preset at 128², the paper network at 256²; augmentation's cost as its own row.
 e. prediction streamed from a generator through ``UNetRefiner.iter_predict_proba`` against a hand-written torch
    loop doing the same resize, scaling and forward pass: images/s and peak resident memory, each count in fresh
-   subprocesses (two per loop, alternating, medians).
+   subprocesses (four per loop, alternating, medians: a 200-image loop lasts a fifth of a second, and one slow
+   process moved the median of two by a tenth).
 f. ``bootseg run`` end to end on a folder: each phase's share of the wall time.
 
 Repeats are interleaved (each round runs every variant once; in a, per image) and medians are kept.
@@ -482,7 +483,7 @@ def memory_kib(field: str) -> int:
 
 
 #: Fresh processes per count and loop, alternating which goes first; the medians count.
-_PREDICT_ROUNDS = 2
+_PREDICT_ROUNDS = 4
 
 
 def prediction_rows(plan: Plan, workdir: Path) -> list[list[str]]:
