@@ -129,11 +129,11 @@ def _split_object(components: np.ndarray, label: int, box: tuple[slice, slice], 
     obj = np.pad(components[box] == label, pad)
     distance = ndi.distance_transform_edt(obj)
     peaks = peak_local_max(distance, min_distance=1, exclude_border=False)
+    if len(peaks) <= 1:  # one basin: nothing to cut
+        return (components[box] == label).astype(np.int32)
     markers = np.zeros(obj.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     basins = watershed(-distance, markers, mask=obj, connectivity=1).astype(np.int32)
-    if not basins.any():  # no peak found (cannot happen for a non-empty object, kept for safety)
-        basins = obj.astype(np.int32)
     total = int(basins.max())
     top = np.zeros(total + 1)  # each basin's peak (0 for the background)
     np.maximum.at(top, basins.ravel(), distance.ravel())
