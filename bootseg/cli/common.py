@@ -223,7 +223,10 @@ def add_workers_option(parser: Any) -> None:
         "--workers",
         type=positive_int,
         metavar="N",
-        help=f"processes for the first stage (default: every core from {POOL_MIN_IMAGES} images on, else 1)",
+        help=(
+            f"processes for the first stage (default: every core from {POOL_MIN_IMAGES} images on, or from 64 "
+            "images of 128² in pixels when the first stage fits candidates, as auto does; else 1)"
+        ),
     )
 
 
