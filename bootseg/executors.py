@@ -1,13 +1,15 @@
-"""Work split for a ``concurrent.futures.Executor``: how many workers it has and the batches to send them."""
+"""Work split for a ``concurrent.futures.Executor``: how many workers it has, the batches to send them, and one
+method of one object run over many items in those batches."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import TypeVar
+from itertools import repeat
+from typing import Any, TypeVar
 
-__all__ = ["batches", "workers"]
+__all__ = ["batches", "map_method", "workers"]
 
 T = TypeVar("T")
 
@@ -39,3 +41,23 @@ def batches(items: Sequence[T], executor: Executor) -> list[list[T]]:
     """
     size = max(1, -(-len(items) // (4 * workers(executor))))
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def map_method(executor: Executor, target: Any, method: str, items: Sequence[Any]) -> list[Any]:
+    """``getattr(target, method)(item)`` for every item, in order, on :func:`batches` of items in the executor's
+    workers. ``target`` is pickled with each batch for a process pool (a worker's changes to it are lost), and
+    shared by the threads of a thread pool (so the method must not change it).
+
+    Examples
+    --------
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> with ThreadPoolExecutor(2) as pool:
+    ...     map_method(pool, "-", "join", ["ab", "cd", "ef"])
+    ['a-b', 'c-d', 'e-f']
+    """
+    done = executor.map(_call_each, repeat(target), repeat(method), batches(items, executor))
+    return [value for batch in done for value in batch]
+
+
+def _call_each(target: Any, method: str, items: list[Any]) -> list[Any]:
+    return [getattr(target, method)(item) for item in items]

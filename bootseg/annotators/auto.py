@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ..executors import map_method
 from ..thickness import MAX_MEASURED_MASKS, evenly_spaced, median_radii, thin_background
-from .base import _each
 from .channels import subsample
 from .options import check_bool
 from .per_object import rethreshold_objects
@@ -144,7 +144,7 @@ class Auto(MultiOtsu):
         masks = (
             [self._own_segment(image) for image in measured]
             if executor is None
-            else _each(self, executor, "_own_segment", measured)
+            else map_method(executor, self, "_own_segment", measured)
         )
         radii = median_radii(masks)
         if radii is not None:

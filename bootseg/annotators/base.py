@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from itertools import repeat
 from typing import Any
 
 import numpy as np
 
-from ..executors import batches
+from ..executors import map_method
 from ..images import check_image
 from .channels import CHANNELS, channel_image, choose_channel, subsample
 from .options import check_bool, check_choice, check_int, check_median, check_number
@@ -244,7 +243,7 @@ class ThresholdAnnotator:
         split = [self._split_of(image) for image in sample] if executor is None else None
         if self.polarity == "auto":
             if split is None:
-                evidence = _each(self, executor, "_evidence_of", sample)
+                evidence = map_method(executor, self, "_evidence_of", sample)
             else:
                 evidence = [self._evidence(data, bright) for data, bright in split]
             total = sum(value for value in evidence if value is not None)
@@ -253,7 +252,7 @@ class ThresholdAnnotator:
         if not masks and self.largest_component != "auto":
             return []
         if split is None:
-            finals = _each(self, executor, "_final_of", sample)
+            finals = map_method(executor, self, "_final_of", sample)
         else:
             bright_in_use = self.polarity_in_use() == "bright"
             finals = [
@@ -279,7 +278,7 @@ class ThresholdAnnotator:
         found = iter(
             [self._largest_of(mask) for mask in missing]
             if executor is None
-            else _each(self, executor, "_largest_of", missing)
+            else map_method(executor, self, "_largest_of", missing)
         )
         return [next(found) if piece is None else piece for _, piece in finals]
 
@@ -455,13 +454,3 @@ def _check_range(data: np.ndarray) -> None:
 
 def _middle(mask: np.ndarray) -> tuple[int, int]:
     return mask.shape[0] // 2, mask.shape[1] // 2
-
-
-def _each(stage: ThresholdAnnotator, executor: Executor, method: str, items: list[Any]) -> list[Any]:
-    """``stage.method(item)`` for every item, in order, on batches of items in the executor's workers."""
-    done = executor.map(_call_each, repeat(stage), repeat(method), batches(items, executor))
-    return [value for batch in done for value in batch]
-
-
-def _call_each(stage: ThresholdAnnotator, method: str, items: list[Any]) -> list[Any]:
-    return [getattr(stage, method)(item) for item in items]
