@@ -12,7 +12,7 @@ objects' solidity out (:func:`judges_lines`, from the masks' own geometry).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ __all__ = [
     "edge_fit",
     "factors",
     "judges_lines",
+    "judges_lines_from_radii",
     "solidity",
     "sureness",
 ]
@@ -143,10 +144,22 @@ def judges_lines(masks: Sequence[np.ndarray]) -> bool:
     >>> judges_lines([cells]), judges_lines([disc])
     (True, False)
     """
-    from .thickness import median_radii, thin_background
+    from .thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced
 
-    radii = median_radii(masks)
-    return thin_background(None if radii is None else radii[2])
+    return judges_lines_from_radii(map(class_radii, evenly_spaced(masks, MAX_MEASURED_MASKS)))
+
+
+def judges_lines_from_radii(radii: Iterable[tuple[float, float] | None]) -> bool:
+    """:func:`judges_lines` from the masks' :func:`bootseg.thickness.class_radii`, already measured on the masks
+    :func:`judges_lines` would pick (``bootseg predict`` streams its masks and keeps only these radii).
+
+    >>> judges_lines_from_radii([(8.0, 1.0), None, (9.0, 1.5)]), judges_lines_from_radii([(8.0, 12.0)])
+    (True, False)
+    """
+    from .thickness import median_of_radii, thin_background
+
+    summary = median_of_radii(radii)
+    return thin_background(None if summary is None else summary[2])
 
 
 def combine(sureness: float, solidity: float, edge_fit: float = 1.0) -> float:

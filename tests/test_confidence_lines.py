@@ -137,7 +137,7 @@ def test_predict_judges_from_its_own_masks_as_run_does(tmp_path, monkeypatch, fo
     chain = "otsu,unet(size=32,epochs=1,base_channels=4)"
     assert main(["run", str(folder), "--out", str(out), "--chain", chain, "-q"]) == 0
     if forced:  # follow the lines form through predict
-        monkeypatch.setattr(predict_module, "thin_background", lambda ratio: True)
+        monkeypatch.setattr(predict_module, "judges_lines_from_radii", lambda radii: True)
     again = tmp_path / "again"
     assert main(["predict", str(out), str(folder), "--out", str(again), "--save-proba", "-q"]) == 0
     record = json.loads((again / "run.json").read_text())

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..confidence import Factors, factors
-from ..thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced, median_of_radii, thin_background
+from ..confidence import Factors, factors, judges_lines_from_radii
+from ..thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced
 from .common import (
     UsageError,
     add_input_options,
@@ -173,8 +173,7 @@ def command(args: argparse.Namespace) -> int:
                 "dtype": str(image.dtype),
             }
         )
-    summary = median_of_radii(radii)
-    lines = thin_background(None if summary is None else summary[2])
+    lines = judges_lines_from_radii(radii)
     for item, image_factors in zip(inputs, scored, strict=True):
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
