@@ -51,7 +51,9 @@ def test_colour_channel_of_a_grey_image_is_refused():
         channel_image(np.zeros((4, 4), np.uint8), "saturation")
     with pytest.raises(ValueError, match="channel must be one of"):
         channel_image(np.zeros((4, 4, 3), np.uint8), "hue")
-    with pytest.raises(ValueError, match="channel must be one of 'grey', 'saturation', 'lab_a', 'lab_b', 'auto'"):
+    with pytest.raises(
+        ValueError, match="channel must be one of 'grey', 'saturation', 'lab_a', 'lab_b', 'texture', 'auto'"
+    ):
         Otsu(channel="red")
     with pytest.raises(ValueError, match="color=True clusters the RGB colours"):
         KMeans(color=True, channel="saturation")

@@ -58,7 +58,7 @@ def test_per_object_thresholds_fix_the_size_of_bright_and_dim_objects():
     pairs = [_haloed_nuclei(seed=s) for s in range(3)]
     images = [im for im, _ in pairs]
     once = Auto(per_object=False).fit(images)
-    each = Auto().fit(images)
+    each = Auto(per_object="auto").fit(images)
     assert each.use_per_object and not once.use_per_object
     one_level = np.mean([dice(once.annotate(im), t) for im, t in pairs])
     own_level = np.mean([dice(each.annotate(im), t) for im, t in pairs])
@@ -67,7 +67,7 @@ def test_per_object_thresholds_fix_the_size_of_bright_and_dim_objects():
 
 def test_auto_reports_the_neighbourhood_it_chose():
     images = [_haloed_nuclei(seed=s)[0] for s in range(3)]
-    auto = Auto().fit(images)
+    auto = Auto(per_object="auto").fit(images)
     objects = median_radii([Auto(per_object=False).fit(images).annotate(im) for im in images])[0]
     made = auto.choices()
     assert made["per_object"] is True
@@ -94,14 +94,14 @@ def test_objects_whose_neighbourhood_cannot_be_split_are_kept():
 def test_auto_per_object_is_off_with_three_classes():
     # with dim discs at 70 the halos make a third class: the objects have two levels, per_object="auto" stays off
     images = [_haloed_nuclei(seed=s, dim=70.0)[0] for s in range(3)]
-    auto = Auto().fit(images)
+    auto = Auto(per_object="auto").fit(images)
     assert auto.classes == 3 and not auto.use_per_object and auto.choices()["per_object"] is False
 
 
 def test_auto_per_object_is_off_for_one_centred_object_and_checked():
     yy, xx = np.mgrid[:64, :64]
     big = [np.where(np.hypot(yy - 32, xx - 32) <= 12 + s, 200, 20).astype(np.uint8) for s in range(3)]
-    one = Auto().fit(big)
+    one = Auto(per_object="auto").fit(big)
     assert one.keeps_largest() and not one.use_per_object and one.choices()["per_object"] is False
     forced = Auto(per_object=True).fit(big)
     assert forced.use_per_object

@@ -13,7 +13,7 @@ name           class                                       own options (defaults
 ``multiotsu``  :class:`~.thresholds.MultiOtsu`             ``classes=3``
 ``auto``       :class:`~.auto.Auto`                         ``classes="auto"``, ``channel="auto"``,
                                                            ``neck=0.5``, ``ridges="auto"``,
-                                                           ``per_object="auto"`` (the default chain's
+                                                           ``per_object=False`` (the default chain's
                                                            first stage)
 ``sauvola``    :class:`~.thresholds.Sauvola`               ``window_size=15``, ``k=0.2``
 ``niblack``    :class:`~.thresholds.Niblack`               ``window_size=15``, ``k=0.2``

@@ -36,26 +36,24 @@ class Auto(MultiOtsu):
     images: crops centred on a cell, a lesion, a spheroid) and ``neck=0.5`` (that object cut free of the objects
     it touches through a narrow neck). :meth:`fit` tries every channel with 2 and 3 classes, each with its own
     polarity and one-object rule, and keeps the candidate whose final masks score the highest mean
-    :func:`~bootseg.annotators.polarity.polarity_score`: the one that looks most like objects on a background.
-    The chain calls :meth:`fit` before the first stage annotates. This is the first stage of ``bootseg run``'s
-    default chain. On the benchmark data sets it chose grey and 2 classes for the fluorescence nuclei and the EM
-    cells, saturation for dermoscopy (where grey takes the vignetted corners), blue–yellow and 3 classes for the
-    white cell among red cells, grey and 3 classes for the white cells whose pale cytoplasm is part of the mask,
-    and one object per image for the three data sets of centred objects (``docs/benchmarks.md``).
+    :func:`~bootseg.annotators.polarity.polarity_score` (the one that looks most like objects on a background)
+    among grey and the colour channels whose masks agree with the other channels' majority
+    (:data:`~bootseg.annotators.thresholds.AGREEMENT_FLOOR`): where the channels disagree, as on H&E tissue, no
+    colour channel has the evidence to be preferred to grey. The chain calls :meth:`fit` before the first stage
+    annotates. This is the first stage of ``bootseg run``'s default chain.
 
     Last, with ``ridges="auto"``, when the images hold several objects each and the background of the chosen
     masks is less than half as thick as the objects (:func:`~bootseg.thickness.thin_background`), the
     objects are packed edge to edge and the background is the lines between them: the stage then finds those
     lines with a ridge filter (:mod:`bootseg.annotators.ridges`) at scales set by their measured width, in the
-    chosen channel and polarity. Of the benchmark sets only the EM cells are of this kind (ratio 0.25, against 1.4
-    or more); their first-stage mean Dice rose from 0.844 to 0.904.
+    chosen channel and polarity (cell membranes in electron micrographs).
 
-    Otherwise, with ``per_object="auto"``, when the images hold several objects each and two classes were
-    chosen, every object's outline is moved to the split of the grey levels in its own neighbourhood
+    ``per_object`` moves every object's outline to the split of the grey levels in its own neighbourhood
     (:mod:`bootseg.annotators.per_object`, the same method and classes on the pixels within half the objects'
     radius of it): one level for the whole image makes bright blurred objects too large and dim ones too small.
-    On the fluorescence nuclei the first stage's mean Dice rose from 0.889 to 0.923; forced on the three
-    one-object sets, where the rule does not fire, it lowered Dice by 0.011 to 0.030.
+    It is off by default: it helped fluorescence nuclei but harmed H&E and mixed-modality nuclei, so it has no
+    evidence as a default (``docs/benchmarks.md``, leave-one-dataset-out); ``per_object="auto"`` applies it
+    when the images hold several objects each and two classes were chosen.
 
     Parameters
     ----------
@@ -67,7 +65,7 @@ class Auto(MultiOtsu):
         Find a thin background as lines: ``"auto"`` when :meth:`fit` finds it thin (see above), True always (at
         the default width, :data:`~bootseg.annotators.ridges.DEFAULT_RIDGE_RADIUS`, unless the background was
         measured thin), False never.
-    per_object : bool or "auto", default "auto"
+    per_object : bool or "auto", default False
         Each object's own threshold: ``"auto"`` when :meth:`fit` keeps several objects per image, with two
         classes and no ridges; True always (with three classes each neighbourhood is split in three and the
         upper two kept; with ridges it is skipped); False never.
@@ -93,7 +91,7 @@ class Auto(MultiOtsu):
         largest_component: bool | str = "auto",
         neck: float = 0.5,
         ridges: bool | str = "auto",
-        per_object: bool | str = "auto",
+        per_object: bool | str = False,
         **options: Any,
     ) -> None:
         super().__init__(

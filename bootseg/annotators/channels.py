@@ -8,6 +8,10 @@ differs from the red cells around it in hue, not in brightness. The ``channel`` 
 - ``"grey"``: the luma, in the image's own units (the default; see :func:`~bootseg.annotators.preprocess.to_grey`);
 - ``"saturation"``: HSV saturation, ``(max − min) / max`` of R, G, B;
 - ``"lab_a"`` and ``"lab_b"``: the CIE L*a*b* opponent axes, green–red and blue–yellow;
+- ``"texture"``: the local standard deviation of grey in a :data:`TEXTURE_WINDOW`-pixel square, for objects that
+  differ from the background in texture rather than in level (unstained cells in phase contrast or bright field,
+  whose inside is as bright on average as the medium around them, as in the local-contrast segmentation of
+  phase-contrast images, Jaccard et al., PHANTAST, PLoS ONE 2014);
 - ``"auto"``: the channel whose masks agree best with those of the other channels, over a set of images.
 
 **The consensus rule behind "auto".** Each candidate channel gives a mask per image (the annotator's own method
@@ -18,11 +22,12 @@ colour images whose colour channels are constant) have one candidate, grey. The 
 images by :meth:`~bootseg.annotators.base.ThresholdAnnotator.fit` (the chain calls it with every image before the
 first stage annotates); an annotator that was not fitted chooses for each image from that image alone. On the
 benchmark data sets it picks grey for the white cells of ``wbc_tecom``, saturation for dermoscopy and blue–yellow
-for ``wbc_cellavision``, each the best of the four with hindsight (``docs/benchmarks.md``).
+for ``wbc_cellavision`` (``docs/benchmarks.md``).
 
-A ``multiotsu`` with ``classes="auto"``, as in the ``auto`` first stage (:class:`~bootseg.annotators.thresholds.Auto`),
-does not use this rule: it chooses the channel together with the number of classes, by the objectness of each
-candidate's final masks.
+A ``multiotsu`` with ``classes="auto"``, as in the ``auto`` first stage (:class:`~bootseg.annotators.auto.Auto`),
+chooses the channel together with the number of classes, by the objectness of each candidate's final masks, but
+only among grey and the colour channels whose masks agree with the majority vote of the other channels' masks
+(:data:`~bootseg.annotators.thresholds.AGREEMENT_FLOOR`). ``"texture"`` is never chosen by ``"auto"``: name it.
 
 Colour channels are computed from the image scaled to [0, 1] (uint8 by 255, uint16 by 65535, other dtypes from
 their own minimum to maximum) with OpenCV's float conversions.
@@ -37,12 +42,25 @@ import numpy as np
 from ..metrics import dice
 from .preprocess import to_grey
 
-__all__ = ["CANDIDATES", "CHANNELS", "channel_image", "choose_channel", "subsample"]
+__all__ = [
+    "CANDIDATES",
+    "CHANNELS",
+    "COLOUR",
+    "TEXTURE_WINDOW",
+    "channel_image",
+    "choose_channel",
+    "local_std",
+    "subsample",
+]
 
 #: The values the ``channel`` option accepts.
-CHANNELS = ("grey", "saturation", "lab_a", "lab_b", "auto")
+CHANNELS = ("grey", "saturation", "lab_a", "lab_b", "texture", "auto")
 #: The channels ``"auto"`` chooses from, in order of preference on a tie.
 CANDIDATES = ("grey", "saturation", "lab_a", "lab_b")
+#: The colour channels among :data:`CANDIDATES` (a grey image has none of them).
+COLOUR = ("saturation", "lab_a", "lab_b")
+#: Side of the square window of the ``"texture"`` channel's local standard deviation, in pixels.
+TEXTURE_WINDOW = 7
 #: The span of each colour channel's values; a channel varies on an image when it spans 1 % of this.
 SPANS = {"saturation": 1.0, "lab_a": 255.0, "lab_b": 255.0}
 #: At most this many images, evenly spaced, take part in the choice.
@@ -72,8 +90,10 @@ def channel_image(image: np.ndarray, channel: str) -> np.ndarray:
     """
     if channel == "grey":
         return to_grey(image)
-    if channel not in CANDIDATES:
-        raise ValueError(f"channel must be one of {', '.join(CANDIDATES)}, got {channel!r}")
+    if channel == "texture":
+        return local_std(to_grey(image), TEXTURE_WINDOW)
+    if channel not in COLOUR:
+        raise ValueError(f"channel must be one of {', '.join(CHANNELS[:-1])}, got {channel!r}")
     if image.ndim != 3:
         raise ValueError(f"channel {channel!r} needs a colour image; this one has a single channel (use 'grey')")
     import cv2
@@ -83,6 +103,22 @@ def channel_image(image: np.ndarray, channel: str) -> np.ndarray:
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1]
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
     return lab[..., 1] if channel == "lab_a" else lab[..., 2]
+
+
+def local_std(grey: np.ndarray, window: int) -> np.ndarray:
+    """The standard deviation of ``grey`` in the ``window`` × ``window`` square around each pixel (float32; the
+    border reflected), from box means of the values and of their squares.
+
+    >>> flat = np.full((9, 9), 5.0); flat[4, 4] = 50.0
+    >>> round(float(local_std(flat, 3)[4, 4]), 3), float(local_std(flat, 3)[0, 0])
+    (14.142, 0.0)
+    """
+    import cv2
+
+    values = grey.astype(np.float32)
+    mean = cv2.blur(values, (window, window), borderType=cv2.BORDER_REFLECT)
+    square = cv2.blur(values * values, (window, window), borderType=cv2.BORDER_REFLECT)
+    return np.sqrt(np.maximum(square - mean * mean, 0.0))
 
 
 def subsample(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -101,7 +137,7 @@ def candidates_for(images: Sequence[np.ndarray]) -> list[str]:
         return ["grey"]
     varied = [
         name
-        for name in CANDIDATES[1:]
+        for name in COLOUR
         if sum(np.ptp(channel_image(image, name)) > 0.01 * SPANS[name] for image in images) * 2 >= len(images)
     ]
     return ["grey", *varied]

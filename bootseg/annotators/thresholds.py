@@ -23,7 +23,7 @@ import numpy as np
 from skimage import exposure, filters
 
 from .base import ThresholdAnnotator
-from .channels import candidates_for, subsample
+from .channels import COLOUR, candidates_for, subsample
 from .options import check_int, check_number, check_odd_window
 from .polarity import polarity_score
 
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 #: The class counts ``classes="auto"`` chooses from.
 AUTO_CLASSES = (2, 3)
+#: ``classes="auto"`` with ``channel="auto"`` keeps a colour channel only when its final masks agree with the
+#: majority vote of the other channels' masks (mean Dice) at least this much: where the channels disagree, no
+#: colour channel has the evidence to be preferred to grey.
+AGREEMENT_FLOOR = 0.5
 
 __all__ = [
     "GlobalThreshold",
@@ -224,8 +228,9 @@ class MultiOtsu(ThresholdAnnotator):
         ValueError. ``"auto"`` chooses 2 or 3 over the images given to :meth:`fit` (for each image alone when not
         fitted): the count whose final masks look more like objects on a background, by the mean of
         :func:`~bootseg.annotators.polarity.polarity_score`; with ``channel="auto"`` the channel is chosen in the
-        same step, by the same score. Three classes add the middle class to the objects: a white cell's pale
-        cytoplasm around its dark nucleus.
+        same step, by the same score, among grey and the colour channels whose masks agree with the majority of
+        the other channels' (:data:`AGREEMENT_FLOOR`). Three classes add the middle class to the objects: a white
+        cell's pale cytoplasm around its dark nucleus.
     polarity, median, largest_component, fill_holes, min_size
         The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
 
@@ -250,6 +255,8 @@ class MultiOtsu(ThresholdAnnotator):
         #: With ``classes="auto"``: the mean objectness of each candidate's masks (``"grey, 2 classes"``: score),
         #: from :meth:`fit`.
         self.candidate_scores: dict[str, float] = {}
+        #: With ``classes="auto"``: one sentence for a person, what :meth:`fit` chose and how clear the choice was.
+        self.summary = ""
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments, ``classes`` included."""
@@ -266,8 +273,9 @@ class MultiOtsu(ThresholdAnnotator):
         """With ``classes="auto"``, every candidate (2 or 3 classes × each candidate channel when ``channel`` is
         ``"auto"``) is fitted whole, its polarity and one-object rule included, and the candidate whose final
         masks score the highest mean :func:`~bootseg.annotators.polarity.polarity_score` (objects on a
-        background) is kept: one criterion for every choice, judged on the masks the stage will give. With an
-        ``executor`` each candidate is one task."""
+        background) is kept, among grey and the colour candidates with the evidence of the other channels
+        (:func:`_best_candidate`): judged on the masks the stage will give. With an ``executor`` each candidate is
+        one task."""
         if self.classes_option != "auto":
             super()._fit_choices(checked, executor)
             return
@@ -281,12 +289,13 @@ class MultiOtsu(ThresholdAnnotator):
         fitted = {
             candidate: outcome for candidate, outcome in zip(candidates, outcomes, strict=True) if outcome is not None
         }
-        best = max(fitted, key=lambda key: fitted[key][0])  # ties keep the first: 2 classes, grey
+        best = _best_candidate(fitted)
         self.classes, channel = best
         self.chosen_channel = channel if self.channel == "auto" else None
-        _, self.chosen_polarity, self.chosen_largest, self.centred_share = fitted[best]
-        self.channel_agreement = {}
+        _, self.chosen_polarity, self.chosen_largest, self.centred_share, _ = fitted[best]
+        self.channel_agreement = _agreements(fitted) if len(channels) > 1 else {}
         self.candidate_scores = {f"{channel}, {count} classes": value[0] for (count, channel), value in fitted.items()}
+        self.summary = _summary(best, self.candidate_scores, self.channel_agreement, self.chosen_polarity)
         log.info(
             "%s: %s, %d classes chosen (objectness: %s)",
             self.name,
@@ -301,6 +310,7 @@ class MultiOtsu(ThresholdAnnotator):
         if self.classes_option == "auto" and self.candidate_scores:
             made["classes"] = self.classes
             made["objectness"] = {key: round(value, 4) for key, value in self.candidate_scores.items()}
+            made["summary"] = self.summary
         return made
 
     def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
@@ -422,9 +432,66 @@ class Niblack(LocalThreshold):
         return filters.threshold_niblack(grey, window_size=self.window_size, k=self.k)
 
 
-def _fit_candidate(
-    stage: MultiOtsu, candidate: tuple[int, str], images: list[np.ndarray]
-) -> tuple[float, str | None, bool | None, float] | None:
+#: What one candidate's fit gives: objectness, polarity, one-object rule, centred share, and its final masks
+#: (each packed flat with :func:`numpy.packbits`, beside its pixel count).
+Fitted = tuple[float, "str | None", "bool | None", float, list[tuple[np.ndarray, int]]]
+
+
+def _agreements(fitted: dict[tuple[int, str], Fitted]) -> dict[str, float]:
+    """Each candidate's mean Dice with the majority vote of the other channels' masks of the same class count
+    (``"grey, 2 classes"``: agreement); a count with one channel has nothing to agree with and is left out."""
+    from ..metrics import dice
+
+    made = {}
+    for (count, channel), outcome in fitted.items():
+        others = [value[4] for (c, name), value in fitted.items() if c == count and name != channel]
+        if not others:
+            continue
+        votes = [np.mean([_unpack(masks[i]) for masks in others], axis=0) > 0.5 for i in range(len(outcome[4]))]
+        mine = [_unpack(packed) for packed in outcome[4]]
+        made[f"{channel}, {count} classes"] = float(np.mean([dice(m, v) for m, v in zip(mine, votes, strict=True)]))
+    return made
+
+
+#: Two candidates whose objectness differs by less than this are "close": the summary says the choice was weak.
+CLOSE = 0.1
+
+
+def _summary(best: tuple[int, str], scores: dict[str, float], agreement: dict[str, float], polarity: str | None) -> str:
+    """What :meth:`MultiOtsu.fit` chose, the runner-up and its margin, and the colour candidates passed over."""
+    chosen = f"{best[1]}, {best[0]} classes"
+    passed = [key for key, value in agreement.items() if key.split(",")[0] in COLOUR and value < AGREEMENT_FLOOR]
+    others = {key: value for key, value in scores.items() if key != chosen and key not in passed}
+    text = f"{chosen}" + (f", {polarity} objects" if polarity else "") + f" (objectness {scores[chosen]:.2f})"
+    if others:
+        runner = max(others, key=others.__getitem__)
+        margin = scores[chosen] - others[runner]
+        sure = "weak: candidates close" if margin < CLOSE else "clear"
+        text += f"; runner-up {runner} ({others[runner]:.2f}): {sure}"
+    if passed:
+        listed = ", ".join(f"{key} ({scores[key]:.2f}, agreement {agreement[key]:.2f})" for key in passed)
+        text += f"; colour candidates the other channels did not confirm (agreement < {AGREEMENT_FLOOR}): {listed}"
+    return text
+
+
+def _unpack(packed: tuple[np.ndarray, int]) -> np.ndarray:
+    return np.unpackbits(packed[0], count=packed[1]).view(bool)
+
+
+def _best_candidate(fitted: dict[tuple[int, str], Fitted]) -> tuple[int, str]:
+    """The (classes, channel) pair :meth:`MultiOtsu.fit` keeps: the highest objectness among grey and the colour
+    candidates whose agreement (:func:`_agreements`) reaches :data:`AGREEMENT_FLOOR`. Ties keep the first: 2
+    classes, grey."""
+    agreement = _agreements(fitted)
+    trusted = [
+        key
+        for key in fitted
+        if key[1] not in COLOUR or agreement.get(f"{key[1]}, {key[0]} classes", 0.0) >= AGREEMENT_FLOOR
+    ]
+    return max(trusted, key=lambda key: fitted[key][0])
+
+
+def _fit_candidate(stage: MultiOtsu, candidate: tuple[int, str], images: list[np.ndarray]) -> Fitted | None:
     """One candidate of ``classes="auto"`` fitted whole (``candidate`` is ``(classes, channel)``): the mean
     objectness of its final masks and the polarity and one-object rule it chose; None when the images have too few
     grey levels for its classes (never for the fewest). Module-level, so that an executor's workers can run it;
@@ -440,4 +507,5 @@ def _fit_candidate(
             raise
         return None
     score = float(np.mean([polarity_score(mask) for mask in masks]))
-    return score, stage.chosen_polarity, stage.chosen_largest, stage.centred_share
+    packed = [(np.packbits(mask.ravel()), mask.size) for mask in masks]
+    return score, stage.chosen_polarity, stage.chosen_largest, stage.centred_share, packed
