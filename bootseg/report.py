@@ -217,6 +217,17 @@ def _sheet_section(run: Mapping[str, Any], folder: Path, evaluation: Mapping[str
     return f'{_legend(run)}<p class="note">{note}</p><div class="sheet">{"".join(cards)}</div>'
 
 
+def _choice_lines(run: Mapping[str, Any]) -> list[str]:
+    """One line per stage that says what it chose over the set and how clear the choice was (its choices'
+    ``summary``), so that a person sees first what the run decided without labels."""
+    lines = []
+    for stage in run.get("stages", []):
+        summary = (stage.get("choices") or {}).get("summary")
+        if summary:
+            lines.append(f'<p class="choice"><b>{_e(stage.get("key", ""))} chose</b> {_e(summary)}</p>')
+    return lines
+
+
 def render_report(
     run: Mapping[str, Any],
     folder: str | os.PathLike,
@@ -251,6 +262,7 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f'<p class="muted">{len(run.get("inputs", []))} images · written {_e(run.get("created", ""))}</p>',
     ]
+    parts += _choice_lines(run)
     skipped = run.get("skipped") or []
     if skipped:
         items = "".join(f"<li><code>{_e(i.get('source', ''))}</code>: {_e(i.get('reason', ''))}</li>" for i in skipped)

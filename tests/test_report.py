@@ -47,3 +47,25 @@ def test_report_limit_and_missing_overlays(tmp_path):
     text = render_report(_run(names, [None] * 5), tmp_path, limit=3)
     assert text.count("data:image/png;base64,") == 3 and "Showing 3 of 5" in text
     assert "by name" in text
+
+
+def test_report_says_first_what_each_stage_chose(tmp_path):
+    run = _run(["a"], [0.5])
+    run["stages"][0]["choices"] = {"polarity": "dark", "summary": "grey, 2 classes <weak>"}
+    text = render_report(run, tmp_path)
+    line = '<p class="choice"><b>0-otsu chose</b> grey, 2 classes &lt;weak&gt;</p>'
+    assert line in text and text.index(line) < text.index("Masks to check")
+    assert 'class="choice"' not in render_report(_run(["a"], [0.5]), tmp_path)
+
+
+def test_auto_summary_names_the_choice_the_runner_up_and_what_was_passed_over():
+    from bootseg.annotators import thresholds as thr
+
+    summary = thr._summary(
+        (2, "grey"),
+        {"grey, 2 classes": 0.40, "lab_a, 2 classes": 0.9, "grey, 3 classes": 0.35},
+        {"grey, 2 classes": 0.6, "lab_a, 2 classes": 0.2},
+        "dark",
+    )
+    assert summary.startswith("grey, 2 classes, dark objects (objectness 0.40); runner-up grey, 3 classes (0.35)")
+    assert "weak: candidates close" in summary and "lab_a, 2 classes (0.90, agreement 0.20)" in summary
