@@ -19,14 +19,14 @@ from .common import (
     UsageError,
     add_input_options,
     add_runtime_options,
-    check_out,
     image_source,
-    make_out,
     positive_int,
     progress,
 )
+from .outfolder import check_out, make_out, predict_outputs
 from .outputs import (
     CONFIDENCE_DEFINITION,
+    PROBA_FORMATS,
     add_output_options,
     add_report_limit,
     proba_path,
@@ -113,8 +113,7 @@ def _streamed(paths: list[Path], kept: deque, max_pixels: int | None) -> Iterato
 
 def command(args: argparse.Namespace) -> int:
     from ..inputs import scan_inputs
-    from ..io import list_images, write_image, write_mask
-    from ..overlay import overlay
+    from ..io import list_images
     from ..refiners import UNetRefiner
     from .run import _check_device
 
@@ -122,7 +121,7 @@ def command(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
     model_path = resolve_model(args.model)
-    check_out(args.out, args.images, overwrite=args.overwrite)
+    check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
     paths, skipped = scan_inputs(
         list_images(image_source(args.images)),
         skip_bad=args.skip_bad,
@@ -135,7 +134,24 @@ def command(args: argparse.Namespace) -> int:
     _check_device(args.device)
     stage = UNetRefiner.load(model_path, device=args.device)  # "auto": this machine's best, not the saved one
     threshold = args.threshold if args.threshold is not None else stage.config.threshold
-    out = make_out(check_out(args.out, args.images, overwrite=args.overwrite))
+    out = check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
+    plan = predict_outputs(
+        names, overlays=args.overlays, proba_suffix=PROBA_FORMATS[args.proba_format] if args.save_proba else None
+    )
+    manifest = make_out(out, plan, protected=[*args.images, model_path])
+    try:
+        _predict(args, out, model_path, stage, threshold, paths, names, skipped, start)
+    finally:
+        manifest.prune()  # lists only what was written, also when the prediction failed
+    print(out)
+    return 0
+
+
+def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, paths, names, skipped, start) -> None:
+    """Predict every image in turn and write its mask (and overlay, probabilities), then run.json and the report."""
+    from ..io import write_image, write_mask
+    from ..overlay import overlay
+
     (out / "masks").mkdir(exist_ok=True)
     if args.overlays:
         (out / "overlays").mkdir(exist_ok=True)
@@ -180,8 +196,6 @@ def command(args: argparse.Namespace) -> int:
     write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
     _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
-    print(out)
-    return 0
 
 
 def _write_record(
