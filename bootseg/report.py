@@ -251,6 +251,10 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f'<p class="muted">{len(run.get("inputs", []))} images · written {_e(run.get("created", ""))}</p>',
     ]
+    warnings = run.get("warnings") or []
+    if warnings:  # first: a run that segmented nothing must not look like a result
+        items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+        parts += [f'<h2 class="low">Warnings ({len(warnings)})</h2>', f'<ul class="warnings low">{items}</ul>']
     skipped = run.get("skipped") or []
     if skipped:
         items = "".join(f"<li><code>{_e(i.get('source', ''))}</code>: {_e(i.get('reason', ''))}</li>" for i in skipped)

@@ -62,7 +62,7 @@ def test_presets_and_overrides():
         ({"epochs": 0}, ValueError, r"epochs must be >= 1, got 0"),
         ({"epochs": 2.5}, TypeError, r"epochs must be an integer, got 2.5"),
         ({"val_fraction": 1.0}, ValueError, r"val_fraction must be in \[0, 1\), got 1.0"),
-        ({"lr": -1}, ValueError, r"lr must be a positive number, got -1"),
+        ({"lr": -1}, ValueError, r"lr must be a finite number > 0 \(the paper.s: 1e-3\), got -1"),
         ({"threshold": 1.5}, ValueError, r"threshold must be in \(0, 1\), got 1.5"),
         ({"label_sigma": -1}, ValueError, r"label_sigma must be a number >= 0, got -1"),
         ({"epoch": 3}, TypeError, r"unknown unet option\(s\) epoch; valid options: .*epochs"),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..confidence import Factors, factors, judges_lines_from_radii
+from ..degenerate import degenerate_kind, degenerate_warning
 from ..thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced
 from .common import (
     UsageError,
@@ -164,6 +165,7 @@ def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, pa
     # factors, and the class radii of the masks judges_lines would measure (evenly spaced, a few floats each)
     measured = set(evenly_spaced(list(range(len(paths))), MAX_MEASURED_MASKS))
     scored: list[Factors] = []
+    kinds: list[str | None] = []  # which masks are (nearly) empty or full, for one warning at the end
     radii = []
     probas = stage.iter_predict_proba(_streamed(paths, kept, args.max_pixels), batch_size=args.batch_size)
     for index, (path, name, proba) in enumerate(
@@ -172,6 +174,7 @@ def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, pa
         image = kept.popleft()
         mask = proba > threshold
         scored.append(factors(proba, image))
+        kinds.append(degenerate_kind(mask))
         if index in measured:
             radii.append(class_radii(mask))
         write_mask(out / "masks" / f"{name}.png", mask)
@@ -190,16 +193,19 @@ def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, pa
             }
         )
     lines = judges_lines_from_radii(radii)
+    warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
+    for warning in warnings:
+        log.warning("%s", warning)
     for item, image_factors in zip(inputs, scored, strict=True):
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines)
+    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines, warnings)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
 
 
 def _write_record(
-    args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped, lines
+    args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped, lines, warnings
 ) -> None:
     from ..report import write_report
     from ..runfile import now_iso, versions, write_runfile
@@ -224,6 +230,7 @@ def _write_record(
             "max_pixels": args.max_pixels,
         },
         "skipped": [item.as_dict() for item in skipped],
+        "warnings": warnings,
         "device_used": str(stage.device),
         "versions": versions(),
         "stages": [

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..confidence import judges_lines
+from ..degenerate import stage_warnings
 from .chainspec import StageSpec, apply_shared_options, load_config, parse_chain
 from .common import (
     UsageError,
@@ -375,6 +376,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
 
         run = run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines)
         run["skipped"] = skipped
+        run["warnings"] = stage_warnings(stages)
         run["constant_images"] = result.constant
         run["resumed"] = resume
         if evaluation is not None:

@@ -147,13 +147,17 @@ class UNetConfig:
             raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {self.upsampling!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if isinstance(self.lr, bool) or not (
+            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        ):
+            raise ValueError(f"lr must be a finite number > 0 (the paper's: 1e-3), got {self.lr!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.patience is not None:
             _check_int("patience", self.patience, 1)
-        if not (isinstance(self.label_sigma, (int, float)) and self.label_sigma >= 0):
+        if not (
+            isinstance(self.label_sigma, (int, float)) and math.isfinite(self.label_sigma) and self.label_sigma >= 0
+        ):
             raise ValueError(f"label_sigma must be a number >= 0, got {self.label_sigma!r}")
         if not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1):
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
