@@ -199,11 +199,31 @@ def _pool_pays(images: Sequence[Any], first_stage: Any) -> bool:
     return sum(int(image.shape[0]) * int(image.shape[1]) for image in images) >= FIT_POOL_MIN_PIXELS
 
 
+#: The most ``--workers`` processes.
+MAX_WORKERS = 1024
+#: bootseg.refiners.config.MAX_BATCH_SIZE, without importing torch for ``--help``.
+MAX_BATCH_SIZE = 4096
+
+
+def int_between(low: int, high: int, bound_name: str) -> Any:
+    """An argparse type: an integer from ``low`` to ``high``; the error names the bound ``bound_name``."""
+
+    def parse(text: str) -> int:
+        value = _int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer between {low} and {high} ({bound_name}), got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def add_workers_option(parser: Any) -> None:
     """``--workers``."""
     parser.add_argument(
         "--workers",
-        type=positive_int,
+        type=int_between(1, MAX_WORKERS, "MAX_WORKERS"),
         metavar="N",
         help=(
             f"processes for the first stage (default: every core from {POOL_MIN_IMAGES} images on, or from 64 "

@@ -17,11 +17,12 @@ from ..confidence import Factors, factors, judges_lines_from_radii
 from ..degenerate import degenerate_kind, degenerate_warning
 from ..thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced
 from .common import (
+    MAX_BATCH_SIZE,
     UsageError,
     add_input_options,
     add_runtime_options,
     image_source,
-    positive_int,
+    int_between,
     progress,
 )
 from .outfolder import check_out, make_out, predict_outputs
@@ -74,7 +75,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     group.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=int_between(1, MAX_BATCH_SIZE, "MAX_BATCH_SIZE"),
         metavar="N",
         help="images per prediction batch (default: the model's training batch size)",
     )
