@@ -52,6 +52,8 @@ def test_a_huge_median_is_refused_when_the_chain_is_built(images, tmp_path, caps
     out = tmp_path / "out"
     assert main(["run", str(images), "--out", str(out), "--chain", "otsu(median=100001)", "-q"]) == 2
     assert "median must be 0 (off) or an odd integer between 3 and 255" in capsys.readouterr().err
+    assert main(["run", str(images), "--out", str(out), "--chain", "sauvola(window_size=100001)", "-q"]) == 2
+    assert "window_size must be at most 8191 (MAX_WINDOW), got 100001" in capsys.readouterr().err
     assert not out.exists()
 
 
