@@ -62,6 +62,13 @@ def _empty_tiff(path):
         tifffile.imwrite(path, np.zeros((0, 8), np.uint8))
 
 
+def _two_series_tiff(path):
+    """A TIFF of two separate images (series) of different sizes."""
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(np.zeros((8, 8), np.uint8), photometric="minisblack", metadata=None)
+        tiff.write(np.full((6, 6), 255, np.uint8), photometric="minisblack", metadata=None)
+
+
 BAD = [
     ("zero.png", lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
     ("truncated.png", _truncated_png, "cannot be decoded"),
@@ -81,6 +88,7 @@ BAD = [
         "not a single 2D image",
     ),
     ("huge.png", _huge_png_header, "10000 × 10000 pixels is above the limit of 67,108,864"),
+    ("series.tif", lambda p: _two_series_tiff(p), "TIFF holds 2 images (series) of shapes (8, 8) and (6, 6)"),
 ]
 
 
