@@ -163,3 +163,24 @@ def test_checkpoint_dir_in_python_reloads_trained_networks(tmp_path, monkeypatch
         other.run(images, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match=r"image name '\.\./x' cannot be a file name"):
         chain.run(images[:1], names=["../x"], checkpoint_dir=tmp_path / "new")
+
+
+def test_a_damaged_chain_state_is_named_with_what_to_do(tmp_path, capsys):
+    from bootseg.resume import StageStore
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    arrays, _ = synthetic_spheroids(2, size=24, seed=1)
+    for i, array in enumerate(arrays):
+        write_image(folder / f"{i}.png", array)
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--chain", "otsu", "-q"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"  # as if it had been interrupted
+    (out / "run.json").write_text(json.dumps(record))
+    (out / "chain-state.json").write_text('{"format": 1, "stages": [')
+    assert main(["run", "--resume", str(out), "-q"]) == 1
+    message = capsys.readouterr().err
+    assert f"'{out / 'chain-state.json'}' is damaged" in message and "--overwrite" in message
+    with pytest.raises(ValueError, match=r"chain-state\.json' is damaged \(not valid JSON"):
+        StageStore(out, ["0", "1"], {"seed": 0})
