@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "bootseg-manifest.json"
 _FORMAT = "bootseg.manifest"
 _FORMAT_VERSION = 1
+#: The temporary file of an atomic write of ``name`` (:func:`bootseg.io.atomic_write`): ``.name.XXXXXXXX.tmp``.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def _entry(relative: str | os.PathLike) -> str | None:
@@ -142,7 +145,7 @@ class Manifest:
         what was removed (folders with a trailing ``/``); the manifest keeps what is left.
         """
         guarded = [Path(p).resolve() for p in protected]
-        removed = []
+        removed = self.remove_leftovers()
         for entry in sorted(self.files):
             path = self._regular_file(entry)
             if path is None:
@@ -159,6 +162,26 @@ class Manifest:
                 path.rmdir()
                 self.folders.discard(entry)
                 removed.append(entry + "/")
+        return removed
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove the temporary files that an atomic write of a listed file (or of the manifest) left when the
+        process was killed midway (``.NAME.XXXXXXXX.tmp`` beside ``NAME``); return them, relative to the folder."""
+        names: dict[str, set[str]] = {"": {MANIFEST}}
+        for entry in self.files:
+            parent, _, name = entry.rpartition("/")
+            names.setdefault(parent, set()).add(name)
+        removed = []
+        for parent, listed in sorted(names.items()):
+            probe = self._inside(f"{parent}/_") if parent else self.folder / "_"  # no symbolic link on the way
+            if probe is None or not probe.parent.is_dir():
+                continue
+            folder = probe.parent
+            for path in folder.iterdir():
+                match = _TEMPORARY.match(path.name)
+                if match and match["name"] in listed and stat.S_ISREG(path.lstat().st_mode):
+                    path.unlink()
+                    removed.append(f"{parent}/{path.name}" if parent else path.name)
         return removed
 
     def _inside(self, entry: str) -> Path | None:

@@ -254,3 +254,44 @@ def test_demo_overwrite_keeps_user_files_in_its_folders(tmp_path):
     assert (demo / "images" / "mine.txt").read_text() == "m" and (demo / "run" / "masks" / "hand.png").is_file()
     assert main([*args[:4], "3", *args[5:]]) == 0  # again, with fewer images: the earlier fourth is removed
     assert not (demo / "images" / "0003.png").exists() and (demo / "images" / "mine.txt").read_text() == "m"
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """Temporary files as an atomic write killed midway leaves them, next to bootseg's files, and two of a user."""
+    made = [out / ".run.json.ab12cd34.tmp", out / "masks" / ".img0.png.zz99xx11.tmp", out / f".{MANIFEST}.q1w2e3r4.tmp"]
+    for path in made:
+        path.write_bytes(b"half")
+    (out / "masks" / ".mine.png.abcdefgh.tmp").write_bytes(b"user")
+    (out / "x.tmp").write_bytes(b"user")
+    return made
+
+
+def test_leftover_temporary_files_are_removed_by_overwrite_and_resume(tmp_path):
+    images = make_images(tmp_path / "good")
+    out = tmp_path / "o"
+    assert run(images, "--out", out, "--chain", "otsu") == 0
+    made = _leftovers(out)
+    assert run(images, "--out", out, "--chain", "otsu", "--overwrite") == 0
+    assert not any(p.exists() for p in made)
+    assert (out / "masks" / ".mine.png.abcdefgh.tmp").read_bytes() == b"user" and (out / "x.tmp").is_file()
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"  # as if it had been interrupted
+    (out / "run.json").write_text(json.dumps(record))
+    made = _leftovers(out)
+    assert main(["run", "--resume", str(out), "-q"]) == 0
+    assert not any(p.exists() for p in made) and (out / "x.tmp").is_file()
+
+
+def test_a_run_killed_in_its_first_record_says_how_to_start_again(tmp_path, capsys):
+    images = make_images(tmp_path / "good")
+    out = tmp_path / "o"
+    assert run(images, "--out", out, "--chain", "otsu") == 0
+    for path in out.rglob("*"):  # what a kill during the first write of run.json leaves: the manifest alone
+        if path.is_file() and path.name != MANIFEST:
+            path.unlink()
+    (out / ".run.json.ab12cd34.tmp").write_bytes(b"{")
+    assert main(["run", "--resume", str(out), "-q"]) == 2
+    message = capsys.readouterr().err
+    assert "stopped before it recorded its settings" in message and "--overwrite" in message
+    assert run(images, "--out", out, "--chain", "otsu", "--overwrite") == 0
+    assert not list(out.rglob("*.tmp"))

@@ -166,6 +166,9 @@ def resume_out(path: Path, plan: OutputPlan) -> Manifest:
     """The manifest of the interrupted run in ``path``, with ``plan`` added (a run from before manifests gets one)."""
     manifest = Manifest.read(path) or Manifest(path)
     manifest.add(plan.files, folders=[f for f in plan.folders if not (path / f).exists()])
+    left = manifest.remove_leftovers()
+    if left:
+        log.info("removed %d temporary files that the interrupted run left in '%s'", len(left), path)
     return manifest
 
 

@@ -480,7 +480,7 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
         )
     folder = Path(args.resume)
     if not (folder / "run.json").is_file():
-        raise UsageError(f"--resume '{folder}': no run.json there, so no run to resume; start one with --out")
+        raise UsageError(f"--resume '{folder}': no run.json there, so no run to resume; {_no_record_hint(folder)}")
     try:
         record = read_runfile(folder)
     except ValueError as exc:
@@ -500,6 +500,14 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     return RunSettings(
         **values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, workers=getattr(args, "workers", None)
     )
+
+
+def _no_record_hint(folder: Path) -> str:
+    from ..manifest import MANIFEST
+
+    if (folder / MANIFEST).is_file():  # a run began here, and was stopped in its first write of run.json
+        return f"the run was stopped before it recorded its settings: start it again with --out {folder} --overwrite"
+    return "start one with --out"
 
 
 def _write_images(out: Path, settings: RunSettings, names, images, stages) -> None:
