@@ -12,6 +12,7 @@ file or the new one, never a truncated one, and no temporary file behind.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import tempfile
@@ -439,9 +440,13 @@ def atomic_write(path: PathLike, mode: str = "wb", *, encoding: str | None = Non
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         with suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not exc.filename:  # name the file
+            raise OSError(
+                errno.ENOSPC, f"{exc.strerror or 'No space left on device'} while writing", str(path)
+            ) from exc
         raise
     _fsync_folder(folder)
 

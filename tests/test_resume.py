@@ -184,3 +184,23 @@ def test_a_damaged_chain_state_is_named_with_what_to_do(tmp_path, capsys):
     assert f"'{out / 'chain-state.json'}' is damaged" in message and "--overwrite" in message
     with pytest.raises(ValueError, match=r"chain-state\.json' is damaged \(not valid JSON"):
         StageStore(out, ["0", "1"], {"seed": 0})
+
+
+def test_a_full_disk_names_the_file_and_says_to_resume(images, tmp_path, monkeypatch, capsys):
+    import errno
+
+    real, calls = os.fsync, [0]
+
+    def fsync(fd):
+        calls[0] += 1
+        if calls[0] > 4:  # the manifest, run.json and the chain state are written; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "out"
+    assert main(["run", str(images), "--out", str(out), "--chain", "otsu", "-q"]) == 1
+    message = capsys.readouterr().err
+    assert "No space left on device" in message and f"'{out}" in message
+    assert f"bootseg run --resume {out}" in message
+    assert not list(out.rglob("*.tmp"))

@@ -8,6 +8,7 @@ import shlex
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,8 @@ def command(args: argparse.Namespace) -> int:
     try:
         _predict(args, out, model_path, stage, threshold, paths, names, skipped, start)
     finally:
-        manifest.prune()  # lists only what was written, also when the prediction failed
+        with suppress(OSError):  # a full disk must not hide the error itself
+            manifest.prune()  # lists only what was written, also when the prediction failed
     print(out)
     return 0
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shlex
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,6 +224,8 @@ def command(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
     try:
         outcome = execute(settings, resume=settings.resume)
+    except OSError as exc:
+        raise _resumable(exc, settings.out) from exc
     except KeyboardInterrupt:
         if (Path(settings.out) / "run.json").is_file():
             print(
@@ -398,7 +402,8 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         )
         return Outcome(out, run, evaluation)
     except BaseException:
-        manifest.prune()  # also when the run failed or was interrupted
+        with suppress(OSError):  # a full disk must not hide the error itself
+            manifest.prune()  # also when the run failed or was interrupted
         raise
 
 
@@ -499,6 +504,17 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     argv = record.get("argv") if isinstance(record.get("argv"), list) else list(args.argv)
     return RunSettings(
         **values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, workers=getattr(args, "workers", None)
+    )
+
+
+def _resumable(exc: OSError, out: str) -> OSError:
+    """``exc``, with how to finish the run once the disk has room again when it is a full disk."""
+    if exc.errno != errno.ENOSPC or not (Path(out) / "run.json").is_file():
+        return exc
+    where = f": '{exc.filename}'" if exc.filename else ""
+    return OSError(
+        exc.errno,
+        f"{exc.strerror}{where}; free some space, then finish the run with: bootseg run --resume {shlex.quote(out)}",
     )
 
 
