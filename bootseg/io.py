@@ -248,7 +248,8 @@ def read_mask(path: PathLike) -> np.ndarray:
     """Read a mask file as a bool array.
 
     A pixel is foreground where its value is above 0 (bool and integer files: 0/1, 0/255, label images) or at
-    least 0.5 (float TIFF), in any channel of a colour file.
+    least 0.5 (float TIFF), in any channel of a colour file. A colour file that looks like a photograph
+    (:func:`bootseg.images.photograph_reason`) is refused.
 
     Parameters
     ----------
@@ -271,7 +272,12 @@ def read_mask(path: PathLike) -> np.ndarray:
     >>> read_mask(target).tolist()
     [[True, False], [False, True]]
     """
+    from .images import photograph_reason
+
     array = read_image(path)
+    reason = photograph_reason(array)
+    if reason is not None:
+        raise ImageReadError(f"'{path}' {reason}")
     mask = array >= 0.5 if array.dtype.kind == "f" else array > 0
     return mask.any(axis=2) if mask.ndim == 3 else mask
 
