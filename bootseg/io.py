@@ -175,13 +175,6 @@ def pixel_limit_reason(height: int, width: int, limit: int | None) -> str | None
     )
 
 
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """``(height, width)`` from a PNG header, without decoding; ``None`` for other formats."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
-        return int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big")
-    return None
-
-
 def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     """Read one image file, keeping its dtype.
 
@@ -230,7 +223,9 @@ def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     data = path.read_bytes()
     if not data:
         raise ImageReadError(f"cannot read '{path}': the file is empty (0 bytes)")
-    size = _header_size(data)
+    from .headers import header_size
+
+    size = header_size(data)
     if size is not None:
         _check_pixels(path, size, max_pixels)
     image = _read_tiff(path, max_pixels) if suffix in TIFF_SUFFIXES else _decode_opencv(data, path)
