@@ -104,3 +104,21 @@ def test_predict_warns_when_every_mask_is_empty(data, tmp_path, capsys):
     assert "stage model: 3 of 3 masks are (nearly) empty" in capsys.readouterr().err
     record = json.loads((out / "run.json").read_text())
     assert record["warnings"] and all(entry["confidence"] == 0.0 for entry in record["inputs"])
+
+
+def test_a_loss_that_diverges_after_the_kept_epoch_warns_and_nan_weights_fail(caplog):
+    from bootseg.refiners.divergence import check_converged
+    from bootseg.refiners.training import TrainReport
+
+    history = [{"epoch": 1, "train_loss": 0.4, "val_loss": 0.3}, {"epoch": 2, "train_loss": math.nan, "val_loss": 9}]
+    report = TrainReport(history=history, best_epoch=1, best_val_loss=0.3)
+    model = torch.nn.Linear(2, 1)
+    with caplog.at_level("WARNING", logger="bootseg"):
+        check_converged(report, model, lr=0.1)
+    assert "diverged at epoch 2" in caplog.text and "the weights of epoch 1" in caplog.text and "lr=0.01" in caplog.text
+    with torch.no_grad():
+        model.bias.fill_(math.inf)
+    with pytest.raises(
+        TrainingDivergedError, match=r"1 weight tensors of the kept epoch 1 are not finite \(first: bias\)"
+    ):
+        check_converged(report, model, lr=0.1)
