@@ -59,7 +59,7 @@ def test_presets_and_overrides():
             r"size 100 is not divisible by 2\*\*depth = 16; use a multiple such as 112",
         ),
         ({"loss": "focal"}, ValueError, r"loss must be one of dice, bce, bce_dice, got 'focal'"),
-        ({"epochs": 0}, ValueError, r"epochs must be >= 1, got 0"),
+        ({"epochs": 0}, ValueError, r"epochs must be between 1 and 100000, got 0"),
         ({"epochs": 2.5}, TypeError, r"epochs must be an integer, got 2.5"),
         ({"val_fraction": 1.0}, ValueError, r"val_fraction must be in \[0, 1\), got 1.0"),
         ({"lr": -1}, ValueError, r"lr must be a finite number > 0 \(the paper.s: 1e-3\), got -1"),
