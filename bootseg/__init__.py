@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .errors import BootsegError, DuplicateStageError, PluginError, UnknownStageError
+from .errors import BootsegError, DuplicateStageError, PluginError, TrainingDivergedError, UnknownStageError
 from .hookspecs import hookimpl, hookspec
 from .plugins import available_annotators, available_refiners, get_annotator, get_refiner
 from .protocols import Annotator, Refiner
@@ -34,6 +34,7 @@ __all__ = [
     "PluginError",
     "Refiner",
     "StageResult",
+    "TrainingDivergedError",
     "UnknownStageError",
     "__version__",
     "available_annotators",

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import PluginError, UnknownStageError
 from .executors import batches
+from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, BadInput, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
 from .protocols import Annotator, Refiner, satisfies
@@ -321,7 +322,7 @@ class BootstrapChain:
             ``result.masks`` (the last stage's) and ``result.stages`` (every stage's, in order).
         """
         inputs = self._inputs(images, names, skip_bad=skip_bad, max_pixels=max_pixels)
-        arrays, names = inputs.images, inputs.names
+        arrays, names = [read_only(a) for a in inputs.images], inputs.names  # no stage may change another's input
         for item in inputs.skipped:
             log.warning("skipped %s", item.line())
         if inputs.constant:
@@ -343,7 +344,7 @@ class BootstrapChain:
                 masks = self._annotate_all(stage, arrays, names, executor, store)
                 proba = None
             else:
-                masks, proba = self._refine(stage, arrays, masks, names, store)
+                masks, proba = self._refine(stage, arrays, [read_only(m) for m in masks], names, store)
             seconds = time.perf_counter() - start
             mean_fg = float(np.mean([m.mean() for m in masks]))
             log.info(
@@ -395,7 +396,7 @@ class BootstrapChain:
         True
         """
         inputs = self._inputs(images, None)
-        arrays, names = inputs.images, inputs.names
+        arrays, names = [read_only(a) for a in inputs.images], inputs.names
         last = self._stages[-1]
         if last.kind == "annotator":
             return self._annotate_all(last, arrays, names, executor)
@@ -572,16 +573,8 @@ class BootstrapChain:
             raise PluginError(
                 f"{stage.kind} {stage.name!r} from {stage.source} returned {len(masks)} masks for {len(images)} images"
             )
-        out = []
-        for mask, image, name in zip(masks, images, names, strict=True):
-            array = np.asarray(mask)
-            if array.shape != image.shape[:2]:
-                raise PluginError(
-                    f"{stage.kind} {stage.name!r} from {stage.source} returned a mask of shape {array.shape} for "
-                    f"{name} of shape {image.shape[:2]}; masks must be (H, W) like their image"
-                )
-            out.append(array if array.dtype == bool else array > 0)
-        return out
+        who = f"{stage.kind} {stage.name!r} from {stage.source}"
+        return [check_stage_mask(m, i.shape, who=who, name=n) for m, i, n in zip(masks, images, names, strict=True)]
 
 
 # -- work sent to an executor's workers (module-level functions, so that they pickle) ------------------------------

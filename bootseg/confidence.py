@@ -54,7 +54,8 @@ CONFIDENCE_DEFINITION = (
     "is the mean, over the outline, of the image's derivative across the outline divided by its largest value "
     "within 1 px inward or outward; 1 = crisp, convex objects whose outline lies on the image's edges. Where the "
     "masks' background is thin lines between packed objects (its radius under half the objects'), sureness is "
-    "measured on the background (the lines) instead, and solidity is left out"
+    "measured on the background (the lines) instead, and solidity is left out. An empty or all-foreground mask "
+    "scores 0"
 )
 
 
@@ -75,7 +76,9 @@ def confidence(proba: np.ndarray, image: np.ndarray | None = None, *, lines: boo
     edge fit sees the halo, but on the large CellaVision cells, whose true outlines often run a pixel from a
     stronger edge (the nucleus inside, a red cell outside), it is noise that drowns the solidity; the solidity's
     power (:data:`SOLIDITY_POWER`) gives a fused mask its weight back. Both the power and the edge fit's reach were
-    chosen on those five data sets. An image with no object and no unsure pixel scores 1.
+    chosen on those five data sets. An empty or all-foreground mask (and a map of NaN, which predicts nothing)
+    scores 0: it holds no outline and no object to judge, and a network that diverged or stopped too early makes
+    such masks, so they are checked first instead of last.
 
     With ``lines=True`` (masks whose background is thin lines between packed objects, :func:`judges_lines`) the
     score is the sureness of the background, ``sureness(1 - proba)``, × :func:`edge_fit`. In such images the
@@ -107,9 +110,13 @@ class Factors:
     background_sureness: float
     solidity: float
     edge_fit: float = 1.0
+    #: The mask is empty or all foreground: it holds no segmentation to trust, so it scores 0 in either form.
+    degenerate: bool = False
 
     def score(self, lines: bool = False) -> float:
         """The confidence in the objects' form, or with ``lines`` in the lines' form (see :func:`confidence`)."""
+        if self.degenerate:
+            return 0.0
         if lines:
             return combine(self.background_sureness, 1.0, self.edge_fit)
         return combine(self.sureness, self.solidity, self.edge_fit)
@@ -127,7 +134,11 @@ def factors(proba: np.ndarray, image: np.ndarray | None = None) -> Factors:
     values = np.asarray(proba, dtype=np.float32)
     mask = values > 0.5
     return Factors(
-        sureness(values), sureness(1.0 - values), solidity(mask), 1.0 if image is None else edge_fit(image, mask)
+        sureness(values),
+        sureness(1.0 - values),
+        solidity(mask),
+        1.0 if image is None else edge_fit(image, mask),
+        degenerate=bool(mask.all() or not mask.any()),
     )
 
 

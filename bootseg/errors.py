@@ -10,6 +10,7 @@ __all__ = [
     "BootsegError",
     "DuplicateStageError",
     "PluginError",
+    "TrainingDivergedError",
     "UnknownStageError",
 ]
 
@@ -47,4 +48,12 @@ class PluginError(BootsegError):
 
     >>> str(PluginError("annotator 'x' from acme (acme-seg 1.0) failed on img-1: ZeroDivisionError: ..."))[:26]
     "annotator 'x' from acme (a"
+    """
+
+
+class TrainingDivergedError(BootsegError, ArithmeticError):
+    """A network's training diverged (its loss or weights are not finite); the message says what to change.
+
+    >>> issubclass(TrainingDivergedError, ArithmeticError)
+    True
     """

@@ -11,7 +11,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["REC709", "check_image", "check_mask", "describe", "luma", "to_uint8"]
+__all__ = [
+    "REC709",
+    "check_image",
+    "check_mask",
+    "check_stage_mask",
+    "describe",
+    "luma",
+    "photograph_reason",
+    "read_only",
+    "to_uint8",
+]
 
 #: Rec. 709 luma weights (those of ``skimage.color.rgb2gray``), applied to the native values.
 REC709 = np.array([0.2125, 0.7154, 0.0721])
@@ -108,6 +118,82 @@ def check_mask(mask: Any, shape: tuple[int, ...], *, name: str = "mask") -> np.n
     if array.dtype.kind not in "uif":
         raise TypeError(f"{name} must be bool or numeric, got dtype {array.dtype}")
     return array > 0
+
+
+def check_stage_mask(mask: Any, shape: tuple[int, ...], *, who: str, name: str) -> np.ndarray:
+    """A stage's mask for image ``name`` of ``shape`` as bool ``(H, W)``, or a ``PluginError`` naming ``who``.
+
+    A mask is bool, or numbers where any value above zero is foreground; text, objects, complex numbers and NaN or
+    infinite values are refused (NaN would otherwise become background without a word).
+
+    >>> check_stage_mask(np.array([[0, 255], [1, 0]]), (2, 2), who="annotator 'x'", name="a").tolist()
+    [[False, True], [True, False]]
+    >>> try:
+    ...     check_stage_mask(np.array([[0.0, np.nan]]), (1, 2), who="annotator 'x'", name="a")
+    ... except Exception as exc:
+    ...     print(str(exc)[:55])
+    annotator 'x' returned a mask with 1 NaN or infinite va
+    """
+    from .errors import PluginError
+
+    array = np.asarray(mask)
+    if array.shape != tuple(shape[:2]):
+        raise PluginError(
+            f"{who} returned a mask of shape {array.shape} for {name} of shape {tuple(shape[:2])}; masks must be "
+            "(H, W) like their image"
+        )
+    if array.dtype == bool:
+        return array
+    rule = "masks must be bool (or numbers, foreground above 0)"
+    if array.dtype.kind not in "uif":
+        raise PluginError(f"{who} returned a mask of dtype {array.dtype} for {name}; {rule}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        count = int(np.count_nonzero(~np.isfinite(array)))
+        raise PluginError(f"{who} returned a mask with {count} NaN or infinite values for {name}; {rule}")
+    return array > 0
+
+
+#: A colour file whose this many most frequent colours cover less than half its pixels is a photograph, not a
+#: mask: a colour mask (a label map, or a mask saved as JPEG with blurred edges) is mostly a few flat colours.
+MASK_COLOURS = 64
+
+
+def photograph_reason(array: np.ndarray) -> str | None:
+    """Why a colour ``(H, W, C)`` array read as a mask looks like a photograph, or ``None`` if it looks like a mask.
+
+    >>> flat = np.zeros((8, 8, 3), np.uint8); flat[:4] = (200, 30, 90)
+    >>> photograph_reason(flat) is None
+    True
+    >>> noise = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    >>> photograph_reason(noise)[:45]
+    'looks like a photograph: its 64 most frequent'
+    """
+    if array.ndim != 3 or array.shape[2] < 3:
+        return None
+    pixels = array[..., :3].reshape(-1, 3)
+    pixels = pixels[:: max(1, pixels.shape[0] // 65536)]  # a sample is enough to tell
+    if (pixels == pixels[:, :1]).all():  # grey stored as colour
+        return None
+    _, counts = np.unique(pixels, axis=0, return_counts=True)
+    top = float(np.sort(counts)[::-1][:MASK_COLOURS].sum()) / pixels.shape[0]
+    if top >= 0.5:
+        return None
+    return (
+        f"looks like a photograph: its {MASK_COLOURS} most frequent colours cover only {top:.0%} of its pixels "
+        f"({counts.size} colours in all), so it is not a mask; give masks as one channel of 0/255 (or 0/1, or labels)"
+    )
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written to, so that a stage cannot change what other stages see.
+
+    >>> image = np.zeros((2, 2)); view = read_only(image)
+    >>> view.flags.writeable, image.flags.writeable
+    (False, True)
+    """
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

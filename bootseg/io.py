@@ -12,7 +12,7 @@ file or the new one, never a truncated one, and no temporary file behind.
 
 from __future__ import annotations
 
-import io as _stdio
+import errno
 import logging
 import os
 import tempfile
@@ -108,40 +108,9 @@ def _to_rgb(array: np.ndarray, path: Path, bgr: bool) -> np.ndarray:
 
 
 def _read_tiff(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    import tifffile
+    from .tiff import read_tiff
 
-    try:
-        with tifffile.TiffFile(path) as tiff:
-            series = tiff.series[0]
-            if max_pixels is not None and "Y" in series.axes and "X" in series.axes:
-                _check_pixels(
-                    path, (series.shape[series.axes.index("Y")], series.shape[series.axes.index("X")]), max_pixels
-                )
-            array, axes = np.asarray(series.asarray()), series.axes
-            alpha = any(int(extra) in (1, 2) for extra in getattr(tiff.pages[0], "extrasamples", ()) or ())
-    except ImageReadError:
-        raise
-    except Exception as error:  # tifffile raises several types for corrupt files
-        raise ImageReadError(f"cannot read '{path}' as TIFF: {error}") from error
-    if array.size == 0:
-        raise ImageReadError(f"cannot read '{path}': TIFF holds no pixels (shape {array.shape}, 0 rows or columns)")
-    # Drop length-1 axes other than Y and X, then put samples (channels) last.
-    keep = [i for i, axis in enumerate(axes) if axis in "YX" or array.shape[i] != 1]
-    array = array.reshape([array.shape[i] for i in keep])
-    axes = "".join(axes[i] for i in keep)
-    if axes == "SYX":
-        array, axes = np.moveaxis(array, 0, -1), "YXS"
-    if axes not in ("YX", "YXS"):
-        raise ImageReadError(
-            f"cannot read '{path}': TIFF holds shape {array.shape} (axes {axes}), not a single 2D image; "
-            "multi-page stacks and volumes are not supported"
-        )
-    if axes == "YXS" and array.shape[2] in (2, 4) and not alpha:  # channels that are not grey/RGB + alpha
-        raise ImageReadError(
-            f"cannot read '{path}': TIFF holds {array.shape[2]} channels (shape {array.shape}) and none is marked as "
-            "alpha, so it is neither grey, RGB nor RGBA; save the channel to segment (or an RGB view) alone"
-        )
-    return _to_rgb(array, path, bgr=False)
+    return _to_rgb(read_tiff(path, max_pixels), path, bgr=False)
 
 
 def _decode_opencv(data: bytes, path: Path) -> np.ndarray:
@@ -206,13 +175,6 @@ def pixel_limit_reason(height: int, width: int, limit: int | None) -> str | None
     )
 
 
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """``(height, width)`` from a PNG header, without decoding; ``None`` for other formats."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
-        return int.from_bytes(data[20:24], "big"), int.from_bytes(data[16:20], "big")
-    return None
-
-
 def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     """Read one image file, keeping its dtype.
 
@@ -261,7 +223,9 @@ def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     data = path.read_bytes()
     if not data:
         raise ImageReadError(f"cannot read '{path}': the file is empty (0 bytes)")
-    size = _header_size(data)
+    from .headers import header_size
+
+    size = header_size(data)
     if size is not None:
         _check_pixels(path, size, max_pixels)
     image = _read_tiff(path, max_pixels) if suffix in TIFF_SUFFIXES else _decode_opencv(data, path)
@@ -279,7 +243,8 @@ def read_mask(path: PathLike) -> np.ndarray:
     """Read a mask file as a bool array.
 
     A pixel is foreground where its value is above 0 (bool and integer files: 0/1, 0/255, label images) or at
-    least 0.5 (float TIFF), in any channel of a colour file.
+    least 0.5 (float TIFF), in any channel of a colour file. A colour file that looks like a photograph
+    (:func:`bootseg.images.photograph_reason`) is refused.
 
     Parameters
     ----------
@@ -302,7 +267,12 @@ def read_mask(path: PathLike) -> np.ndarray:
     >>> read_mask(target).tolist()
     [[True, False], [False, True]]
     """
+    from .images import photograph_reason
+
     array = read_image(path)
+    reason = photograph_reason(array)
+    if reason is not None:
+        raise ImageReadError(f"'{path}' {reason}")
     mask = array >= 0.5 if array.dtype.kind == "f" else array > 0
     return mask.any(axis=2) if mask.ndim == 3 else mask
 
@@ -471,9 +441,13 @@ def atomic_write(path: PathLike, mode: str = "wb", *, encoding: str | None = Non
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         with suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not exc.filename:  # name the file
+            raise OSError(
+                errno.ENOSPC, f"{exc.strerror or 'No space left on device'} while writing", str(path)
+            ) from exc
         raise
     _fsync_folder(folder)
 
@@ -625,7 +599,9 @@ def write_image(path: PathLike, array: Any) -> Path:
     suffix = _check_suffix(path, OPENCV_WRITE_SUFFIXES + TIFF_SUFFIXES, "write an image to")
     image = _image_array(array)
     if suffix in TIFF_SUFFIXES:
-        return write_bytes_atomic(path, _encode_tiff(image, path))
+        from .tiff import encode_tiff
+
+        return write_bytes_atomic(path, encode_tiff(image, path))
     allowed = ("uint8", "uint16") if suffix == ".png" else ("uint8",)
     if image.dtype.name not in allowed:
         raise ValueError(
@@ -640,16 +616,3 @@ def write_image(path: PathLike, array: Any) -> Path:
     if not ok:  # pragma: no cover - the checks above leave only encodable arrays
         raise BootsegError(f"OpenCV could not encode a {image.dtype} {image.shape} image for '{path}'")
     return write_bytes_atomic(path, encoded.tobytes())
-
-
-def _encode_tiff(image: np.ndarray, path: Path) -> bytes:
-    import tifffile
-
-    allowed = ("uint8", "uint16", "float32", "float64")
-    if image.dtype.name not in allowed:
-        raise ValueError(f"cannot write dtype {image.dtype} to '{path}': TIFF output holds {', '.join(allowed)}")
-    buffer = _stdio.BytesIO()
-    photometric = "minisblack" if image.ndim == 2 else "rgb"
-    extras = {"extrasamples": ["unassalpha"]} if image.ndim == 3 and image.shape[2] == 4 else {}
-    tifffile.imwrite(buffer, image, photometric=photometric, **extras)
-    return buffer.getvalue()

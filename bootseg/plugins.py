@@ -160,8 +160,9 @@ def make_plugin_manager(*, load_entrypoints: bool | None = None) -> PluginManage
     Returns
     -------
     PluginManager
-        A plugin that fails to import is recorded in ``pm.broken`` (with its distribution and the error) and
-        logged; it never stops the others from loading.
+        A plugin that fails to import (or calls ``sys.exit`` when imported), or whose entry-point name is
+        already taken (by another distribution, or a built-in module), is recorded in ``pm.broken`` (with its
+        distribution and the error) and logged; it never stops the others from loading.
 
     Examples
     --------
@@ -184,15 +185,31 @@ def make_plugin_manager(*, load_entrypoints: bool | None = None) -> PluginManage
         if ep.name in skipped:
             log.info("plugin %r skipped by %s", ep.name, DISABLE_ENV)
             continue
-        if pm.has_plugin(ep.name):
+        clash = _name_taken(pm, ep.name)
+        if clash is not None:
+            log.warning("plugin %r from %s not loaded: %s", ep.name, dist_info[0] or "?", clash)
+            pm.broken.append(BrokenPlugin(ep.name, *dist_info, phase="import", error=clash))
             continue
         try:
             pm.register_plugin(ep.load(), name=ep.name, distribution=dist_info)
-        except Exception as exc:  # a broken plugin must not take the others down
+        except (Exception, SystemExit) as exc:  # a broken plugin (even one that exits) must not take the rest down
             message = f"{type(exc).__name__}: {exc}"
             log.warning("plugin %r from %s failed to load: %s", ep.name, dist_info[0] or "?", message)
             pm.broken.append(BrokenPlugin(ep.name, *dist_info, phase="import", error=message))
     return pm
+
+
+def _name_taken(pm: PluginManager, name: str) -> str | None:
+    """Why entry-point ``name`` cannot be loaded because a plugin of that name is already there, or ``None``."""
+    if not pm.has_plugin(name):
+        return None
+    if name in BUILTIN_PLUGINS:
+        return f"entry-point name {name!r} is the name of a built-in module of bootseg; rename the entry point"
+    first, version = pm.distributions.get(name, (None, None))
+    return (
+        f"entry-point name {name!r} is already taken by the plugin from {first or '?'} {version or ''}".rstrip()
+        + "; two distributions cannot share one entry-point name: rename one of them, or uninstall one"
+    )
 
 
 class Registry:
@@ -261,7 +278,7 @@ class Registry:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:  # a plugin's registration is all or nothing
+            except (Exception, SystemExit) as exc:  # a plugin's registration is all or nothing
                 if plugin in BUILTIN_PLUGINS:
                     raise
                 message = f"{type(exc).__name__}: {exc}"

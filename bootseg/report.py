@@ -262,6 +262,10 @@ def render_report(
         f"<h1>{_e(title)}</h1>",
         f'<p class="muted">{len(run.get("inputs", []))} images · written {_e(run.get("created", ""))}</p>',
     ]
+    warnings = run.get("warnings") or []
+    if warnings:  # first: a run that segmented nothing must not look like a result
+        items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+        parts += [f'<h2 class="low">Warnings ({len(warnings)})</h2>', f'<ul class="warnings low">{items}</ul>']
     parts += _choice_lines(run)
     skipped = run.get("skipped") or []
     if skipped:

@@ -87,7 +87,7 @@ class StageStore:
             raise ValueError(f"checkpoint folder '{self.folder}' is a file; give a folder")
         path = self.folder / STATE_FILE
         if path.exists():
-            _compare(json.loads(path.read_text(encoding="utf-8")), state, self.folder)
+            _compare(_read_state(path), state, self.folder)
         else:
             from .io import atomic_write
 
@@ -131,6 +131,20 @@ class StageStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_mask(path, mask)
         return path
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """The recorded state in ``path``; a damaged file is a ``ValueError`` naming it and what to do."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"'{path}' is damaged (not valid JSON: {exc}), so the work kept beside it cannot be checked against "
+            "this run; start the run again (bootseg run ... --out OUT --overwrite, or a new folder)"
+        ) from exc
+    if not isinstance(state, dict):
+        raise ValueError(f"'{path}' is damaged (not a JSON object); start the run again with --overwrite")
+    return state
 
 
 def _compare(old: dict[str, Any], new: dict[str, Any], folder: Path) -> None:

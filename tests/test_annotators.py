@@ -24,6 +24,8 @@ from bootseg.annotators.postprocess import fill_holes, largest_component, postpr
 from bootseg.annotators.preprocess import median_blur, to_grey
 from bootseg.protocols import Annotator
 
+MEDIAN = r"median must be 0 \(off\) or an odd integer between 3 and 255 \(MAX_MEDIAN\)"
+
 NAMES = sorted(BUILTIN_ANNOTATORS)
 # the methods that split grey levels; ``ridges`` finds lines, not blobs (its polarity: tests/test_annot_ridges.py)
 LEVEL_NAMES = [name for name in NAMES if name != "ridges"]
@@ -290,10 +292,10 @@ def test_fill_holes_largest_component_and_min_size_options():
     [
         ({"polarity": "up"}, ValueError, r"polarity must be one of 'bright', 'dark', 'auto', got 'up'"),
         ({"polarity": 1}, TypeError, r"polarity must be one of .* got 1 \(int\)"),
-        ({"median": 4}, ValueError, r"median must be 0 \(off\) or an odd integer >= 3, got 4"),
-        ({"median": 1}, ValueError, r"median must be 0 \(off\) or an odd integer >= 3, got 1"),
-        ({"median": -3}, ValueError, r"median must be 0 \(off\) or an odd integer >= 3, got -3"),
-        ({"median": 3.0}, TypeError, r"median must be 0 \(off\) or an odd integer >= 3, got 3.0 \(float\)"),
+        ({"median": 4}, ValueError, MEDIAN + r", got 4"),
+        ({"median": 1}, ValueError, MEDIAN + r", got 1"),
+        ({"median": -3}, ValueError, MEDIAN + r", got -3"),
+        ({"median": 3.0}, TypeError, MEDIAN + r", got 3.0 \(float\)"),
         ({"largest_component": 1}, TypeError, r"largest_component must be True or False, got 1 \(int\)"),
         ({"fill_holes": "yes"}, TypeError, r"fill_holes must be True or False, got 'yes' \(str\)"),
         ({"min_size": -1}, ValueError, r"min_size must be an integer >= 0, got -1"),

@@ -15,7 +15,7 @@ import tifffile
 from bootseg import BootstrapChain
 from bootseg.cli import main
 from bootseg.inputs import BadInputError, check_inputs, load_inputs
-from bootseg.io import write_image
+from bootseg.io import ImageReadError, read_image, write_image
 
 
 def _image(seed: int = 0, shape=(24, 24)) -> np.ndarray:
@@ -62,6 +62,13 @@ def _empty_tiff(path):
         tifffile.imwrite(path, np.zeros((0, 8), np.uint8))
 
 
+def _two_series_tiff(path):
+    """A TIFF of two separate images (series) of different sizes."""
+    with tifffile.TiffWriter(path) as tiff:
+        tiff.write(np.zeros((8, 8), np.uint8), photometric="minisblack", metadata=None)
+        tiff.write(np.full((6, 6), 255, np.uint8), photometric="minisblack", metadata=None)
+
+
 BAD = [
     ("zero.png", lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
     ("truncated.png", _truncated_png, "cannot be decoded"),
@@ -81,6 +88,7 @@ BAD = [
         "not a single 2D image",
     ),
     ("huge.png", _huge_png_header, "10000 × 10000 pixels is above the limit of 67,108,864"),
+    ("series.tif", lambda p: _two_series_tiff(p), "TIFF holds 2 images (series) of shapes (8, 8) and (6, 6)"),
 ]
 
 
@@ -239,3 +247,34 @@ def test_predict_checks_every_input_first_and_skips_on_request(tmp_path, capsys)
     assert main(["predict", str(run_out), str(new), "--out", str(pred), "-q", "--skip-bad"]) == 0
     assert [p.name for p in (pred / "masks").iterdir()] == ["a.png"]
     assert json.loads((pred / "run.json").read_text())["skipped"][0]["source"] == str(new / "b.png")
+
+
+def _with_size(data: bytes, fmt: str, height: int, width: int) -> bytes:
+    """``data`` (an encoded JPEG or BMP) with the size in its header changed, the pixels left as they are."""
+    data = bytearray(data)
+    if fmt == ".bmp":
+        data[18:22] = width.to_bytes(4, "little", signed=True)
+        data[22:26] = height.to_bytes(4, "little", signed=True)
+        return bytes(data)
+    at = 2
+    while data[at + 1] not in (0xC0, 0xC1, 0xC2):  # to the start-of-frame segment
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    data[at + 5 : at + 7] = height.to_bytes(2, "big")
+    data[at + 7 : at + 9] = width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt", [".jpg", ".bmp"])
+def test_jpeg_and_bmp_sizes_are_checked_from_the_header_before_decoding(tmp_path, monkeypatch, fmt):
+    import bootseg.io
+
+    _, encoded = cv2.imencode(fmt, np.zeros((40, 50, 3), np.uint8))
+    path = tmp_path / f"huge{fmt}"
+    path.write_bytes(_with_size(encoded.tobytes(), fmt, 20000, 20000))
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before the header's size was checked")
+
+    monkeypatch.setattr(bootseg.io.cv2, "imdecode", no_decoding)
+    with pytest.raises(ImageReadError, match=r"huge\.(jpg|bmp)': 20000 × 20000 pixels is above the limit"):
+        read_image(path, max_pixels=2**26)

@@ -20,7 +20,7 @@ def test_confidence_matches_the_numpy_formula(seed):
     unsure = np.sum((proba > 0.25) & (proba < 0.75))
     union = np.sum((proba > 0.5) | ((proba > 0.25) & (proba < 0.75)))
     assert sureness(proba) == pytest.approx(1 - unsure / union)
-    assert confidence(np.zeros((4, 4))) == 1.0 and confidence(np.full((4, 4), 0.5)) == 0.0
+    assert confidence(np.zeros((4, 4))) == 0.0 and confidence(np.full((4, 4), 0.5)) == 0.0  # empty: nothing to trust
     assert sureness(np.full((4, 4), 0.5)) == 0.0
 
 

@@ -353,3 +353,36 @@ def test_match_names_splits_both_sides():
     assert matching.no_truth == ["q", "p"]
     assert matching.no_prediction == ["c"]
     assert not Unmatched() and Unmatched(no_prediction=["c"])
+
+
+def _photograph(seed: int = 0) -> np.ndarray:
+    """An RGB photograph-like image: smooth colour gradients and noise, thousands of colours."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:64, :64]
+    channels = [40 + 2 * yy, 60 + xx + yy, 200 - 2 * xx]
+    noisy = np.stack(channels, axis=-1) + rng.normal(0, 8, (64, 64, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def test_a_colour_photograph_given_as_a_mask_is_named_and_left_out(tmp_path, capsys):
+    from bootseg.io import read_mask, write_image
+
+    pred, truth = folders(tmp_path)
+    write_mask(pred / "ok.png", square())
+    write_mask(truth / "ok.png", square())
+    write_image(pred / "photo.png", _photograph())
+    write_mask(truth / "photo.png", np.eye(64, dtype=bool))
+    status, _, err = evaluate(capsys, pred, truth, "--csv", tmp_path / "s.csv")
+    assert status == 0, err
+    (message,) = warnings_of(err)
+    assert f"'{pred / 'photo.png'}' looks like a photograph" in message and "not a mask" in message
+    # a colour mask saved as JPEG (blurred edges, a few thousand colours) and a colour label map are masks
+    colour = np.zeros((64, 64, 3), np.uint8)
+    colour[16:48, 16:48] = 255
+    write_image(tmp_path / "mask.jpg", colour)
+    assert read_mask(tmp_path / "mask.jpg")[32, 32] and not read_mask(tmp_path / "mask.jpg")[2, 2]
+    labels = np.zeros((64, 64, 3), np.uint8)
+    labels[:32] = (200, 30, 90)
+    labels[32:, 32:] = (10, 120, 240)
+    write_image(tmp_path / "labels.png", labels)
+    assert read_mask(tmp_path / "labels.png").mean() == pytest.approx(0.75)

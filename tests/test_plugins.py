@@ -236,3 +236,50 @@ def test_every_hook_is_documented_with_an_example():
     for name in ("register_annotators", "register_refiners"):
         doc = getattr(hookspecs, name).__doc__
         assert doc and "register" in doc and "Examples" in doc
+
+
+def test_a_plugin_that_calls_sys_exit_at_import_is_reported_and_commands_still_run(tmp_path, monkeypatch, capsys):
+    import bootseg.plugins
+    from bootseg.cli import main
+
+    _make_distribution(tmp_path, module_body="import sys\nsys.exit(3)", dist="bootseg_quitter", ep_name="quitter")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    registry = Registry(make_plugin_manager())
+    [broken] = [b for b in registry.broken if b.plugin == "quitter"]
+    assert (broken.distribution, broken.phase, broken.error) == ("bootseg_quitter", "import", "SystemExit: 3")
+    assert "otsu" in registry.names("annotator")
+    monkeypatch.setattr(bootseg.plugins, "_default", None)
+    assert main(["plugins"]) == 0
+    assert "quitter" in capsys.readouterr().out
+    sys.modules.pop("bootseg_quitter_mod", None)
+
+
+def test_a_plugin_that_calls_sys_exit_in_its_hook_is_reported(tmp_path, monkeypatch):
+    body = TINY.replace('register("tiny", Tiny)', 'import sys\n    sys.exit("bye")')
+    _make_distribution(tmp_path, module_body=body, dist="bootseg_hookexit", ep_name="hookexit")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    registry = Registry(make_plugin_manager())
+    [broken] = [b for b in registry.broken if b.plugin == "hookexit"]
+    assert broken.phase == "register_annotators" and broken.error == "SystemExit: bye"
+    assert "otsu" in registry.names("annotator")
+    sys.modules.pop("bootseg_hookexit_mod", None)
+
+
+def test_two_distributions_with_one_entry_point_name_are_both_named(tmp_path, monkeypatch):
+    for dist in ("bootseg_first", "bootseg_second"):
+        _make_distribution(tmp_path, module_body=TINY.replace('"tiny"', f'"{dist}"'), dist=dist, ep_name="same")
+    _make_distribution(tmp_path, module_body=TINY, dist="bootseg_shadow", ep_name="bootseg.annotators")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    registry = Registry(make_plugin_manager())
+    [clash] = [b for b in registry.broken if b.plugin == "same"]
+    assert clash.phase == "import"
+    loaded = "bootseg_first" if "bootseg_first" in registry.names("annotator") else "bootseg_second"
+    other = {"bootseg_first": "bootseg_second", "bootseg_second": "bootseg_first"}[loaded]
+    assert clash.distribution == other and loaded in clash.error and "rename" in clash.error
+    [shadow] = [b for b in registry.broken if b.distribution == "bootseg_shadow"]
+    assert "built-in" in shadow.error and shadow.plugin == "bootseg.annotators"
+    for dist in ("bootseg_first", "bootseg_second", "bootseg_shadow"):
+        sys.modules.pop(f"{dist}_mod", None)

@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "bootseg.chain",
     "bootseg.inputs",
     "bootseg.resume",
+    "bootseg.manifest",
     "bootseg.plugins",
     "bootseg.protocols",
     "bootseg.hookspecs",

@@ -163,3 +163,44 @@ def test_checkpoint_dir_in_python_reloads_trained_networks(tmp_path, monkeypatch
         other.run(images, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match=r"image name '\.\./x' cannot be a file name"):
         chain.run(images[:1], names=["../x"], checkpoint_dir=tmp_path / "new")
+
+
+def test_a_damaged_chain_state_is_named_with_what_to_do(tmp_path, capsys):
+    from bootseg.resume import StageStore
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    arrays, _ = synthetic_spheroids(2, size=24, seed=1)
+    for i, array in enumerate(arrays):
+        write_image(folder / f"{i}.png", array)
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--chain", "otsu", "-q"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"  # as if it had been interrupted
+    (out / "run.json").write_text(json.dumps(record))
+    (out / "chain-state.json").write_text('{"format": 1, "stages": [')
+    assert main(["run", "--resume", str(out), "-q"]) == 1
+    message = capsys.readouterr().err
+    assert f"'{out / 'chain-state.json'}' is damaged" in message and "--overwrite" in message
+    with pytest.raises(ValueError, match=r"chain-state\.json' is damaged \(not valid JSON"):
+        StageStore(out, ["0", "1"], {"seed": 0})
+
+
+def test_a_full_disk_names_the_file_and_says_to_resume(images, tmp_path, monkeypatch, capsys):
+    import errno
+
+    real, calls = os.fsync, [0]
+
+    def fsync(fd):
+        calls[0] += 1
+        if calls[0] > 4:  # the manifest, run.json and the chain state are written; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "out"
+    assert main(["run", str(images), "--out", str(out), "--chain", "otsu", "-q"]) == 1
+    message = capsys.readouterr().err
+    assert "No space left on device" in message and f"'{out}" in message
+    assert f"bootseg run --resume {out}" in message
+    assert not list(out.rglob("*.tmp"))

@@ -6,7 +6,16 @@ import numbers
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_median", "check_number", "check_odd_window"]
+__all__ = [
+    "MAX_MEDIAN",
+    "MAX_WINDOW",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_median",
+    "check_number",
+    "check_odd_window",
+]
 
 
 def check_bool(name: str, value: Any) -> bool:
@@ -45,26 +54,36 @@ def check_int(name: str, value: Any, *, minimum: int, maximum: int | None = None
     return value
 
 
+#: The largest ``median`` window side: larger windows cost more than any image here needs (and OpenCV's
+#: median filter takes no larger one for 8-bit images).
+MAX_MEDIAN = 255
+
+
 def check_median(value: Any) -> int:
-    """Validate the ``median`` option: 0 (off) or an odd kernel size of at least 3.
+    """Validate the ``median`` option: 0 (off) or an odd kernel size from 3 to :data:`MAX_MEDIAN`.
 
     >>> check_median(5)
     5
     >>> check_median(4)
     Traceback (most recent call last):
     ...
-    ValueError: median must be 0 (off) or an odd integer >= 3, got 4
+    ValueError: median must be 0 (off) or an odd integer between 3 and 255 (MAX_MEDIAN), got 4
     """
+    what = f"median must be 0 (off) or an odd integer between 3 and {MAX_MEDIAN} (MAX_MEDIAN)"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"median must be 0 (off) or an odd integer >= 3, got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{what}, got {value!r} ({type(value).__name__})")
     value = int(value)
-    if value != 0 and (value < 3 or value % 2 == 0):
-        raise ValueError(f"median must be 0 (off) or an odd integer >= 3, got {value}")
+    if value != 0 and (value < 3 or value % 2 == 0 or value > MAX_MEDIAN):
+        raise ValueError(f"{what}, got {value}")
     return value
 
 
+#: The largest local window side (a window pads the image by its half on every side).
+MAX_WINDOW = 8191
+
+
 def check_odd_window(name: str, value: Any) -> int:
-    """Validate a local window side: an odd integer of at least 3.
+    """Validate a local window side: an odd integer from 3 to :data:`MAX_WINDOW`.
 
     >>> check_odd_window("window_size", 8)
     Traceback (most recent call last):
@@ -76,6 +95,8 @@ def check_odd_window(name: str, value: Any) -> int:
     value = int(value)
     if value < 3 or value % 2 == 0:
         raise ValueError(f"{name} must be an odd integer >= 3, got {value}")
+    if value > MAX_WINDOW:
+        raise ValueError(f"{name} must be at most {MAX_WINDOW} (MAX_WINDOW), got {value}")
     return value
 
 

@@ -1,11 +1,10 @@
-"""What every sub-command shares: errors, logging, progress bars, the output folder checks, shared options."""
+"""What every sub-command shares: errors, logging, progress bars, shared options, the inputs' paths."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,12 +13,9 @@ from typing import Any, TypeVar
 from ..errors import BootsegError
 
 __all__ = [
-    "OUTPUT_ENTRIES",
     "UsageError",
     "add_runtime_options",
-    "check_out",
     "configure_logging",
-    "make_out",
     "progress",
     "progress_bar",
 ]
@@ -27,20 +23,6 @@ __all__ = [
 log = logging.getLogger("bootseg.cli")
 
 T = TypeVar("T")
-
-#: What ``bootseg run``/``predict`` write into OUT; ``--overwrite`` removes these (and nothing else) first.
-OUTPUT_ENTRIES = (
-    "masks",
-    "stages",
-    "proba",
-    "overlays",
-    "run.json",
-    "report.html",
-    "evaluation.csv",
-    "confidence.csv",
-    "chain-state.json",
-)
-_MODEL_GLOB = "model-*.pt"
 
 
 class UsageError(BootsegError):
@@ -217,11 +199,31 @@ def _pool_pays(images: Sequence[Any], first_stage: Any) -> bool:
     return sum(int(image.shape[0]) * int(image.shape[1]) for image in images) >= FIT_POOL_MIN_PIXELS
 
 
+#: The most ``--workers`` processes.
+MAX_WORKERS = 1024
+#: bootseg.refiners.config.MAX_BATCH_SIZE, without importing torch for ``--help``.
+MAX_BATCH_SIZE = 4096
+
+
+def int_between(low: int, high: int, bound_name: str) -> Any:
+    """An argparse type: an integer from ``low`` to ``high``; the error names the bound ``bound_name``."""
+
+    def parse(text: str) -> int:
+        value = _int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer between {low} and {high} ({bound_name}), got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def add_workers_option(parser: Any) -> None:
     """``--workers``."""
     parser.add_argument(
         "--workers",
-        type=positive_int,
+        type=int_between(1, MAX_WORKERS, "MAX_WORKERS"),
         metavar="N",
         help=(
             f"processes for the first stage (default: every core from {POOL_MIN_IMAGES} images on, or from 64 "
@@ -279,54 +281,3 @@ def image_source(sources: Sequence[str]) -> str | list[str]:
     if folders:
         raise UsageError(f"give one folder or a list of image files, not a folder among several inputs: {folders[0]}")
     return list(sources)
-
-
-def check_out(out: str, inputs: Sequence[str], *, overwrite: bool) -> Path:
-    """Refuse an output folder inside an input folder, or one holding earlier results; changes nothing.
-
-    Call :func:`make_out` to create it once the inputs were read.
-    """
-    path = Path(out).resolve()
-    for folder in input_folders(inputs):
-        if path == folder or folder in path.parents:
-            raise UsageError(
-                f"--out '{out}' is {'the input folder' if path == folder else 'inside the input folder'} "
-                f"'{folder}'; choose a folder outside it (e.g. '{folder.parent / (folder.name + '-bootseg')}') so "
-                "that results are never read as inputs"
-            )
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out '{out}' is a file; give a folder")
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir()) if path.is_dir() else []
-    if entries and not overwrite:
-        shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
-        raise UsageError(
-            f"output folder '{out}' is not empty (it holds {shown}); choose a new --out, or pass --overwrite to "
-            "replace bootseg's results there"
-        )
-    return path
-
-
-def make_out(path: Path) -> Path:
-    """Create the output folder checked by :func:`check_out`, first removing bootseg's earlier results there
-    (:data:`OUTPUT_ENTRIES` and ``model-*.pt``; nothing else is touched)."""
-    if path.is_dir():
-        _remove_outputs(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _remove_outputs(path: Path) -> None:
-    removed = []
-    for name in OUTPUT_ENTRIES:
-        entry = path / name
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-            removed.append(name + "/")
-        elif entry.exists() or entry.is_symlink():
-            entry.unlink()
-            removed.append(name)
-    for model in sorted(path.glob(_MODEL_GLOB)):
-        model.unlink()
-        removed.append(model.name)
-    if removed:
-        log.info("--overwrite: removed %s from '%s'", ", ".join(removed), path)

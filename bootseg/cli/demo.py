@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -34,8 +33,6 @@ examples:
   bootseg evaluate bootseg-demo/run bootseg-demo/truth    # the same table again, from the files
 
 exit status: 0 done, 1 failed, 2 bad command line (e.g. DIR not empty without --overwrite)"""
-
-_OWN = ("images", "truth", "run")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -70,7 +67,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def _prepare(folder: Path, overwrite: bool) -> None:
+def _prepare(folder: Path, overwrite: bool, n: int) -> None:
+    """Check DIR and list the data the demo writes in its manifest; ``overwrite`` removes an earlier demo's files."""
+    from .outfolder import OutputPlan, make_out
+
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out '{folder}' is a file; give a folder")
     entries = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
@@ -79,10 +79,8 @@ def _prepare(folder: Path, overwrite: bool) -> None:
             f"demo folder '{folder}' is not empty (it holds {', '.join(entries[:6])}); choose another "
             "--out or pass --overwrite to replace an earlier demo there"
         )
-    for name in _OWN:
-        if (folder / name).is_dir():
-            shutil.rmtree(folder / name)
-    folder.mkdir(parents=True, exist_ok=True)
+    files = [f"{kind}/{i:04d}.png" for kind in ("images", "truth") for i in range(n)]
+    make_out(folder.resolve(), OutputPlan(files=files, folders=["images", "truth"]))
 
 
 def _write_data(folder: Path, n: int, seed: int) -> None:
@@ -91,8 +89,8 @@ def _write_data(folder: Path, n: int, seed: int) -> None:
     from .common import progress
 
     images, masks = synthetic_spheroids(n, size=DEMO_SIZE, seed=seed)
-    (folder / "images").mkdir()
-    (folder / "truth").mkdir()
+    (folder / "images").mkdir(exist_ok=True)
+    (folder / "truth").mkdir(exist_ok=True)
     for i in progress(range(n), desc="making data", total=n):
         write_image(folder / "images" / f"{i:04d}.png", images[i])
         write_mask(folder / "truth" / f"{i:04d}.png", masks[i])
@@ -103,7 +101,7 @@ def command(args: argparse.Namespace) -> int:
     from .run import RunSettings, execute
 
     folder = Path(args.out)
-    _prepare(folder, args.overwrite)
+    _prepare(folder, args.overwrite, args.n)
     _write_data(folder, args.n, args.seed)
     unet = {**DEMO_UNET, "epochs": args.epochs}
     chain_text = "otsu,unet(" + ",".join(f"{k}={v}" for k, v in unet.items()) + ")"
@@ -118,6 +116,7 @@ def command(args: argparse.Namespace) -> int:
         seed=args.seed,
         save_proba=True,
         truth=str(folder / "truth"),
+        overwrite=args.overwrite,  # DIR/run: only what an earlier demo's run wrote there is removed
         quiet=args.quiet,
         argv=getattr(args, "argv", None) or list(sys.argv),
         command_name="demo",

@@ -8,25 +8,28 @@ import shlex
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..confidence import Factors, factors, judges_lines_from_radii
+from ..degenerate import degenerate_kind, degenerate_warning
 from ..thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced
 from .common import (
+    MAX_BATCH_SIZE,
     UsageError,
     add_input_options,
     add_runtime_options,
-    check_out,
     image_source,
-    make_out,
-    positive_int,
+    int_between,
     progress,
 )
+from .outfolder import check_out, make_out, predict_outputs
 from .outputs import (
     CONFIDENCE_DEFINITION,
+    PROBA_FORMATS,
     add_output_options,
     add_report_limit,
     proba_path,
@@ -73,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     group.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=int_between(1, MAX_BATCH_SIZE, "MAX_BATCH_SIZE"),
         metavar="N",
         help="images per prediction batch (default: the model's training batch size)",
     )
@@ -113,8 +116,7 @@ def _streamed(paths: list[Path], kept: deque, max_pixels: int | None) -> Iterato
 
 def command(args: argparse.Namespace) -> int:
     from ..inputs import scan_inputs
-    from ..io import list_images, write_image, write_mask
-    from ..overlay import overlay
+    from ..io import list_images
     from ..refiners import UNetRefiner
     from .run import _check_device
 
@@ -122,7 +124,7 @@ def command(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
     model_path = resolve_model(args.model)
-    check_out(args.out, args.images, overwrite=args.overwrite)
+    check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
     paths, skipped = scan_inputs(
         list_images(image_source(args.images)),
         skip_bad=args.skip_bad,
@@ -135,7 +137,25 @@ def command(args: argparse.Namespace) -> int:
     _check_device(args.device)
     stage = UNetRefiner.load(model_path, device=args.device)  # "auto": this machine's best, not the saved one
     threshold = args.threshold if args.threshold is not None else stage.config.threshold
-    out = make_out(check_out(args.out, args.images, overwrite=args.overwrite))
+    out = check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
+    plan = predict_outputs(
+        names, overlays=args.overlays, proba_suffix=PROBA_FORMATS[args.proba_format] if args.save_proba else None
+    )
+    manifest = make_out(out, plan, protected=[*args.images, model_path])
+    try:
+        _predict(args, out, model_path, stage, threshold, paths, names, skipped, start)
+    finally:
+        with suppress(OSError):  # a full disk must not hide the error itself
+            manifest.prune()  # lists only what was written, also when the prediction failed
+    print(out)
+    return 0
+
+
+def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, paths, names, skipped, start) -> None:
+    """Predict every image in turn and write its mask (and overlay, probabilities), then run.json and the report."""
+    from ..io import write_image, write_mask
+    from ..overlay import overlay
+
     (out / "masks").mkdir(exist_ok=True)
     if args.overlays:
         (out / "overlays").mkdir(exist_ok=True)
@@ -148,6 +168,7 @@ def command(args: argparse.Namespace) -> int:
     # factors, and the class radii of the masks judges_lines would measure (evenly spaced, a few floats each)
     measured = set(evenly_spaced(list(range(len(paths))), MAX_MEASURED_MASKS))
     scored: list[Factors] = []
+    kinds: list[str | None] = []  # which masks are (nearly) empty or full, for one warning at the end
     radii = []
     probas = stage.iter_predict_proba(_streamed(paths, kept, args.max_pixels), batch_size=args.batch_size)
     for index, (path, name, proba) in enumerate(
@@ -156,6 +177,7 @@ def command(args: argparse.Namespace) -> int:
         image = kept.popleft()
         mask = proba > threshold
         scored.append(factors(proba, image))
+        kinds.append(degenerate_kind(mask))
         if index in measured:
             radii.append(class_radii(mask))
         write_mask(out / "masks" / f"{name}.png", mask)
@@ -174,18 +196,19 @@ def command(args: argparse.Namespace) -> int:
             }
         )
     lines = judges_lines_from_radii(radii)
+    warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
+    for warning in warnings:
+        log.warning("%s", warning)
     for item, image_factors in zip(inputs, scored, strict=True):
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines)
+    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines, warnings)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
-    print(out)
-    return 0
 
 
 def _write_record(
-    args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped, lines
+    args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped, lines, warnings
 ) -> None:
     from ..report import write_report
     from ..runfile import now_iso, versions, write_runfile
@@ -210,6 +233,7 @@ def _write_record(
             "max_pixels": args.max_pixels,
         },
         "skipped": [item.as_dict() for item in skipped],
+        "warnings": warnings,
         "device_used": str(stage.device),
         "versions": versions(),
         "stages": [

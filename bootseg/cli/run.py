@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shlex
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..confidence import judges_lines
+from ..degenerate import stage_warnings
 from .chainspec import StageSpec, apply_shared_options, load_config, parse_chain
 from .common import (
     UsageError,
     add_input_options,
     add_runtime_options,
     add_workers_option,
-    check_out,
     first_stage_pool,
     image_source,
-    make_out,
     positive_int,
     progress,
 )
+from .outfolder import check_out, make_out, resume_out, run_outputs
 from .outputs import (
-    CONFIDENCE_DEFINITION,
+    PROBA_FORMATS,
     add_output_options,
     add_report_limit,
     confidence,
@@ -35,6 +37,7 @@ from .outputs import (
     write_confidence_csv,
     write_proba,
 )
+from .runrecord import SETTINGS_KEYS, run_record, started_record
 
 __all__ = ["RunSettings", "add_parser", "execute", "resumed_settings"]
 
@@ -221,6 +224,8 @@ def command(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
     try:
         outcome = execute(settings, resume=settings.resume)
+    except OSError as exc:
+        raise _resumable(exc, settings.out) from exc
     except KeyboardInterrupt:
         if (Path(settings.out) / "run.json").is_file():
             print(
@@ -313,7 +318,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     out = (
         Path(settings.out).resolve()
         if resume
-        else check_out(settings.out, settings.inputs, overwrite=settings.overwrite)
+        else check_out(settings.out, settings.inputs, overwrite=settings.overwrite, truth=settings.truth)
     )
     timings: dict[str, float] = {}
 
@@ -328,10 +333,10 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     skipped = [item.as_dict() for item in inputs.skipped]
     for item in inputs.skipped:
         log.warning("skipped %s", item.line())
-    if not resume:
-        make_out(out)
-        write_runfile(out, _started_record(settings, out, skipped))
     names, images = inputs.names, inputs.images
+    manifest = _prepare_out(out, settings, chain.stage_names, names, resume=resume)
+    if not resume:
+        write_runfile(out, started_record(settings, out, skipped))
     paths = [Path(source) for source in inputs.sources]
     log.info(
         "read %d images from %s%s; running %s",
@@ -340,55 +345,80 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         f" ({len(skipped)} skipped)" if skipped else "",
         " → ".join(chain.stage_names),
     )
-    pool = first_stage_pool(settings.workers, images, chain.stages[0])
     try:
-        result = chain.run(images, names=names, max_pixels=None, checkpoint_dir=out, executor=pool)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    timings.update(result.timings)
-
-    tic = time.perf_counter()
-    stages = list(result.stages.values())
-    final = stages[-1]
-    scores, lines = None, False
-    if final.proba is not None:
-        lines = judges_lines(final.masks)  # one form for the whole set: objects, or thin lines between them
-        scores = [confidence(p, image, lines=lines) for p, image in zip(final.proba, images, strict=True)]
-    _write_images(out, settings, names, images, stages)
-    if scores is not None:
-        write_confidence_csv(out / "confidence.csv", names, scores)
-    models = _save_models(out, stages)
-    timings["write"] = time.perf_counter() - tic
-
-    evaluation = None
-    if truth is not None:
-        from .evaluate import score_in_memory
+        pool = first_stage_pool(settings.workers, images, chain.stages[0])
+        try:
+            result = chain.run(images, names=names, max_pixels=None, checkpoint_dir=out, executor=pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        timings.update(result.timings)
 
         tic = time.perf_counter()
-        columns = [(s.key, f"{s.key} (final)" if s is final else s.key, s.masks, s.proba) for s in stages]
-        evaluation = score_in_memory(names, columns, truth)
-        evaluation.write_csv(out / "evaluation.csv")
-        timings["evaluate"] = time.perf_counter() - tic
-    timings["total"] = time.perf_counter() - start
+        stages = list(result.stages.values())
+        final = stages[-1]
+        scores, lines = None, False
+        if final.proba is not None:
+            lines = judges_lines(final.masks)  # one form for the whole set: objects, or thin lines between them
+            scores = [confidence(p, image, lines=lines) for p, image in zip(final.proba, images, strict=True)]
+        _write_images(out, settings, names, images, stages)
+        if scores is not None:
+            write_confidence_csv(out / "confidence.csv", names, scores)
+        models = _save_models(out, stages)
+        timings["write"] = time.perf_counter() - tic
 
-    run = _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines)
-    run["skipped"] = skipped
-    run["constant_images"] = result.constant
-    run["resumed"] = resume
-    if evaluation is not None:
-        run["evaluation"] = evaluation.as_dict()
-        run["truth"] = str(Path(settings.truth).resolve())  # type: ignore[arg-type]
-    from ..report import write_report
+        evaluation = None
+        if truth is not None:
+            from .evaluate import score_in_memory
 
-    write_report(
-        run, out, evaluation=evaluation.as_dict(per_image=True) if evaluation else None, limit=settings.report_limit
+            tic = time.perf_counter()
+            columns = [(s.key, f"{s.key} (final)" if s is final else s.key, s.masks, s.proba) for s in stages]
+            evaluation = score_in_memory(names, columns, truth)
+            evaluation.write_csv(out / "evaluation.csv")
+            timings["evaluate"] = time.perf_counter() - tic
+        timings["total"] = time.perf_counter() - start
+
+        run = run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines)
+        run["skipped"] = skipped
+        run["warnings"] = stage_warnings(stages)
+        run["constant_images"] = result.constant
+        run["resumed"] = resume
+        if evaluation is not None:
+            run["evaluation"] = evaluation.as_dict()
+            run["truth"] = str(Path(settings.truth).resolve())  # type: ignore[arg-type]
+        from ..report import write_report
+
+        write_report(
+            run, out, evaluation=evaluation.as_dict(per_image=True) if evaluation else None, limit=settings.report_limit
+        )
+        manifest.prune()  # the manifest lists only what was written
+        write_runfile(out, run)  # last: a run.json with status "complete" marks a finished run
+        log.info(
+            "done in %.1f s: %d masks in %s, report %s",
+            timings["total"],
+            len(names),
+            out / "masks",
+            out / "report.html",
+        )
+        return Outcome(out, run, evaluation)
+    except BaseException:
+        with suppress(OSError):  # a full disk must not hide the error itself
+            manifest.prune()  # also when the run failed or was interrupted
+        raise
+
+
+def _prepare_out(out: Path, settings: RunSettings, stage_names: list[str], names: list[str], *, resume: bool):
+    """List what the run will write in OUT's manifest; a new run first removes what an earlier one listed."""
+    plan = run_outputs(
+        names,
+        [f"{i}-{name}" for i, name in enumerate(stage_names)],
+        overlays=settings.overlays,
+        proba_suffix=PROBA_FORMATS[settings.proba_format] if settings.save_proba else None,
+        truth=settings.truth is not None,
     )
-    write_runfile(out, run)  # last: a run.json with status "complete" marks a finished run
-    log.info(
-        "done in %.1f s: %d masks in %s, report %s", timings["total"], len(names), out / "masks", out / "report.html"
-    )
-    return Outcome(out, run, evaluation)
+    if resume:
+        return resume_out(out, plan)
+    return make_out(out, plan, protected=[*settings.inputs, *([settings.truth] if settings.truth else [])])
 
 
 def _world_size() -> int:
@@ -423,36 +453,6 @@ def _secondary(settings: RunSettings, rank: int) -> Outcome:
 
 # ------------------------------------------------------------------------------------------------ resuming
 
-_SETTINGS_KEYS = (
-    "inputs", "out", "stages", "chain_text", "preset", "epochs", "size", "device", "seed", "save_proba",
-    "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit",
-)  # fmt: skip
-
-
-def _settings_record(settings: RunSettings) -> dict[str, Any]:
-    record = {key: getattr(settings, key) for key in _SETTINGS_KEYS}
-    record["inputs"] = [str(Path(p).resolve()) for p in settings.inputs]
-    record["out"] = str(Path(settings.out).resolve())
-    record["stages"] = [[name, dict(options)] for name, options in settings.stages]
-    if settings.truth is not None:
-        record["truth"] = str(Path(settings.truth).resolve())
-    return record
-
-
-def _started_record(settings: RunSettings, out: Path, skipped: list[dict[str, str]]) -> dict[str, Any]:
-    from ..runfile import now_iso
-
-    return {
-        "status": "running",
-        "command_name": settings.command_name,
-        "command": shlex.join(["bootseg", *settings.argv[1:]]),
-        "argv": list(settings.argv),
-        "created": now_iso(),
-        "output": str(out),
-        "settings": _settings_record(settings),
-        "skipped": skipped,
-    }
-
 
 def _options_given(args: argparse.Namespace, *, allowed: tuple[str, ...]) -> list[str]:
     """The ``run`` options in ``args`` that differ from their defaults, by flag, except the ``allowed`` ones."""
@@ -485,7 +485,7 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
         )
     folder = Path(args.resume)
     if not (folder / "run.json").is_file():
-        raise UsageError(f"--resume '{folder}': no run.json there, so no run to resume; start one with --out")
+        raise UsageError(f"--resume '{folder}': no run.json there, so no run to resume; {_no_record_hint(folder)}")
     try:
         record = read_runfile(folder)
     except ValueError as exc:
@@ -495,9 +495,9 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
         print(folder.resolve())
         return None
     stored = record.get("settings")
-    if not isinstance(stored, dict) or any(key not in stored for key in _SETTINGS_KEYS):
+    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS):
         raise UsageError(f"--resume '{folder}': run.json does not record the settings of a resumable run")
-    values = {key: stored[key] for key in _SETTINGS_KEYS}
+    values = {key: stored[key] for key in SETTINGS_KEYS}
     values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
     values["out"] = str(folder)
     log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))
@@ -505,6 +505,25 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     return RunSettings(
         **values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, workers=getattr(args, "workers", None)
     )
+
+
+def _resumable(exc: OSError, out: str) -> OSError:
+    """``exc``, with how to finish the run once the disk has room again when it is a full disk."""
+    if exc.errno != errno.ENOSPC or not (Path(out) / "run.json").is_file():
+        return exc
+    where = f": '{exc.filename}'" if exc.filename else ""
+    return OSError(
+        exc.errno,
+        f"{exc.strerror}{where}; free some space, then finish the run with: bootseg run --resume {shlex.quote(out)}",
+    )
+
+
+def _no_record_hint(folder: Path) -> str:
+    from ..manifest import MANIFEST
+
+    if (folder / MANIFEST).is_file():  # a run began here, and was stopped in its first write of run.json
+        return f"the run was stopped before it recorded its settings: start it again with --out {folder} --overwrite"
+    return "start one with --out"
 
 
 def _write_images(out: Path, settings: RunSettings, names, images, stages) -> None:
@@ -548,136 +567,3 @@ def _save_models(out: Path, stages) -> dict[str, str]:
                 obj.save(path)
             models[stage.key] = path.name
     return models
-
-
-def _stage_options(obj: Any, given: dict[str, Any]) -> dict[str, Any]:
-    config = getattr(obj, "config", None)
-    if config is not None and callable(getattr(config, "to_dict", None)):
-        return dict(config.to_dict())
-    if callable(getattr(obj, "options", None)):
-        try:
-            return dict(obj.options())
-        except TypeError:
-            pass
-    return dict(given)
-
-
-def _training(obj: Any) -> dict[str, Any] | None:
-    report = getattr(obj, "report", None)
-    history = getattr(report, "history", None)
-    if report is None or history is None:
-        return None
-    return {
-        "epochs_run": len(history),
-        "best_epoch": getattr(report, "best_epoch", None),
-        "best_val_loss": getattr(report, "best_val_loss", None),
-        "seconds": getattr(report, "seconds", None),
-        "train_images": getattr(report, "train_images", None),
-        "val_images": getattr(report, "val_images", None),
-        "images_per_second": getattr(report, "images_per_second", None),
-        "stopped_early": getattr(report, "stopped_early", None),
-        "batch_size": getattr(report, "batch_size", None),
-        "memory_retries": getattr(report, "memory_retries", None),
-        "world_size": getattr(report, "world_size", None),
-        "history": list(history),
-    }
-
-
-def _choices(obj: Any) -> dict[str, Any] | None:
-    """What a first stage decided over the whole set in ``fit`` (channel, polarity, classes), if it says."""
-    choices = getattr(obj, "choices", None)
-    if not callable(choices):
-        return None
-    try:
-        made = dict(choices())
-    except Exception as exc:  # a plugin's choices() only informs: say so, and keep the run
-        log.warning("stage %r: choices() failed, run.json has no choices for it: %s: %s", obj, type(exc).__name__, exc)
-        return None
-    return made or None
-
-
-def _device_of(obj: Any) -> str | None:
-    if getattr(obj, "model", None) is None:
-        return None
-    device = getattr(obj, "device", None)
-    return None if device is None else str(device)
-
-
-def _run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines) -> dict:
-    from ..runfile import now_iso, versions
-
-    stage_records = []
-    for stage, (_, given) in zip(stages, specs, strict=True):
-        obj = stage.stage
-        info = registry.info(stage.kind, stage.name)
-        stage_records.append(
-            {
-                "index": stage.index,
-                "key": stage.key,
-                "name": stage.name,
-                "kind": stage.kind,
-                "source": info.source,
-                "options": _stage_options(obj, given),
-                "given_options": given,
-                "device": _device_of(obj),
-                "seconds": stage.seconds,
-                "model": models.get(stage.key),
-                "has_proba": stage.proba is not None,
-                "training": _training(obj),
-                "choices": _choices(obj),
-            }
-        )
-    devices = sorted({r["device"] for r in stage_records if r["device"]})
-    inputs = []
-    for i, (path, name, image) in enumerate(zip(paths, names, images, strict=True)):
-        item = {
-            "name": name,
-            "file": str(path.resolve()),
-            "height": int(image.shape[0]),
-            "width": int(image.shape[1]),
-            "channels": 1 if image.ndim == 2 else int(image.shape[2]),
-            "dtype": str(image.dtype),
-        }
-        item["confidence"] = None if scores is None else round(float(scores[i]), 4)
-        inputs.append(item)
-    final = stages[-1]
-    run: dict[str, Any] = {
-        "status": "complete",
-        "settings": _settings_record(settings),
-        "command_name": settings.command_name,
-        "command": shlex.join(["bootseg", *settings.argv[1:]]),
-        "argv": list(settings.argv),
-        "created": now_iso(),
-        "input": ", ".join(str(Path(p).resolve()) for p in settings.inputs),
-        "output": str(out),
-        "options": {
-            "chain": settings.chain_text,
-            "preset": settings.preset,
-            "epochs": settings.epochs,
-            "size": settings.size,
-            "device": settings.device,
-            "seed": settings.seed,
-            "save_proba": settings.save_proba,
-            "proba_format": settings.proba_format,
-            "overlays": settings.overlays,
-            "overwrite": settings.overwrite,
-            "skip_bad": settings.skip_bad,
-            "max_pixels": settings.max_pixels,
-            "workers": settings.workers,
-            "truth": settings.truth,
-        },
-        "device_used": ", ".join(devices) if devices else "cpu (no network stage)",
-        "versions": versions(),
-        "stages": stage_records,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "overlay_first_stage": len(stages) > 1,
-        "confidence": {
-            "stage": final.key if scores is not None else None,
-            "definition": CONFIDENCE_DEFINITION if scores is not None else None,
-            "judged": None if scores is None else ("lines" if lines else "objects"),
-        },
-        "inputs": inputs,
-    }
-    if settings.save_proba and final.proba is not None:
-        run["proba"] = {"stage": final.key, "folder": "proba", "format": settings.proba_format}
-    return run

@@ -47,8 +47,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     FileNotFoundError
         When ``path`` does not exist.
     CheckpointError
-        When the file is not a torch archive, holds anything but tensors and plain values, or is not a bootseg
-        network stage of a version this bootseg reads.
+        When the file is not a torch archive, holds anything but tensors and plain values, is not a bootseg
+        network stage of a version this bootseg reads, or holds weights that are not finite.
     """
     path = Path(path)
     if not path.is_file():
@@ -73,4 +73,14 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("state_dict", "config", "in_channels"):
         if key not in data:
             raise CheckpointError(f"{str(path)!r} is missing {key!r}; the file is damaged or incomplete")
+    if not isinstance(data["state_dict"], dict):
+        raise CheckpointError(f"{str(path)!r} holds no weights (its state_dict is not a mapping of tensors)")
+    from .divergence import non_finite_tensors
+
+    broken = non_finite_tensors(data["state_dict"])
+    if broken:
+        raise CheckpointError(
+            f"{str(path)!r} holds weights that are not finite (NaN or infinite) in {len(broken)} tensors (first: "
+            f"{broken[0]}): the network diverged when it was trained; train it again with a lower learning rate"
+        )
     return data

@@ -7,10 +7,31 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LOSSES", "PRESETS", "UNetConfig"]
+__all__ = [
+    "LOSSES",
+    "MAX_BASE_CHANNELS",
+    "MAX_BATCH_SIZE",
+    "MAX_EPOCHS",
+    "MAX_SIZE",
+    "MAX_WIDEST",
+    "PRESETS",
+    "UNetConfig",
+]
 
 #: Values the ``loss`` option accepts.
 LOSSES = ("dice", "bce", "bce_dice")
+
+#: The largest working size (and crop): 8192², the default pixel limit of an input (``--max-pixels``).
+MAX_SIZE = 8192
+#: The most filters of the network's first level (the paper's U-Net has 64).
+MAX_BASE_CHANNELS = 256
+#: The most filters of the widest level, ``base_channels × 2**depth`` (the paper's U-Net has 1024); with it,
+#: a network has at most about 125 M parameters (500 MB of weights), whatever the file or the options say.
+MAX_WIDEST = 2048
+#: The largest batch.
+MAX_BATCH_SIZE = 4096
+#: The most training epochs.
+MAX_EPOCHS = 100_000
 
 #: Named starting points; explicit options override them.
 #: ``paper``: the network and schedule of Rettenberger et al. (2022) — meant for a GPU.
@@ -123,11 +144,18 @@ class UNetConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_int("size", self.size, 16)
-        _check_int("base_channels", self.base_channels, 1)
+        # bounds first: nothing is allocated for options (or a checkpoint's fields) beyond them
+        _check_int("size", self.size, 16, MAX_SIZE, "MAX_SIZE")
+        _check_int("base_channels", self.base_channels, 1, MAX_BASE_CHANNELS, "MAX_BASE_CHANNELS")
         _check_int("depth", self.depth, 1, 8)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("epochs", self.epochs, 1)
+        if self.base_channels * 2**self.depth > MAX_WIDEST:
+            raise ValueError(
+                f"the widest layer, base_channels × 2**depth = {self.base_channels} × {2**self.depth} = "
+                f"{self.base_channels * 2**self.depth}, is above the limit of {MAX_WIDEST} (MAX_WIDEST); use fewer "
+                f"base_channels (at most {MAX_WIDEST // 2**self.depth} at depth {self.depth}) or a smaller depth"
+            )
+        _check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE, "MAX_BATCH_SIZE")
+        _check_int("epochs", self.epochs, 1, MAX_EPOCHS, "MAX_EPOCHS")
         _check_int("seed", self.seed, 0)
         if self.size % 2**self.depth:
             raise ValueError(
@@ -138,7 +166,7 @@ class UNetConfig:
             isinstance(self.min_radius, (int, float)) and math.isfinite(self.min_radius) and self.min_radius >= 0
         ):
             raise ValueError(f"min_radius must be a number >= 0 (0 = keep size), got {self.min_radius!r}")
-        _check_int("crop", self.crop, 0)
+        _check_int("crop", self.crop, 0, MAX_SIZE, "MAX_SIZE")
         if self.crop % 2**self.depth:
             raise ValueError(
                 f"crop must be 0 (whole images) or a multiple of 2**depth = {2**self.depth}, got {self.crop}"
@@ -147,13 +175,17 @@ class UNetConfig:
             raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {self.upsampling!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if isinstance(self.lr, bool) or not (
+            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        ):
+            raise ValueError(f"lr must be a finite number > 0 (the paper's: 1e-3), got {self.lr!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.patience is not None:
             _check_int("patience", self.patience, 1)
-        if not (isinstance(self.label_sigma, (int, float)) and self.label_sigma >= 0):
+        if not (
+            isinstance(self.label_sigma, (int, float)) and math.isfinite(self.label_sigma) and self.label_sigma >= 0
+        ):
             raise ValueError(f"label_sigma must be a number >= 0, got {self.label_sigma!r}")
         if not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1):
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
@@ -183,9 +215,10 @@ class UNetConfig:
         return data
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+def _check_int(name: str, value: Any, low: int, high: int | None = None, bound_name: str | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
+        named = f" ({bound_name})" if bound_name and high is not None and value > high else ""
+        raise ValueError(f"{name} must be {bound}{named}, got {value}")

@@ -33,6 +33,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use 'auto' or 'cpu'")
     if resolved.type == "cuda" and resolved.index is None:
         return _cuda_for_this_process()
+    if resolved.type == "cuda" and resolved.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(
+            f"device {device!r} was asked for but this machine has {count} CUDA device(s) (cuda:0 to "
+            f"cuda:{count - 1}); use one of them, or 'auto'"
+        )
     if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError(f"device {device!r} was asked for but Apple MPS is not available here; use 'auto' or 'cpu'")
     return resolved

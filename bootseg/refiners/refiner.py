@@ -100,6 +100,9 @@ class UNetRefiner:
         self.in_channels: int | None = None
         self.report: TrainReport | None = None
         self._device: torch.device | None = None
+        from .device import resolve_device
+
+        resolve_device(self.config.device)  # a device this machine cannot give is refused now, not after stage 0
 
     def __repr__(self) -> str:
         state = "trained" if self.model is not None else "untrained"

@@ -20,6 +20,7 @@ from torch import nn
 from .augment import AugmentConfig, augment_batch
 from .config import UNetConfig
 from .distributed import Distributed, all_reduce_sum, average_buffers, join, rank_seed, shard
+from .divergence import check_converged
 from .losses import get_loss
 from .memory import DeviceMemoryError, halve_batch, out_of_memory_errors, too_large_error
 
@@ -174,6 +175,9 @@ def train_network(
     ------
     DeviceMemoryError
         When the device runs out of memory even at batch size 1, or at all under torchrun.
+    TrainingDivergedError
+        When the validation loss was not finite in any epoch, or the kept weights are not finite
+        (:func:`.divergence.check_converged`).
 
     Notes
     -----
@@ -196,8 +200,11 @@ def train_network(
     """
     context = join(images.device)
     if context is not None:
-        return _train_distributed(model, images, masks, cfg, augment, context)
-    return _train_with_retries(model, images, masks, cfg, augment)
+        report = _train_distributed(model, images, masks, cfg, augment, context)
+    else:
+        report = _train_with_retries(model, images, masks, cfg, augment)
+    check_converged(report, model, lr=cfg.lr)
+    return report
 
 
 def _train_with_retries(model, images, masks, cfg: UNetConfig, augment) -> TrainReport:
