@@ -130,13 +130,20 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "image") -> Any:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
-    """``--device``, ``--seed``, ``--quiet`` and ``-v``, the same on every sub-command that computes."""
+    """``--device``, ``--threads``, ``--seed``, ``--quiet`` and ``-v``, the same on every sub-command that computes."""
     group = parser.add_argument_group("runtime")
     group.add_argument(
         "--device",
         default="auto",
         metavar="D",
         help="where networks run: auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)",
+    )
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads of the networks (default: the cores this process may use, less those other processes "
+        "keep busy when training starts; recorded in run.json)",
     )
     if seed:
         group.add_argument(

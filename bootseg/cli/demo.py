@@ -115,6 +115,7 @@ def command(args: argparse.Namespace) -> int:
         chain_text=chain_text,
         preset="fast",
         device=args.device,
+        threads=args.threads,
         seed=args.seed,
         save_proba=True,
         truth=str(folder / "truth"),

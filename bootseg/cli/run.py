@@ -97,6 +97,7 @@ class RunSettings:
     epochs: int | None = None
     size: int | None = None
     device: str = "auto"
+    threads: int | None = None
     seed: int = 0
     save_proba: bool = False
     proba_format: str = "png16"
@@ -195,6 +196,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         epochs=args.epochs,
         size=args.size,
         device=args.device,
+        threads=args.threads,
         seed=args.seed,
         save_proba=args.save_proba,
         proba_format=args.proba_format,
@@ -270,6 +272,7 @@ def build_chain(settings: RunSettings) -> tuple[Any, Any, list[StageSpec]]:
         chain = BootstrapChain(
             specs,
             device=settings.device,
+            threads=settings.threads,
             seed=settings.seed,
             progress=not settings.quiet and sys.stderr.isatty(),  # bars only on a terminal
             registry=registry,
@@ -477,7 +480,8 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     """
     from ..runfile import read_runfile
 
-    given = _options_given(args, allowed=("resume", "quiet", "verbose", "workers", "help", "handler", "argv"))
+    runtime = ("resume", "quiet", "verbose", "workers", "threads", "help", "handler", "argv")
+    given = _options_given(args, allowed=runtime)
     if given:
         raise UsageError(
             f"--resume takes the settings the run was started with; leave out {', '.join(given)} "
@@ -503,7 +507,13 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))
     argv = record.get("argv") if isinstance(record.get("argv"), list) else list(args.argv)
     return RunSettings(
-        **values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, workers=getattr(args, "workers", None)
+        **values,
+        overwrite=False,
+        quiet=args.quiet,
+        argv=argv,
+        resume=True,
+        workers=getattr(args, "workers", None),
+        threads=getattr(args, "threads", None),
     )
 
 
@@ -656,6 +666,7 @@ def _run_record(settings, out, registry, specs, stages, paths, names, images, sc
             "epochs": settings.epochs,
             "size": settings.size,
             "device": settings.device,
+            "threads": settings.threads,
             "seed": settings.seed,
             "save_proba": settings.save_proba,
             "proba_format": settings.proba_format,
