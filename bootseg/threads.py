@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "parse_cfs_quota",
     "parse_cpu_max",
     "parse_proc_stat",
+    "prefer_passive_wait",
     "threads_for",
 ]
 
@@ -55,12 +57,15 @@ class ThreadChoice:
         Cores this process may use (affinity and cgroup quota); None when the count was given.
     busy : float or None
         Cores' worth of CPU time other processes used over the window; None when not measured.
+    wait_policy : str or None
+        ``OMP_WAIT_POLICY`` of this process (None: OpenMP's default, threads spin a while before they sleep).
     """
 
     threads: int
     reason: str
     allowed: int | None = None
     busy: float | None = None
+    wait_policy: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields."""
@@ -257,21 +262,33 @@ def choose_threads(threads: int | None = None, *, window: float = WINDOW) -> Thr
         ``threads`` is not None or an integer >= 1.
     """
     given = check_threads(threads)
+    policy = os.environ.get("OMP_WAIT_POLICY") or None
     if given is not None:
-        return ThreadChoice(given, f"{given} thread(s) asked for")
+        return ThreadChoice(given, f"{given} thread(s) asked for", wait_policy=policy)
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) >= 1:
-        return ThreadChoice(int(env), f"OMP_NUM_THREADS={env} set in the environment")
+        return ThreadChoice(int(env), f"OMP_NUM_THREADS={env} set in the environment", wait_policy=policy)
     allowed = allowed_cores()
     busy = busy_cores(window) if allowed > 1 else None
     if busy is None:
-        return ThreadChoice(allowed, f"{allowed} core(s) this process may use", allowed)
+        return ThreadChoice(allowed, f"{allowed} core(s) this process may use", allowed, wait_policy=policy)
     chosen = threads_for(allowed, busy)
     reason = (
         f"{allowed} core(s) this process may use, other processes using {busy:.1f} of them "
         f"(a core counts as free below {FREE_BELOW:g})"
     )
-    return ThreadChoice(chosen, reason, allowed, busy)
+    return ThreadChoice(chosen, reason, allowed, busy, policy)
+
+
+def prefer_passive_wait() -> None:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` for this process when it is unset and PyTorch is not loaded yet.
+
+    OpenMP threads then sleep as soon as they wait, instead of spinning on a core another process needs; the
+    variable counts only if set before torch loads OpenMP, so the command line calls this first thing. A policy
+    the user set is kept.
+    """
+    if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
 def apply_threads(threads: int | None = None) -> ThreadChoice:

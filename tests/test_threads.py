@@ -111,7 +111,15 @@ def test_choose_threads_given_environment_and_rule(monkeypatch):
     assert choose_threads().threads == 2
     monkeypatch.setattr(threads, "busy_cores", lambda window: None)  # no /proc/stat: every allowed core
     assert choose_threads().threads == 2
-    assert choose_threads(3).as_dict() == {"threads": 3, "reason": "3 thread(s) asked for", "allowed": None, "busy": None}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    expected = {
+        "threads": 3,
+        "reason": "3 thread(s) asked for",
+        "allowed": None,
+        "busy": None,
+        "wait_policy": "PASSIVE",
+    }
+    assert choose_threads(3).as_dict() == expected
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert choose_threads().reason == "OMP_NUM_THREADS=1 set in the environment"
 
@@ -170,7 +178,29 @@ def test_run_records_the_threads_asked_for_and_refuses_zero(tmp_path: Path):
     choices = run["stages"][1]["choices"]
     assert 1 <= choices["threads"] <= len(os.sched_getaffinity(0))
     assert "core(s) this process may use" in choices["threads_reason"]
+    assert choices["omp_wait_policy"] == "PASSIVE"  # the command sets it before torch loads
 
     result = _bootseg("run", folder, "--out", tmp_path / "zero", "--threads", "0")
     assert result.returncode == 2
     assert "--threads: must be an integer >= 1, got '0'" in result.stderr
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_passive_wait_policy_is_set_before_torch_loads_unless_chosen(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = (
+        "from bootseg.threads import prefer_passive_wait; prefer_passive_wait(); "
+        "import os; print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == expected
+
+
+def test_passive_wait_policy_is_not_set_once_torch_is_loaded(monkeypatch):
+    import torch  # noqa: F401  (loaded: the variable would no longer count)
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    threads.prefer_passive_wait()
+    assert "OMP_WAIT_POLICY" not in os.environ

@@ -151,8 +151,8 @@ def add_runtime_options(parser: argparse.ArgumentParser, *, seed: bool = True) -
             type=non_negative_int,
             default=0,
             metavar="N",
-            help="seed of every random choice (split, weights, augmentation); the same seed repeats a CPU run "
-            "(default: 0)",
+            help="seed of every random choice (split, weights, augmentation); the same seed and --threads repeat a "
+            "CPU run (default: 0)",
         )
     add_verbosity(group)
 

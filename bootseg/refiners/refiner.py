@@ -247,6 +247,7 @@ class UNetRefiner:
         made = dict(self.scale)
         if self.threads is not None:
             made["threads"], made["threads_reason"] = self.threads.threads, self.threads.reason
+            made["omp_wait_policy"] = self.threads.wait_policy
         return made
 
     # -- prediction -------------------------------------------------------------------------------------------
