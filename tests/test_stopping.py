@@ -93,7 +93,7 @@ def _train(**options):
 
 
 def test_the_loop_stops_where_the_rule_says_and_keeps_the_best_epoch():
-    report = _train(epochs=30, patience=2, lr=0.5)  # a wild learning rate stops improving quickly
+    report = _train(epochs=30, patience=2, min_epochs=0, lr=0.5)  # a wild learning rate stops improving quickly
     losses = [h["val_loss"] for h in report.history]
     assert report.stopped_early and len(losses) < 30
     assert _reference(losses, 2) == len(losses)
@@ -104,5 +104,11 @@ def test_the_loop_stops_where_the_rule_says_and_keeps_the_best_epoch():
 def test_min_epochs_holds_the_loop_and_no_patience_trains_every_epoch():
     held = _train(epochs=12, patience=1, min_epochs=8, lr=0.5)
     assert len(held.history) >= 8
-    full = _train(epochs=5, patience=None, lr=0.5)
+    full = _train(epochs=5, patience=None, min_epochs=0, lr=0.5)
     assert len(full.history) == 5 and not full.stopped_early and full.stop_reason is None
+
+
+def test_the_fast_preset_stops_on_a_plateau_and_the_paper_preset_trains_every_epoch():
+    fast = UNetConfig.from_options("fast")
+    assert (fast.patience, fast.min_delta, fast.min_epochs, fast.epochs) == (10, 0.0, 0, 75)
+    assert UNetConfig.from_options("paper").patience is None
