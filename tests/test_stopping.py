@@ -34,7 +34,9 @@ CURVES = {
 
 
 @pytest.mark.parametrize("name", sorted(CURVES))
-@pytest.mark.parametrize(("patience", "min_delta", "min_epochs"), [(2, 0.0, 0), (3, 0.01, 0), (2, 0.0, 6), (None, 0, 0)])
+@pytest.mark.parametrize(
+    ("patience", "min_delta", "min_epochs"), [(2, 0.0, 0), (3, 0.01, 0), (2, 0.0, 6), (None, 0, 0)]
+)
 def test_stop_epoch_matches_the_rule_written_out(name, patience, min_delta, min_epochs):
     curve = CURVES[name]
     expected = _reference(curve, patience, min_delta, min_epochs)
