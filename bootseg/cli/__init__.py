@@ -30,7 +30,7 @@ Segmentation masks for unannotated biomedical images by neural-network bootstrap
 
 EPILOG = """\
 examples:
-  bootseg demo                                   # the method on synthetic data, in a few minutes
+  bootseg demo                                   # the method on synthetic data, in about a minute
   bootseg run images/ --out results/             # otsu → unet on your images
   bootseg evaluate results/ truth/               # scores of every stage, if you have some true masks
   bootseg predict results/ more_images/ --out more_results/
