@@ -29,7 +29,6 @@ __all__ = [
     "parse_cfs_quota",
     "parse_cpu_max",
     "parse_proc_stat",
-    "prefer_passive_wait",
     "threads_for",
 ]
 
@@ -59,6 +58,11 @@ class ThreadChoice:
         Cores' worth of CPU time other processes used over the window; None when not measured.
     wait_policy : str or None
         ``OMP_WAIT_POLICY`` of this process (None: OpenMP's default, threads spin a while before they sleep).
+
+    Examples
+    --------
+    >>> ThreadChoice(2, "2 thread(s) asked for").as_dict()["reason"]
+    '2 thread(s) asked for'
     """
 
     threads: int
@@ -142,6 +146,9 @@ def cgroup_cpu_limit(root: str | os.PathLike = "/sys/fs/cgroup", proc_cgroup: st
 
     ``proc_cgroup`` is the text of ``/proc/self/cgroup`` (read when not given). Files that cannot be read count
     as no limit.
+
+    >>> cgroup_cpu_limit("/no/such/folder", proc_cgroup="0::/") is None
+    True
     """
     base = Path(root)
     if proc_cgroup is None:
@@ -183,7 +190,11 @@ def _affinity() -> set[int]:
 
 
 def allowed_cores() -> int:
-    """Cores this process may use: its affinity mask, rounded down to its cgroup's CPU quota (at least 1)."""
+    """Cores this process may use: its affinity mask, rounded down to its cgroup's CPU quota (at least 1).
+
+    >>> allowed_cores() >= 1
+    True
+    """
     count = len(_affinity())
     limit = cgroup_cpu_limit()
     if limit is not None:
@@ -230,6 +241,10 @@ def busy_cores(window: float = WINDOW) -> float | None:
     """Cores' worth of CPU time that other processes used on this process's cores over ``window`` seconds.
 
     This process's own CPU time over the window is subtracted. None where ``/proc/stat`` cannot be read.
+
+    >>> busy = busy_cores(0.05)
+    >>> busy is None or busy >= 0
+    True
     """
     stat = Path("/proc/stat")
     try:
@@ -260,6 +275,9 @@ def choose_threads(threads: int | None = None, *, window: float = WINDOW) -> Thr
     ------
     ValueError, TypeError
         ``threads`` is not None or an integer >= 1.
+
+    >>> choose_threads(3).threads
+    3
     """
     given = check_threads(threads)
     policy = os.environ.get("OMP_WAIT_POLICY") or None
