@@ -480,8 +480,8 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     """
     from ..runfile import read_runfile
 
-    runtime = ("resume", "quiet", "verbose", "workers", "threads", "help", "handler", "argv")
-    given = _options_given(args, allowed=runtime)
+    allowed = ("resume", "quiet", "verbose", "workers", "threads", "help", "handler", "argv")
+    given = _options_given(args, allowed=allowed)
     if given:
         raise UsageError(
             f"--resume takes the settings the run was started with; leave out {', '.join(given)} "
@@ -506,15 +506,8 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     values["out"] = str(folder)
     log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))
     argv = record.get("argv") if isinstance(record.get("argv"), list) else list(args.argv)
-    return RunSettings(
-        **values,
-        overwrite=False,
-        quiet=args.quiet,
-        argv=argv,
-        resume=True,
-        workers=getattr(args, "workers", None),
-        threads=getattr(args, "threads", None),
-    )
+    runtime = {key: getattr(args, key, None) for key in ("workers", "threads")}  # this machine's, not the run's
+    return RunSettings(**values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, **runtime)
 
 
 def _write_images(out: Path, settings: RunSettings, names, images, stages) -> None:
