@@ -316,5 +316,5 @@ def apply_threads(threads: int | None = None) -> ThreadChoice:
     choice = choose_threads(threads)
     if torch.get_num_threads() != choice.threads:
         torch.set_num_threads(choice.threads)
-    log.info("torch threads: %d (%s)", choice.threads, choice.reason)
+    log.debug("torch threads: %d (%s)", choice.threads, choice.reason)  # run.json records it; one line per process
     return choice
