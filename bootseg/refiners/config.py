@@ -21,7 +21,7 @@ LOSSES = ("dice", "bce", "bce_dice")
 #: lowered the first stage's Dice on fluorescence nuclei from 0.889 to 0.835; at 75 it raised it to 0.895
 #: (``benchmarks/ablation.py``, ``docs/benchmarks.md``). Its working size grows past 128 px where the masks' finest
 #: structures need it (``min_radius``; :mod:`bootseg.refiners.scale`).
-#: It stops earlier when the validation loss has not improved for 10 epochs (``patience``; the best epoch's weights
+#: It stops earlier when the validation loss has not improved for 20 epochs (``patience``; the best epoch's weights
 #: are kept either way); ``paper`` trains every epoch, as the paper did.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
@@ -42,7 +42,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "depth": 4,
         "batch_size": 16,
         "epochs": 75,
-        "patience": 10,
+        "patience": 20,
     },
 }
 
@@ -81,7 +81,7 @@ class UNetConfig:
     val_fraction : float
         Share of the (image, noisy mask) pairs held out, by the seed, to pick the best epoch (paper: 0.2).
     patience : int or None
-        Stop when the validation loss has not improved (by ``min_delta``) for this many epochs (default 10; the
+        Stop when the validation loss has not improved (by ``min_delta``) for this many epochs (default 20; the
         ``paper`` preset: ``None``, every epoch). The weights of the lowest validation loss are kept either way
         (:class:`bootseg.refiners.stopping.EarlyStopping`).
     min_delta : float
@@ -133,7 +133,7 @@ class UNetConfig:
     batch_size: int = 16
     epochs: int = 75
     val_fraction: float = 0.2
-    patience: int | None = 10
+    patience: int | None = 20
     min_delta: float = 0.0
     min_epochs: int = 0
     augment: bool = True
