@@ -20,13 +20,14 @@ from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, BadInput, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
 from .protocols import Annotator, Refiner, satisfies
+from .threads import check_threads
 
 __all__ = ["BootstrapChain", "ChainResult", "StageResult", "StageResults"]
 
 log = logging.getLogger(__name__)
 
 StageSpec = str | tuple[str, Mapping[str, Any]] | Annotator | Refiner
-_INJECTED = ("device", "seed", "progress")
+_INJECTED = ("device", "threads", "seed", "progress")
 
 
 @dataclass
@@ -179,6 +180,9 @@ class BootstrapChain:
     device : str
         Passed to every network stage built by name that takes a ``device`` option and was not given one.
         ``"auto"`` picks CUDA, then Apple MPS, then the CPU.
+    threads : int, optional
+        Passed the same way as ``device`` when given: the CPU threads of every network stage (``None``: each
+        chooses from the cores that are free when it starts, :mod:`bootseg.threads`).
     seed : int
         Passed the same way as ``device``; makes CPU runs repeatable.
     progress : bool
@@ -201,6 +205,7 @@ class BootstrapChain:
         stages: Sequence[StageSpec],
         *,
         device: str = "auto",
+        threads: int | None = None,
         seed: int = 0,
         progress: bool = True,
         registry: Registry | None = None,
@@ -215,6 +220,7 @@ class BootstrapChain:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self.device = device
+        self.threads = check_threads(threads)
         self.seed = seed
         self.progress = progress
         self.registry = registry if registry is not None else default_registry()
@@ -255,8 +261,9 @@ class BootstrapChain:
             )
         info = self._lookup(index, kind, name)
         for key in _INJECTED:
-            if key not in options and kind == "refiner" and _accepts(info.factory, key):
-                options[key] = getattr(self, key)
+            value = getattr(self, key)
+            if key not in options and value is not None and kind == "refiner" and _accepts(info.factory, key):
+                options[key] = value
         stage = self.registry.create(kind, name, **options)
         return _Stage(index, name, kind, stage, info.source, info.plugin in BUILTIN_PLUGINS, info, options)
 
@@ -364,7 +371,7 @@ class BootstrapChain:
 
         stages = []
         for stage in self._stages:
-            options = {k: v for k, v in stage.options.items() if k not in ("device", "progress")}
+            options = {k: v for k, v in stage.options.items() if k not in ("device", "threads", "progress")}
             if stage.spec is None:  # an object: its class and whatever options it reports
                 report = getattr(stage.obj, "options", None)
                 options = dict(report()) if callable(report) else {"repr": repr(stage.obj)}

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# The number of CPU threads changes a network's results in their last bits, and bootseg chooses it from the cores
+# free at the moment (bootseg.threads); tests that compare two runs need the same count in both, so the tests pin
+# it here, before torch loads. The rule itself is tested in test_threads.py, with this variable removed.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

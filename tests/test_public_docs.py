@@ -32,6 +32,8 @@ PUBLIC_MODULES = [
     "bootseg.refiners",
     "bootseg.refiners.refiner",
     "bootseg.refiners.config",
+    "bootseg.refiners.stopping",
+    "bootseg.threads",
     "bootseg.testing",
     "bootseg.overlay",
     "bootseg.report",

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BootsegError
+from ..threads import prefer_passive_wait
 from . import demo, evaluate, listing, predict, run
 from .common import UsageError, configure_logging, set_quiet
 
@@ -29,7 +30,7 @@ Segmentation masks for unannotated biomedical images by neural-network bootstrap
 
 EPILOG = """\
 examples:
-  bootseg demo                                   # the method on synthetic data, in a few minutes
+  bootseg demo                                   # the method on synthetic data, in about a minute
   bootseg run images/ --out results/             # otsu → unet on your images
   bootseg evaluate results/ truth/               # scores of every stage, if you have some true masks
   bootseg predict results/ more_images/ --out more_results/
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = bool(getattr(args, "quiet", False))
     configure_logging(quiet=quiet, verbose=getattr(args, "verbose", 0))
     set_quiet(quiet)
+    prefer_passive_wait()
     try:
         return int(args.handler(args) or 0)
     except UsageError as exc:

@@ -112,7 +112,7 @@ def progress_bar(*, total: int | None, desc: str, unit: str = "image") -> Any:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
-    """``--device``, ``--seed``, ``--quiet`` and ``-v``, the same on every sub-command that computes."""
+    """``--device``, ``--threads``, ``--seed``, ``--quiet`` and ``-v``, the same on every sub-command that computes."""
     group = parser.add_argument_group("runtime")
     group.add_argument(
         "--device",
@@ -120,14 +120,21 @@ def add_runtime_options(parser: argparse.ArgumentParser, *, seed: bool = True) -
         metavar="D",
         help="where networks run: auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)",
     )
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads of the networks (default: the cores this process may use, less those other processes "
+        "keep busy when training starts; recorded in run.json)",
+    )
     if seed:
         group.add_argument(
             "--seed",
             type=non_negative_int,
             default=0,
             metavar="N",
-            help="seed of every random choice (split, weights, augmentation); the same seed repeats a CPU run "
-            "(default: 0)",
+            help="seed of every random choice (split, weights, augmentation); the same seed and --threads repeat a "
+            "CPU run (default: 0)",
         )
     add_verbosity(group)
 

@@ -1,4 +1,4 @@
-"""``bootseg demo``: the whole method on synthetic spheroid images with known truth, in a few minutes on a CPU."""
+"""``bootseg demo``: the whole method on synthetic spheroid images with known truth, in about a minute on a CPU."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ Show the method end to end, with nothing to download: make {DEMO_N} synthetic br
 droplets ({DEMO_SIZE}×{DEMO_SIZE} px) with their true masks, segment them without labels (Otsu's threshold, then a
 U-Net trained on Otsu's masks: the fast preset, shrunk to the small images), score both stages against the truth
 and print the comparison (the paper's Table 1 layout). Writes DIR/images, DIR/truth and the run in DIR/run
-(masks, overlays, probability maps, model, run.json, report.html). A few minutes on 2 CPU cores."""
+(masks, overlays, probability maps, model, run.json, report.html). About a minute on 2 CPU cores (README)."""
 
 EPILOG = """\
 examples:
@@ -113,6 +113,7 @@ def command(args: argparse.Namespace) -> int:
         chain_text=chain_text,
         preset="fast",
         device=args.device,
+        threads=args.threads,
         seed=args.seed,
         save_proba=True,
         truth=str(folder / "truth"),

@@ -135,7 +135,8 @@ def command(args: argparse.Namespace) -> int:
         log.warning("skipped %s", item.line())
     names = [path.stem for path in paths]
     _check_device(args.device)
-    stage = UNetRefiner.load(model_path, device=args.device)  # "auto": this machine's best, not the saved one
+    # "auto": this machine's best device, not the saved one; threads from this machine's free cores
+    stage = UNetRefiner.load(model_path, device=args.device, threads=args.threads)
     threshold = args.threshold if args.threshold is not None else stage.config.threshold
     out = check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
     plan = predict_outputs(
@@ -224,6 +225,7 @@ def _write_record(
         "model": str(model_path.resolve()),
         "options": {
             "device": args.device,
+            "threads": args.threads,
             "threshold": threshold,
             "save_proba": args.save_proba,
             "proba_format": args.proba_format,
@@ -249,6 +251,7 @@ def _write_record(
                 "model": str(model_path),
                 "has_proba": True,
                 "training": None,
+                "choices": stage.choices() or None,
             }
         ],
         "timings": {"total": round(seconds, 3)},

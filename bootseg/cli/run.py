@@ -100,6 +100,7 @@ class RunSettings:
     epochs: int | None = None
     size: int | None = None
     device: str = "auto"
+    threads: int | None = None
     seed: int = 0
     save_proba: bool = False
     proba_format: str = "png16"
@@ -130,7 +131,7 @@ def add_chain_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--preset",
         choices=("fast", "paper"),
-        help="network preset: fast (16-filter U-Net at 128 px, 75 epochs; minutes on a CPU) or paper "
+        help="network preset: fast (16-filter U-Net at 128 px, up to 75 epochs; minutes on a CPU) or paper "
         "(the paper's 64-filter U-Net at 256 px, 100 epochs; for a GPU) (default: fast)",
     )
     group.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs of every network stage")
@@ -198,6 +199,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         epochs=args.epochs,
         size=args.size,
         device=args.device,
+        threads=args.threads,
         seed=args.seed,
         save_proba=args.save_proba,
         proba_format=args.proba_format,
@@ -275,6 +277,7 @@ def build_chain(settings: RunSettings) -> tuple[Any, Any, list[StageSpec]]:
         chain = BootstrapChain(
             specs,
             device=settings.device,
+            threads=settings.threads,
             seed=settings.seed,
             progress=not settings.quiet and sys.stderr.isatty(),  # bars only on a terminal
             registry=registry,
@@ -477,7 +480,8 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     """
     from ..runfile import read_runfile
 
-    given = _options_given(args, allowed=("resume", "quiet", "verbose", "workers", "help", "handler", "argv"))
+    allowed = ("resume", "quiet", "verbose", "workers", "threads", "help", "handler", "argv")
+    given = _options_given(args, allowed=allowed)
     if given:
         raise UsageError(
             f"--resume takes the settings the run was started with; leave out {', '.join(given)} "
@@ -502,9 +506,8 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     values["out"] = str(folder)
     log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))
     argv = record.get("argv") if isinstance(record.get("argv"), list) else list(args.argv)
-    return RunSettings(
-        **values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, workers=getattr(args, "workers", None)
-    )
+    runtime = {key: getattr(args, key, None) for key in ("workers", "threads")}  # this machine's, not the run's
+    return RunSettings(**values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, **runtime)
 
 
 def _resumable(exc: OSError, out: str) -> OSError:

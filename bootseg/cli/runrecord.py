@@ -156,6 +156,7 @@ def run_record(settings, out, registry, specs, stages, paths, names, images, sco
             "epochs": settings.epochs,
             "size": settings.size,
             "device": settings.device,
+            "threads": settings.threads,
             "seed": settings.seed,
             "save_proba": settings.save_proba,
             "proba_format": settings.proba_format,

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..threads import check_threads
+
 __all__ = [
     "LOSSES",
     "MAX_BASE_CHANNELS",
@@ -40,6 +42,8 @@ MAX_EPOCHS = 100_000
 #: lowered the first stage's Dice on fluorescence nuclei from 0.889 to 0.835; at 75 it raised it to 0.895
 #: (``benchmarks/ablation.py``, ``docs/benchmarks.md``). Its working size grows past 128 px where the masks' finest
 #: structures need it (``min_radius``; :mod:`bootseg.refiners.scale`).
+#: It stops earlier when the validation loss has not improved for 20 epochs (``patience``; the best epoch's weights
+#: are kept either way); ``paper`` trains every epoch, as the paper did.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "size": 256,
@@ -50,8 +54,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": "dice",
         "label_sigma": 0.0,
         "min_radius": 0.0,
+        "patience": None,
     },
-    "fast": {"size": 128, "min_radius": 8.0, "base_channels": 16, "depth": 4, "batch_size": 16, "epochs": 75},
+    "fast": {
+        "size": 128,
+        "min_radius": 8.0,
+        "base_channels": 16,
+        "depth": 4,
+        "batch_size": 16,
+        "epochs": 75,
+        "patience": 20,
+    },
 }
 
 
@@ -89,7 +102,13 @@ class UNetConfig:
     val_fraction : float
         Share of the (image, noisy mask) pairs held out, by the seed, to pick the best epoch (paper: 0.2).
     patience : int or None
-        Stop when the validation loss has not improved for this many epochs; ``None`` trains every epoch.
+        Stop when the validation loss has not improved (by ``min_delta``) for this many epochs (default 20; the
+        ``paper`` preset: ``None``, every epoch). The weights of the lowest validation loss are kept either way
+        (:class:`bootseg.refiners.stopping.EarlyStopping`).
+    min_delta : float
+        Smallest relative fall of the validation loss that counts as an improvement for ``patience``, in [0, 1).
+    min_epochs : int
+        Never stop before this many epochs.
     augment : bool
         Apply the paper's augmentations (see :class:`bootseg.refiners.augment.AugmentConfig`) to training batches.
     label_sigma : float
@@ -103,6 +122,10 @@ class UNetConfig:
         four probability maps (four times the prediction cost).
     device : str
         ``"auto"`` (CUDA, then Apple MPS, then CPU), or any torch device string.
+    threads : int or None
+        PyTorch's CPU threads for this process while the stage trains and predicts on the CPU; ``None`` (default)
+        takes the cores this process may use less those other processes keep busy (:mod:`bootseg.threads`).
+        Not kept by :meth:`UNetRefiner.load`, which chooses for the machine it runs on.
     amp : bool
         bf16 autocast on CUDA (ignored on CPU).
     compile : bool
@@ -131,12 +154,15 @@ class UNetConfig:
     batch_size: int = 16
     epochs: int = 75
     val_fraction: float = 0.2
-    patience: int | None = None
+    patience: int | None = 20
+    min_delta: float = 0.0
+    min_epochs: int = 0
     augment: bool = True
     label_sigma: float = 1.0
     threshold: float = 0.5
     tta: bool = False
     device: str = "auto"
+    threads: int | None = None
     amp: bool = True
     compile: bool = False
     seed: int = 0
@@ -183,12 +209,18 @@ class UNetConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.patience is not None:
             _check_int("patience", self.patience, 1)
+        if isinstance(self.min_delta, bool) or not (
+            isinstance(self.min_delta, (int, float)) and 0 <= self.min_delta < 1
+        ):
+            raise ValueError(f"min_delta must be a share of the loss in [0, 1), such as 0.01, got {self.min_delta!r}")
+        _check_int("min_epochs", self.min_epochs, 0)
         if not (
             isinstance(self.label_sigma, (int, float)) and math.isfinite(self.label_sigma) and self.label_sigma >= 0
         ):
             raise ValueError(f"label_sigma must be a number >= 0, got {self.label_sigma!r}")
         if not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1):
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
+        check_threads(self.threads)
         if not isinstance(self.device, str):
             raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {self.device!r}")
 

@@ -21,6 +21,7 @@ from .config import UNetConfig
 if TYPE_CHECKING:
     import torch
 
+    from ..threads import ThreadChoice
     from .training import TrainReport
 
 __all__ = ["UNetRefiner"]
@@ -103,6 +104,8 @@ class UNetRefiner:
         from .device import resolve_device
 
         resolve_device(self.config.device)  # a device this machine cannot give is refused now, not after stage 0
+        #: The CPU thread count chosen when the device was resolved (None on other devices, or before).
+        self.threads: ThreadChoice | None = None
 
     def __repr__(self) -> str:
         state = "trained" if self.model is not None else "untrained"
@@ -135,6 +138,10 @@ class UNetRefiner:
             from .device import resolve_device
 
             self._device = resolve_device(self.config.device)
+            if self._device.type == "cpu":
+                from ..threads import apply_threads
+
+                self.threads = apply_threads(self.config.threads)
         return self._device
 
     # -- training ---------------------------------------------------------------------------------------------
@@ -238,9 +245,13 @@ class UNetRefiner:
         return dataclasses.replace(requested, size=size, crop=crop)
 
     def choices(self) -> dict[str, Any]:
-        """What :meth:`fit` chose for its set: the masks' finest radius, the working size and the crop (empty
-        before :meth:`fit`, or with ``min_radius=0``)."""
-        return dict(self.scale)
+        """What :meth:`fit` chose for its set: the masks' finest radius, the working size and the crop (with
+        ``min_radius`` > 0), and on the CPU the threads it trained with and why (empty before :meth:`fit`)."""
+        made = dict(self.scale)
+        if self.threads is not None:
+            made["threads"], made["threads_reason"] = self.threads.threads, self.threads.reason
+            made["omp_wait_policy"] = self.threads.wait_policy
+        return made
 
     # -- prediction -------------------------------------------------------------------------------------------
     def iter_predict_proba(self, images: Iterable[Any], *, batch_size: int | None = None) -> Iterator[np.ndarray]:
@@ -350,10 +361,12 @@ class UNetRefiner:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | None = None) -> UNetRefiner:
+    def load(cls, path: str | os.PathLike, *, device: str | None = None, threads: int | None = None) -> UNetRefiner:
         """Rebuild a stage saved with :meth:`save`, ready to :meth:`predict`; never runs code from the file.
 
         ``device`` overrides the saved device option (a network trained on a GPU can predict on a CPU).
+        ``threads`` is this machine's CPU thread count (None: chosen from its free cores); the saved one is not
+        kept, since it described the machine that trained.
         """
         from .checkpoint import CheckpointError, load_checkpoint
         from .unet import UNet
@@ -362,6 +375,7 @@ class UNetRefiner:
         options = dict(data["config"])
         if device is not None:
             options["device"] = device
+        options["threads"] = threads
         try:
             stage = cls(preset=None, **options)
             cfg = stage.config

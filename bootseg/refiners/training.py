@@ -23,6 +23,7 @@ from .distributed import Distributed, all_reduce_sum, average_buffers, join, ran
 from .divergence import check_converged
 from .losses import get_loss
 from .memory import DeviceMemoryError, halve_batch, out_of_memory_errors, too_large_error
+from .stopping import EarlyStopping
 
 __all__ = ["TrainReport", "split_indices", "train_network"]
 
@@ -45,7 +46,9 @@ class TrainReport:
     train_images, val_images : int
         Sizes of the training and validation split (of the whole set, over every process).
     stopped_early : bool
-        Whether ``patience`` ended the run before ``epochs``.
+        Whether the stopping rule (``patience``, ``min_delta``, ``min_epochs``) ended the run before ``epochs``.
+    stop_reason : str or None
+        Why it stopped early, in words; ``None`` when it trained every epoch.
     batch_size : int
         The batch size actually used (per process): ``cfg.batch_size``, or less after running out of memory.
     memory_retries : int
@@ -70,6 +73,7 @@ class TrainReport:
     train_images: int = 0
     val_images: int = 0
     stopped_early: bool = False
+    stop_reason: str | None = None
     batch_size: int = 0
     memory_retries: int = 0
     world_size: int = 1
@@ -279,7 +283,8 @@ def _train(model, images, masks, cfg: UNetConfig, augment, batch_size: int, cont
         shard_images=-(-len(train_idx) // world),
     )
     best_state: dict[str, torch.Tensor] | None = None
-    best, since_best = float("inf"), 0
+    best = float("inf")
+    stopping = EarlyStopping(cfg.patience, min_delta=cfg.min_delta, min_epochs=cfg.min_epochs)
     bar = _progress(cfg) if main else None
     model.train()
     start = time.perf_counter()
@@ -317,19 +322,17 @@ def _train(model, images, masks, cfg: UNetConfig, augment, batch_size: int, cont
                 {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "batch_size": batch_size}
             )
             if val_loss < best:
-                best, since_best, report.best_epoch = val_loss, 0, epoch
+                best, report.best_epoch = val_loss, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                since_best += 1
             if bar is not None:
                 bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=report.best_epoch)
                 bar.update(1)
             if main:
                 log.debug("epoch %d: train loss %.4f, val loss %.4f", epoch, train_loss, val_loss)
-            if cfg.patience is not None and since_best >= cfg.patience:
-                report.stopped_early = True
+            if stopping.update(val_loss) and epoch < cfg.epochs:
+                report.stopped_early, report.stop_reason = True, stopping.reason
                 if main:
-                    log.info("early stop after epoch %d (best %d)", epoch, report.best_epoch)
+                    log.info("early stop after epoch %d (best %d): %s", epoch, report.best_epoch, stopping.reason)
                 break
     finally:
         if bar is not None:
