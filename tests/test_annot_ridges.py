@@ -142,9 +142,10 @@ def test_ridges_is_registered_with_its_options_checked():
 def test_auto_switches_to_ridges_for_packed_cells_and_reports_it():
     pairs = [_tissue(seed=s) for s in range(4)]
     images = [im for im, _ in pairs]
-    auto = Auto().fit(images)
+    auto = Auto(per_object="auto").fit(images)
     made = auto.choices()
     assert auto.use_ridges and made["ridges"] is True
+    assert Auto().fit(images).choices()["ridges"] is True  # the default finds them too
     threshold_masks = [Auto(ridges=False, per_object=False).fit(images).annotate(im) for im in images]
     assert made["background_ratio"] == pytest.approx(median_radii(threshold_masks)[2], abs=1e-4)
     assert made["per_object"] is False  # the ridges replace the threshold: no per-object thresholds
