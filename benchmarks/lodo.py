@@ -23,7 +23,6 @@ import argparse
 import importlib
 import json
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_protocol import PLAIN_STAGES, dataset_pairs
 from _quality_report import markdown_table
+from first_stage import score as first_stage_score
 
-from bootseg import get_annotator
-from bootseg.cli.chainspec import parse_chain
 from bootseg.io import read_image, read_mask
 from bootseg.metrics import dice
 
@@ -44,14 +42,14 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 _CH = "bootseg.annotators.channels"
 _BASE = "bootseg.annotators.base"
-_THR = "bootseg.annotators.thresholds"
+_CAND = "bootseg.annotators.candidates"
 
 #: Each rule of the default first stage: its settings, the default first.
 RULES: dict[str, list[str]] = {
     "AGREEMENT_FLOOR (a colour channel's evidence)": [
         "auto",
-        f"auto | {_THR}.AGREEMENT_FLOOR=0.0",
-        f"auto | {_THR}.AGREEMENT_FLOOR=0.75",
+        f"auto | {_CAND}.AGREEMENT_FLOOR=0.0",
+        f"auto | {_CAND}.AGREEMENT_FLOOR=0.75",
         "auto(channel=grey)",
     ],
     "per_object": ["auto", "auto(per_object=auto)"],
@@ -104,16 +102,8 @@ def score(setting: str, images: list[np.ndarray], truths: list[np.ndarray]) -> d
     """Mean DSC of one setting fitted on ``images`` (as the chain fits its first stage), its choices, seconds."""
     spec, _, assignments = setting.partition("|")
     with constants(assignments):
-        ((name, options),) = parse_chain(spec.strip())
-        stage = get_annotator(name, **options)
-        start = time.perf_counter()
-        if hasattr(stage, "fit"):
-            stage.fit(images)
-        masks = [stage.annotate(image) for image in images]
-        seconds = time.perf_counter() - start
-        choices = stage.choices() if hasattr(stage, "choices") else {}
-    dsc = [dice(mask, truth) for mask, truth in zip(masks, truths, strict=True)]
-    return {"dice": float(np.mean(dsc)), "choices": _plain(choices), "seconds": round(seconds, 2)}
+        mean, choices, seconds = first_stage_score(spec.strip(), images, truths)
+    return {"dice": mean, "choices": _plain(choices), "seconds": round(seconds, 2)}
 
 
 def _plain(value: Any) -> Any:

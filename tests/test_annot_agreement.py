@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 from sklearn.metrics import f1_score
 
 from bootseg.annotators import Auto, Otsu
-from bootseg.annotators import thresholds as thr
+from bootseg.annotators import candidates as thr
 from bootseg.annotators.channels import TEXTURE_WINDOW, channel_image, local_std
 
 
@@ -28,7 +28,7 @@ def test_agreement_is_the_mean_f1_with_the_majority_of_the_other_channels():
     names = ["grey", "saturation", "lab_a", "lab_b"]
     masks = {(2, name): _random_masks(rng) for name in names}
     masks[(3, "grey")] = _random_masks(rng)  # alone in its count: nothing to agree with
-    got = thr._agreements(_fitted(masks, dict.fromkeys(masks, 0.0)))
+    got = thr.agreements(_fitted(masks, dict.fromkeys(masks, 0.0)))
     for name in names:
         others = [masks[(2, other)] for other in names if other != name]
         expected = np.mean(
@@ -51,10 +51,10 @@ def test_a_colour_channel_that_disagrees_with_the_others_is_passed_over_for_grey
     masks = {(2, "grey"): [base], (2, "saturation"): [base], (2, "lab_a"): [odd], (2, "lab_b"): [base]}
     objectness = {(2, "grey"): 0.2, (2, "saturation"): 0.1, (2, "lab_a"): 0.9, (2, "lab_b"): 0.3}
     fitted = _fitted(masks, objectness)
-    assert thr._agreements(fitted)["lab_a, 2 classes"] == 0.0
-    assert thr._best_candidate(fitted) == (2, "lab_b")  # the most object-like among those with evidence
+    assert thr.agreements(fitted)["lab_a, 2 classes"] == 0.0
+    assert thr.best_candidate(fitted) == (2, "lab_b")  # the most object-like among those with evidence
     objectness[(2, "lab_b")] = 0.15
-    assert thr._best_candidate(_fitted(masks, objectness)) == (2, "grey")
+    assert thr.best_candidate(_fitted(masks, objectness)) == (2, "grey")
 
 
 def test_the_floor_can_be_lowered_to_trust_every_channel(monkeypatch):
@@ -65,7 +65,7 @@ def test_the_floor_can_be_lowered_to_trust_every_channel(monkeypatch):
     masks = {(2, "grey"): [base], (2, "saturation"): [base], (2, "lab_a"): [odd]}
     objectness = {(2, "grey"): 0.2, (2, "saturation"): 0.1, (2, "lab_a"): 0.9}
     monkeypatch.setattr(thr, "AGREEMENT_FLOOR", 0.0)
-    assert thr._best_candidate(_fitted(masks, objectness)) == (2, "lab_a")
+    assert thr.best_candidate(_fitted(masks, objectness)) == (2, "lab_a")
 
 
 def test_auto_fit_reports_each_candidates_agreement():

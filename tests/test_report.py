@@ -59,9 +59,9 @@ def test_report_says_first_what_each_stage_chose(tmp_path):
 
 
 def test_auto_summary_names_the_choice_the_runner_up_and_what_was_passed_over():
-    from bootseg.annotators import thresholds as thr
+    from bootseg.annotators import candidates as thr
 
-    summary = thr._summary(
+    summary = thr.summary(
         (2, "grey"),
         {"grey, 2 classes": 0.40, "lab_a, 2 classes": 0.9, "grey, 3 classes": 0.35},
         {"grey, 2 classes": 0.6, "lab_a, 2 classes": 0.2},

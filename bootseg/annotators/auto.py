@@ -38,7 +38,7 @@ class Auto(MultiOtsu):
     polarity and one-object rule, and keeps the candidate whose final masks score the highest mean
     :func:`~bootseg.annotators.polarity.polarity_score` (the one that looks most like objects on a background)
     among grey and the colour channels whose masks agree with the other channels' majority
-    (:data:`~bootseg.annotators.thresholds.AGREEMENT_FLOOR`): where the channels disagree, as on H&E tissue, no
+    (:data:`~bootseg.annotators.candidates.AGREEMENT_FLOOR`): where the channels disagree, as on H&E tissue, no
     colour channel has the evidence to be preferred to grey. The chain calls :meth:`fit` before the first stage
     annotates. This is the first stage of ``bootseg run``'s default chain.
 

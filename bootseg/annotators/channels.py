@@ -27,7 +27,7 @@ for ``wbc_cellavision`` (``docs/benchmarks.md``).
 A ``multiotsu`` with ``classes="auto"``, as in the ``auto`` first stage (:class:`~bootseg.annotators.auto.Auto`),
 chooses the channel together with the number of classes, by the objectness of each candidate's final masks, but
 only among grey and the colour channels whose masks agree with the majority vote of the other channels' masks
-(:data:`~bootseg.annotators.thresholds.AGREEMENT_FLOOR`). ``"texture"`` is never chosen by ``"auto"``: name it.
+(:data:`~bootseg.annotators.candidates.AGREEMENT_FLOOR`). ``"texture"`` is never chosen by ``"auto"``: name it.
 
 Colour channels are computed from the image scaled to [0, 1] (uint8 by 255, uint16 by 65535, other dtypes from
 their own minimum to maximum) with OpenCV's float conversions.

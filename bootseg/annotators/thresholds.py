@@ -23,7 +23,8 @@ import numpy as np
 from skimage import exposure, filters
 
 from .base import ThresholdAnnotator
-from .channels import COLOUR, candidates_for, subsample
+from .candidates import Fitted, agreements, best_candidate, summary
+from .channels import candidates_for, subsample
 from .options import check_int, check_number, check_odd_window
 from .polarity import polarity_score
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 
 #: The class counts ``classes="auto"`` chooses from.
 AUTO_CLASSES = (2, 3)
-#: ``classes="auto"`` with ``channel="auto"`` keeps a colour channel only when its final masks agree with the
-#: majority vote of the other channels' masks (mean Dice) at least this much: where the channels disagree, no
-#: colour channel has the evidence to be preferred to grey.
-AGREEMENT_FLOOR = 0.5
 
 __all__ = [
     "GlobalThreshold",
@@ -229,8 +226,8 @@ class MultiOtsu(ThresholdAnnotator):
         fitted): the count whose final masks look more like objects on a background, by the mean of
         :func:`~bootseg.annotators.polarity.polarity_score`; with ``channel="auto"`` the channel is chosen in the
         same step, by the same score, among grey and the colour channels whose masks agree with the majority of
-        the other channels' (:data:`AGREEMENT_FLOOR`). Three classes add the middle class to the objects: a white
-        cell's pale cytoplasm around its dark nucleus.
+        the other channels' (:data:`~bootseg.annotators.candidates.AGREEMENT_FLOOR`). Three classes add the
+        middle class to the objects: a white cell's pale cytoplasm around its dark nucleus.
     polarity, median, largest_component, fill_holes, min_size
         The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
 
@@ -274,8 +271,8 @@ class MultiOtsu(ThresholdAnnotator):
         ``"auto"``) is fitted whole, its polarity and one-object rule included, and the candidate whose final
         masks score the highest mean :func:`~bootseg.annotators.polarity.polarity_score` (objects on a
         background) is kept, among grey and the colour candidates with the evidence of the other channels
-        (:func:`_best_candidate`): judged on the masks the stage will give. With an ``executor`` each candidate is
-        one task."""
+        (:func:`~bootseg.annotators.candidates.best_candidate`): judged on the masks the stage will give. With an
+        ``executor`` each candidate is one task."""
         if self.classes_option != "auto":
             super()._fit_choices(checked, executor)
             return
@@ -289,13 +286,13 @@ class MultiOtsu(ThresholdAnnotator):
         fitted = {
             candidate: outcome for candidate, outcome in zip(candidates, outcomes, strict=True) if outcome is not None
         }
-        best = _best_candidate(fitted)
+        best = best_candidate(fitted)
         self.classes, channel = best
         self.chosen_channel = channel if self.channel == "auto" else None
         _, self.chosen_polarity, self.chosen_largest, self.centred_share, _ = fitted[best]
-        self.channel_agreement = _agreements(fitted) if len(channels) > 1 else {}
+        self.channel_agreement = agreements(fitted) if len(channels) > 1 else {}
         self.candidate_scores = {f"{channel}, {count} classes": value[0] for (count, channel), value in fitted.items()}
-        self.summary = _summary(best, self.candidate_scores, self.channel_agreement, self.chosen_polarity)
+        self.summary = summary(best, self.candidate_scores, self.channel_agreement, self.chosen_polarity)
         log.info(
             "%s: %s, %d classes chosen (objectness: %s)",
             self.name,
@@ -430,65 +427,6 @@ class Niblack(LocalThreshold):
     def threshold_image(self, grey: np.ndarray) -> np.ndarray:
         """:func:`skimage.filters.threshold_niblack` of ``grey``."""
         return filters.threshold_niblack(grey, window_size=self.window_size, k=self.k)
-
-
-#: What one candidate's fit gives: objectness, polarity, one-object rule, centred share, and its final masks
-#: (each packed flat with :func:`numpy.packbits`, beside its pixel count).
-Fitted = tuple[float, "str | None", "bool | None", float, list[tuple[np.ndarray, int]]]
-
-
-def _agreements(fitted: dict[tuple[int, str], Fitted]) -> dict[str, float]:
-    """Each candidate's mean Dice with the majority vote of the other channels' masks of the same class count
-    (``"grey, 2 classes"``: agreement); a count with one channel has nothing to agree with and is left out."""
-    from ..metrics import dice
-
-    made = {}
-    for (count, channel), outcome in fitted.items():
-        others = [value[4] for (c, name), value in fitted.items() if c == count and name != channel]
-        if not others:
-            continue
-        votes = [np.mean([_unpack(masks[i]) for masks in others], axis=0) > 0.5 for i in range(len(outcome[4]))]
-        mine = [_unpack(packed) for packed in outcome[4]]
-        made[f"{channel}, {count} classes"] = float(np.mean([dice(m, v) for m, v in zip(mine, votes, strict=True)]))
-    return made
-
-
-#: Two candidates whose objectness differs by less than this are "close": the summary says the choice was weak.
-CLOSE = 0.1
-
-
-def _summary(best: tuple[int, str], scores: dict[str, float], agreement: dict[str, float], polarity: str | None) -> str:
-    """What :meth:`MultiOtsu.fit` chose, the runner-up and its margin, and the colour candidates passed over."""
-    chosen = f"{best[1]}, {best[0]} classes"
-    passed = [key for key, value in agreement.items() if key.split(",")[0] in COLOUR and value < AGREEMENT_FLOOR]
-    others = {key: value for key, value in scores.items() if key != chosen and key not in passed}
-    text = f"{chosen}" + (f", {polarity} objects" if polarity else "") + f" (objectness {scores[chosen]:.2f})"
-    if others:
-        runner = max(others, key=others.__getitem__)
-        margin = scores[chosen] - others[runner]
-        sure = "weak: candidates close" if margin < CLOSE else "clear"
-        text += f"; runner-up {runner} ({others[runner]:.2f}): {sure}"
-    if passed:
-        listed = ", ".join(f"{key} ({scores[key]:.2f}, agreement {agreement[key]:.2f})" for key in passed)
-        text += f"; colour candidates the other channels did not confirm (agreement < {AGREEMENT_FLOOR}): {listed}"
-    return text
-
-
-def _unpack(packed: tuple[np.ndarray, int]) -> np.ndarray:
-    return np.unpackbits(packed[0], count=packed[1]).view(bool)
-
-
-def _best_candidate(fitted: dict[tuple[int, str], Fitted]) -> tuple[int, str]:
-    """The (classes, channel) pair :meth:`MultiOtsu.fit` keeps: the highest objectness among grey and the colour
-    candidates whose agreement (:func:`_agreements`) reaches :data:`AGREEMENT_FLOOR`. Ties keep the first: 2
-    classes, grey."""
-    agreement = _agreements(fitted)
-    trusted = [
-        key
-        for key in fitted
-        if key[1] not in COLOUR or agreement.get(f"{key[1]}, {key[0]} classes", 0.0) >= AGREEMENT_FLOOR
-    ]
-    return max(trusted, key=lambda key: fitted[key][0])
 
 
 def _fit_candidate(stage: MultiOtsu, candidate: tuple[int, str], images: list[np.ndarray]) -> Fitted | None:
