@@ -36,6 +36,7 @@ from .outputs import (
     write_confidence_csv,
     write_proba,
 )
+from .runrecord import input_record
 
 __all__ = ["add_parser", "resolve_model"]
 
@@ -186,16 +187,7 @@ def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, pa
             write_proba(proba_path(out / "proba", name, args.proba_format), proba, args.proba_format)
         if args.overlays:
             write_image(out / "overlays" / f"{name}.png", overlay(image, mask))
-        inputs.append(
-            {
-                "name": name,
-                "file": str(path.resolve()),
-                "height": int(image.shape[0]),
-                "width": int(image.shape[1]),
-                "channels": 1 if image.ndim == 2 else int(image.shape[2]),
-                "dtype": str(image.dtype),
-            }
-        )
+        inputs.append(input_record(path, name, image))
     lines = judges_lines_from_radii(radii)
     warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
     for warning in warnings:

@@ -12,7 +12,7 @@ from .outputs import CONFIDENCE_DEFINITION
 if TYPE_CHECKING:
     from .run import RunSettings
 
-__all__ = ["SETTINGS_KEYS", "run_record", "settings_record", "started_record"]
+__all__ = ["SETTINGS_KEYS", "input_record", "run_record", "settings_record", "started_record"]
 
 log = logging.getLogger("bootseg.cli")
 
@@ -102,6 +102,18 @@ def _device_of(obj: Any) -> str | None:
     return None if device is None else str(device)
 
 
+def input_record(path: Path, name: str, image: Any) -> dict[str, Any]:
+    """One input's entry in ``run.json``: its name, file and shape (``run`` and ``predict`` add its confidence)."""
+    return {
+        "name": name,
+        "file": str(path.resolve()),
+        "height": int(image.shape[0]),
+        "width": int(image.shape[1]),
+        "channels": 1 if image.ndim == 2 else int(image.shape[2]),
+        "dtype": str(image.dtype),
+    }
+
+
 def run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines) -> dict:
     """The complete ``run.json``: settings, options, versions, stages with their training, inputs, timings."""
     from ..runfile import now_iso, versions
@@ -130,14 +142,7 @@ def run_record(settings, out, registry, specs, stages, paths, names, images, sco
     devices = sorted({r["device"] for r in stage_records if r["device"]})
     inputs = []
     for i, (path, name, image) in enumerate(zip(paths, names, images, strict=True)):
-        item = {
-            "name": name,
-            "file": str(path.resolve()),
-            "height": int(image.shape[0]),
-            "width": int(image.shape[1]),
-            "channels": 1 if image.ndim == 2 else int(image.shape[2]),
-            "dtype": str(image.dtype),
-        }
+        item = input_record(path, name, image)
         item["confidence"] = None if scores is None else round(float(scores[i]), 4)
         inputs.append(item)
     final = stages[-1]
