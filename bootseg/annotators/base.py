@@ -11,7 +11,7 @@ import numpy as np
 
 from ..executors import map_method
 from ..images import check_image
-from .channels import CHANNELS, COLOUR, channel_image, choose_channel, subsample
+from .channels import CHANNELS, channel_image, choose_channel, subsample
 from .options import check_bool, check_choice, check_int, check_median, check_number
 from .polarity import POLARITIES, polarity_score, select_polarity
 from .postprocess import largest_component, postprocess
@@ -356,15 +356,15 @@ class ThresholdAnnotator:
     def channel_for(self, image: np.ndarray) -> str:
         """The channel :meth:`annotate` splits for ``image``.
 
-        ``channel`` itself unless it is ``"auto"``; then the fitted choice (a colour channel only for a colour
-        image: grey for a grey one), or (not fitted) the choice made on this image alone.
+        ``channel`` itself unless it is ``"auto"``; then grey for a grey image, the fitted choice, or (not
+        fitted) the choice made on this image alone.
         """
         if self.channel != "auto":
             return self.channel
-        if self.chosen_channel is not None and (image.ndim == 3 or self.chosen_channel not in COLOUR):
-            return self.chosen_channel
         if image.ndim == 2:
             return "grey"
+        if self.chosen_channel is not None:
+            return self.chosen_channel
         return choose_channel([image], self._segment)[0]
 
     def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
