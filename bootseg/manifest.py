@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 __all__ = ["MANIFEST", "Manifest"]
@@ -194,15 +194,15 @@ class Manifest:
         return path / PurePosixPath(entry).name
 
     def _regular_file(self, entry: str) -> Path | None:
-        path = self._inside(entry)
-        try:
-            return path if path is not None and stat.S_ISREG(path.lstat().st_mode) else None
-        except OSError:
-            return None
+        return self._of_kind(entry, stat.S_ISREG)
 
     def _real_folder(self, entry: str) -> Path | None:
+        return self._of_kind(entry, stat.S_ISDIR)
+
+    def _of_kind(self, entry: str, is_kind: Callable[[int], bool]) -> Path | None:
+        """The entry's path inside OUT when it is itself (not through a link) of the kind ``is_kind`` tests."""
         path = self._inside(entry)
         try:
-            return path if path is not None and stat.S_ISDIR(path.lstat().st_mode) else None
+            return path if path is not None and is_kind(path.lstat().st_mode) else None
         except OSError:
             return None
