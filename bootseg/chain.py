@@ -14,12 +14,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .description import describe_stage
 from .errors import PluginError, UnknownStageError
 from .executors import batches
 from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, BadInput, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
-from .protocols import Annotator, Refiner, satisfies
+from .protocols import Annotator, Described, FitsSet, Named, Network, Refiner, satisfies
+from .stagefile import StageHeader, save_stage, unpacked
 from .threads import check_threads
 
 __all__ = ["BootstrapChain", "ChainResult", "StageResult", "StageResults"]
@@ -251,7 +253,7 @@ class BootstrapChain:
                 raise TypeError(f"stage {index} {name!r}: options must be a dict, got {options!r}")
             options = dict(options)
         elif satisfies(spec, protocol) and not isinstance(spec, type):
-            name = getattr(spec, "name", None) or type(spec).__name__.lower()
+            name = spec.name if isinstance(spec, Named) and spec.name else type(spec).__name__.lower()
             return _Stage(index, str(name), kind, spec, type(spec).__qualname__, builtin=False)
         else:
             role = "the first stage must be an annotator" if index == 0 else "every later stage must be a refiner"
@@ -372,9 +374,9 @@ class BootstrapChain:
         stages = []
         for stage in self._stages:
             options = {k: v for k, v in stage.options.items() if k not in ("device", "threads", "progress")}
-            if stage.spec is None:  # an object: its class and whatever options it reports
-                report = getattr(stage.obj, "options", None)
-                options = dict(report()) if callable(report) else {"repr": repr(stage.obj)}
+            if stage.spec is None:  # an object: its class and the options it describes
+                described = isinstance(stage.obj, Described)
+                options = dict(describe_stage(stage.obj).options) if described else {"repr": repr(stage.obj)}
             stages.append({"name": stage.name, "source": stage.source, "options": options})
         images = [{"name": n, "digest": image_digest(a)} for a, n in zip(arrays, names, strict=True)]
         return {"seed": self.seed, "stages": stages, "images": images}
@@ -407,16 +409,16 @@ class BootstrapChain:
         last = self._stages[-1]
         if last.kind == "annotator":
             return self._annotate_all(last, arrays, names, executor)
-        predict = getattr(last.obj, "predict", None)
-        if predict is None:
+        if not isinstance(last.obj, Network):
             raise TypeError(
-                f"the last stage {last.name!r} ({last.source}) has no predict(); it cannot label new images"
+                f"the last stage {last.name!r} ({last.source}) is not a network stage (fit, predict_proba, save, "
+                "load, threshold, describe); it refines the masks it is given and cannot label new images"
             )
         if executor is not None:
             _refuse_forked_pool(executor, last)
         try:
             if executor is None:
-                masks = predict(arrays)
+                masks = _predict_batch(last.obj, arrays)
             else:
                 masks = [
                     mask
@@ -430,6 +432,13 @@ class BootstrapChain:
                 ) from exc
             raise
         return self._checked_masks(last, masks, arrays, names)
+
+    def header(self, stage: _Stage | int) -> StageHeader:
+        """Who a saved stage file of ``stage`` (or of the stage at that position) names as its writer."""
+        stage = self._stages[stage] if isinstance(stage, int) else stage
+        if stage.spec is None:  # an object given to the chain: its class
+            return StageHeader(stage.name, stage.source)
+        return StageHeader(stage.name, stage.spec.plugin, stage.spec.distribution, stage.spec.version)
 
     def _progress(self, items: Iterable[Any] | None, stage: _Stage, total: int) -> Any:
         if not self.progress:
@@ -477,8 +486,8 @@ class BootstrapChain:
         store: Any = None,
     ) -> list[np.ndarray]:
         key = f"{stage.index}-{stage.name}"
-        fit = getattr(stage.obj, "fit", None)
-        if callable(fit):  # decisions made over the whole set (e.g. the channel), before any image
+        if isinstance(stage.obj, FitsSet):  # decisions made over the whole set (e.g. the channel), before any image
+            fit = stage.obj.fit
             try:
                 if executor is not None and _accepts(fit, "executor"):
                     fit(arrays, executor=executor)
@@ -542,23 +551,23 @@ class BootstrapChain:
         obj = stage.obj
         key = f"{stage.index}-{stage.name}"
         try:
-            if callable(getattr(obj, "fit", None)) and callable(getattr(obj, "predict_proba", None)):
+            if isinstance(obj, Network):
                 model = store.model_path(key) if store is not None else None
-                if model is not None and model.exists() and callable(getattr(type(obj), "load", None)):
+                if model is not None and model.exists():
                     log.info(
                         "stage %d %s: trained network kept from before, loaded from '%s'",
                         stage.index,
                         stage.name,
                         model,
                     )
-                    obj = stage.obj = type(obj).load(model)
+                    with unpacked(model) as inner:
+                        obj = stage.obj = type(obj).load(inner)
                 else:
                     obj.fit(images, masks)
-                    if model is not None and callable(getattr(obj, "save", None)):
-                        obj.save(model)
-                proba = obj.predict_proba(images)
-                threshold = getattr(getattr(obj, "config", None), "threshold", 0.5)
-                refined = [p > threshold for p in proba]
+                    if model is not None:
+                        save_stage(obj, model, self.header(stage))
+                proba = list(obj.predict_proba(images))
+                refined = [p > obj.threshold for p in proba]
             else:
                 proba = None
                 kept = None if store is None else [store.load_mask(key, i, a.shape) for i, a in enumerate(images)]
@@ -612,5 +621,6 @@ def _annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool
     return outcomes
 
 
-def _predict_batch(refiner: Any, images: list[np.ndarray]) -> list[np.ndarray]:
-    return list(refiner.predict(images))
+def _predict_batch(network: Network, images: list[np.ndarray]) -> list[np.ndarray]:
+    """The network's masks: its probabilities above its own threshold, as in :meth:`BootstrapChain.run`."""
+    return [proba > network.threshold for proba in network.predict_proba(images)]

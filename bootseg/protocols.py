@@ -1,18 +1,34 @@
-"""The two kinds of stage a bootstrapping chain is made of.
+"""The two kinds of stage a bootstrapping chain is made of, and the capabilities a stage may add.
 
 An :class:`Annotator` turns one image into a first, noisy mask with no training (a threshold, a clustering).
-A :class:`Refiner` learns from images and the previous stage's masks and returns better masks (a network).
-Both are structural protocols: any object with the right method satisfies them, no base class is needed.
+A :class:`Refiner` learns from images and the previous stage's masks and returns better masks. A
+:class:`Network` is a later stage that trains and predicts separately and can be saved: what resuming a run,
+``bootseg predict``, probability maps and confidence need. All are structural protocols: any object with the
+right methods satisfies them, no base class is needed. The chain and the command line call nothing on a stage
+that is not declared here; ``docs/plugins.md`` says what each capability buys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Annotator", "Refiner", "satisfies"]
+from .description import StageDescription
+
+__all__ = [
+    "Annotator",
+    "Described",
+    "FitsCandidates",
+    "FitsSet",
+    "Named",
+    "Network",
+    "Refiner",
+    "StreamsProba",
+    "satisfies",
+]
 
 
 @runtime_checkable
@@ -75,18 +91,112 @@ class Refiner(Protocol):
         ...
 
 
-_METHODS = {Annotator: "annotate", Refiner: "refine"}
+@runtime_checkable
+class FitsSet(Protocol):
+    """An annotator's optional set-level step: ``fit(images)`` decides, once for the whole set, what
+    ``annotate`` then applies to each image (a channel, a polarity). The chain calls it before the first mask;
+    an annotator without it annotates each image on its own. A ``fit`` that also takes an ``executor`` keyword
+    gets the run's executor.
+    """
+
+    def fit(self, images: Sequence[np.ndarray]) -> Any:
+        """Decide from ``images`` (the whole set); return value ignored."""
+        ...
+
+
+@runtime_checkable
+class Named(Protocol):
+    """A stage object that names itself (a class attribute ``name = "my_stage"``): the name a chain built from
+    the object gives its stage, its folder and its model file; without it, the class name in lower case."""
+
+    name: str
+
+
+@runtime_checkable
+class FitsCandidates(Protocol):
+    """A first stage whose ``fit`` fits several candidates whole (the built-in ``auto``): ``bootseg run`` starts
+    its process pool for that work even on a set too small for the pool to pay for annotating alone."""
+
+    def fits_candidates(self) -> bool:
+        """Whether ``fit`` has that much work, with the options this stage was built with."""
+        ...
+
+
+@runtime_checkable
+class Described(Protocol):
+    """A stage that says what it is for the run record and the report (:mod:`bootseg.description`)."""
+
+    def describe(self) -> StageDescription:
+        """Options, what it chose, how it trained, where it runs."""
+        ...
+
+
+@runtime_checkable
+class Network(Protocol):
+    """A later stage that trains, then predicts probabilities, and can be saved and loaded.
+
+    The chain calls ``fit(images, masks)`` then ``predict_proba(images)`` and keeps ``proba > threshold`` (it
+    never calls ``refine`` on a network); ``bootseg run`` saves the trained stage with ``save(path)`` as soon as
+    it is trained, ``--resume`` and ``bootseg predict`` rebuild it with the classmethod ``load(path,
+    device=None)``. A network is a :class:`Refiner` too: ``refine`` may be left out.
+
+    Attributes
+    ----------
+    threshold : float
+        The probability above which a pixel is foreground (its own option; 0.5 by custom).
+    """
+
+    threshold: float
+
+    def fit(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> Any:
+        """Train on (image, mask) pairs; return value ignored."""
+        ...
+
+    def predict_proba(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One float ``(H, W)`` map in [0, 1] per image, at the image's own size."""
+        ...
+
+    def save(self, path: str | os.PathLike) -> Any:
+        """Write the trained stage to ``path`` (a file, or a folder the stage creates there)."""
+        ...
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str | None = None) -> Network:
+        """Rebuild a stage written by :meth:`save`, ready to predict; ``device`` overrides the saved one."""
+        ...
+
+    def describe(self) -> StageDescription:
+        """Options, choices, training summary and device (:class:`~bootseg.description.StageDescription`)."""
+        ...
+
+
+@runtime_checkable
+class StreamsProba(Protocol):
+    """A network that predicts from a stream, ``batch_size`` images at a time, so that memory stays flat over a
+    long folder (``bootseg predict`` uses it where a stage has it; others get chunks of images)."""
+
+    def iter_predict_proba(
+        self, images: Iterable[np.ndarray], *, batch_size: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """Yield one probability map per image, in order."""
+        ...
+
+
+_METHODS = {Annotator: ("annotate",), Refiner: ("refine",), Network: ("fit", "predict_proba", "save", "load")}
 
 
 def satisfies(obj: object, protocol: type) -> bool:
-    """Whether ``obj`` (an instance or a class) provides the callable method that ``protocol`` requires.
+    """Whether ``obj`` (an instance or a class) provides the callable methods that ``protocol`` requires.
 
-    Works on classes as well as instances, so a registry can check a factory before building anything.
+    Works on classes as well as instances, so a registry can check a factory before building anything. A
+    :class:`Network` satisfies :class:`Refiner` too (the chain trains it and predicts instead of refining).
 
     >>> satisfies(int, Annotator)
     False
     """
-    method = _METHODS.get(protocol)
-    if method is None:
-        raise TypeError(f"protocol must be Annotator or Refiner, got {protocol!r}")
-    return callable(getattr(obj, method, None))
+    methods = _METHODS.get(protocol)
+    if methods is None:
+        raise TypeError(f"protocol must be Annotator, Refiner or Network, got {protocol!r}")
+    if protocol is Refiner and satisfies(obj, Network):
+        return True
+    return all(callable(getattr(obj, method, None)) for method in methods)

@@ -22,8 +22,9 @@ arbitrary range, RGB and RGBA uint8, odd sizes such as 17 × 23); it is determin
 unmodified; it refuses a 1-D image and one holding NaN with a :class:`ValueError` whose message says what was wrong;
 a constant image gives a mask or a clear :class:`ValueError`, never another exception. Refiners also return one
 mask per image, each of its image's size, for a set of mixed sizes, and refuse a length mismatch, a mask of the
-wrong size and an empty set with a :class:`ValueError`; :meth:`RefinerContract.test_predict_labels_new_images`
-checks ``predict`` when the refiner has one.
+wrong size and an empty set with a :class:`ValueError`. A network stage (:class:`~bootseg.protocols.Network`) is
+checked the way the chain uses it (``fit``, then its maps above its ``threshold``), and also: maps in [0, 1] for
+new images, a save and load round trip through a bootseg stage file, pickling, and its threshold honoured.
 
 Every check runs on tiny images (at most 32 × 32), so a kit runs in seconds. A check that does not apply to a
 stage can be switched off in the subclass the pytest way: ``test_is_deterministic = None``.
@@ -34,14 +35,15 @@ Importing this module imports pytest; importing :mod:`bootseg` does not import t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import pytest
 
+from .description import StageDescription
 from .images import describe
 from .plugins import Registry, default_registry
-from .protocols import Annotator, Refiner
+from .protocols import Annotator, Network, Refiner, satisfies
 
 __all__ = ["INPUT_KINDS", "AnnotatorContract", "RefinerContract", "make_input", "make_noisy_mask"]
 
@@ -175,9 +177,10 @@ class _StageContract:
         """The keyword options the stage is built with (``options``)."""
         return dict(self.options)
 
-    def make_stage(self) -> Any:
-        """Build a fresh stage: ``factory(**stage_options())``, or the registered ``stage_name`` with them."""
-        options = self.stage_options()
+    def make_stage(self, **extra: Any) -> Any:
+        """Build a fresh stage: ``factory(**stage_options())``, or the registered ``stage_name`` with them
+        (``extra`` options over them)."""
+        options = {**self.stage_options(), **extra}
         if self.factory is not None:
             return type(self).factory(**options)  # type: ignore[misc]
         if self.stage_name is not None:
@@ -334,31 +337,31 @@ class RefinerContract(_StageContract):
             _assert_mask(mask, image.shape, f"{what} mask {i}")
 
     def test_satisfies_protocol(self, new_stage: Callable[[], Any]) -> None:
-        """The stage has a callable ``refine`` method."""
+        """The stage has a callable ``refine`` method, or is a network stage (fit, predict_proba, save, load)."""
         stage = new_stage()
-        assert isinstance(stage, Refiner), f"{stage!r} has no refine() method"
+        assert satisfies(stage, Refiner), f"{stage!r} has no refine() method and is not a network stage"
 
     def test_one_mask_per_image_of_its_size(self, new_stage: Callable[[], Any]) -> None:
         """A set of mixed sizes gives one ``(H, W)`` bool mask per image, each of its image's size."""
         images, masks = self.make_set("mixed")
-        self._check_masks(new_stage().refine(images, masks), images, "refine()")
+        self._check_masks(_refined(new_stage(), images, masks), images, "refine()")
 
     @pytest.mark.parametrize("kind", ["grey-uint16", "grey-float32-range", "rgb-uint8", "rgba-uint8"])
     def test_input_kinds(self, new_stage: Callable[[], Any], kind: str) -> None:
         """Sets of other dtypes and of colour images give bool masks of the images' sizes."""
         images, masks = self.make_set(kind)
-        self._check_masks(new_stage().refine(images, masks), images, f"refine() on {kind} images")
+        self._check_masks(_refined(new_stage(), images, masks), images, f"refine() on {kind} images")
 
     def test_accepts_uint8_masks(self, new_stage: Callable[[], Any]) -> None:
         """0/1 uint8 masks are accepted as well as bool ones."""
         images, masks = self.make_set("grey-uint8")
-        self._check_masks(new_stage().refine(images, [m.astype(np.uint8) for m in masks]), images, "refine()")
+        self._check_masks(_refined(new_stage(), images, [m.astype(np.uint8) for m in masks]), images, "refine()")
 
     def test_is_deterministic(self, new_stage: Callable[[], Any]) -> None:
         """Two stages built with the same options (and seed) refine the same set into the same masks."""
         images, masks = self.make_set("mixed")
-        first = new_stage().refine(images, masks)
-        second = new_stage().refine(images, masks)
+        first = _refined(new_stage(), images, masks)
+        second = _refined(new_stage(), images, masks)
         for i, (a, b) in enumerate(zip(first, second, strict=True)):
             np.testing.assert_array_equal(a, b, err_msg=f"mask {i} differs between two identical runs")
 
@@ -366,7 +369,7 @@ class RefinerContract(_StageContract):
         """``refine`` leaves its images and masks as they were."""
         images, masks = self.make_set("mixed")
         images_before, masks_before = _snapshot(images), _snapshot(masks)
-        new_stage().refine(images, masks)
+        _refined(new_stage(), images, masks)
         _assert_unchanged(images_before, images, "images")
         _assert_unchanged(masks_before, masks, "masks")
 
@@ -374,48 +377,121 @@ class RefinerContract(_StageContract):
         """More images than masks is refused with a ValueError that names both counts."""
         images, masks = self.make_set("grey-uint8")
         with pytest.raises(ValueError, match=rf"{len(images)}.*{len(masks) - 1}|{len(masks) - 1}.*{len(images)}"):
-            new_stage().refine(images, masks[:-1])
+            _refined(new_stage(), images, masks[:-1])
 
     def test_wrong_mask_size_is_value_error(self, new_stage: Callable[[], Any]) -> None:
         """A mask of another size than its image is refused with a ValueError that names the shape."""
         images, masks = self.make_set("grey-uint8")
         masks[1] = masks[1][:-3]
         with pytest.raises(ValueError, match=self.shape_message):
-            new_stage().refine(images, masks)
+            _refined(new_stage(), images, masks)
 
     def test_empty_set_is_value_error(self, new_stage: Callable[[], Any]) -> None:
         """No images at all is refused with a ValueError."""
         with pytest.raises(ValueError, match=r"."):
-            new_stage().refine([], [])
+            _refined(new_stage(), [], [])
 
     def test_rejects_bad_images(self, new_stage: Callable[[], Any]) -> None:
         """A 1-D image or one holding NaN is refused with a ValueError that says what is wrong."""
         images, masks = self.make_set("grey-float64-unit")
         bad = [np.linspace(0.0, 1.0, 16), *images[1:]]
         with pytest.raises(ValueError, match=self.shape_message):
-            new_stage().refine(bad, [np.zeros(16, bool), *masks[1:]])
+            _refined(new_stage(), bad, [np.zeros(16, bool), *masks[1:]])
         images[2] = images[2].copy()
         images[2][1, 1] = np.nan
         with pytest.raises(ValueError, match=self.nan_message):
-            new_stage().refine(images, masks)
+            _refined(new_stage(), images, masks)
 
     def test_constant_images_give_masks_or_value_error(self, new_stage: Callable[[], Any]) -> None:
         """Constant images (with empty masks) give bool masks, or a ValueError with a message; nothing else."""
         images = [np.full(shape, 90, np.uint8) for shape in self.sizes]
         masks = [np.zeros(shape, bool) for shape in self.sizes]
         try:
-            refined = new_stage().refine(images, masks)
+            refined = _refined(new_stage(), images, masks)
         except ValueError as exc:
             assert str(exc), "the ValueError for constant images has no message"
             return
         self._check_masks(refined, images, "refine() on constant images")
 
-    def test_predict_labels_new_images(self, new_stage: Callable[[], Any]) -> None:
-        """After ``refine``, ``predict`` (where the stage has one) labels images it has not seen, of new sizes."""
-        stage = new_stage()
-        if not callable(getattr(stage, "predict", None)):
-            pytest.skip(f"{type(stage).__name__} has no predict(); it refines only the images it is given")
+    def _trained_network(self, new_stage: Callable[[], Any], **options: Any) -> tuple[Any, list[np.ndarray]]:
+        stage = new_stage() if not options else self.make_stage(**options)
+        if not isinstance(stage, Network):
+            pytest.skip(f"{type(stage).__name__} is not a network stage; it refines only the images it is given")
         images, masks = self.make_set("mixed")
-        stage.refine(images, masks)
+        stage.fit(images, masks)
+        return stage, images
+
+    def test_predict_labels_new_images(self, new_stage: Callable[[], Any]) -> None:
+        """A trained network stage gives a probability map in [0, 1] for images it has not seen, of new sizes."""
+        stage, _ = self._trained_network(new_stage)
         new_images = [make_input("grey-uint8", seed=40), make_input("odd-17x23", seed=41)]
-        self._check_masks(stage.predict(new_images), new_images, "predict()")
+        maps = list(stage.predict_proba(new_images))
+        assert len(maps) == len(new_images), f"predict_proba() returned {len(maps)} maps for {len(new_images)} images"
+        for i, (proba, image) in enumerate(zip(maps, new_images, strict=True)):
+            proba = np.asarray(proba)
+            assert proba.shape == image.shape[:2], f"predict_proba() map {i} is {proba.shape}, image {image.shape}"
+            assert np.isfinite(proba).all() and proba.min() >= 0 and proba.max() <= 1, f"map {i} is not in [0, 1]"
+
+    def test_network_save_load_round_trip(self, new_stage: Callable[[], Any], tmp_path: Any) -> None:
+        """A trained network saved into a bootseg stage file and loaded back (as ``--resume`` and ``bootseg
+        predict`` do) gives the same maps, threshold and options, and is a network stage again."""
+        from .stagefile import StageHeader, save_stage, unpacked
+
+        stage, images = self._trained_network(new_stage)
+        path = save_stage(stage, tmp_path / "model-1-stage.pt", StageHeader("stage", "contract kit"))
+        with unpacked(path) as inner:
+            loaded = type(stage).load(inner, device="cpu")
+        assert isinstance(loaded, Network), f"{type(stage).__name__}.load() returned {loaded!r}, not a network stage"
+        for i, (a, b) in enumerate(zip(stage.predict_proba(images), loaded.predict_proba(images), strict=True)):
+            np.testing.assert_allclose(a, b, atol=1e-5, err_msg=f"map {i} differs after save and load")
+        assert loaded.threshold == stage.threshold, "the threshold changed through save and load"
+        before, after = stage.describe(), loaded.describe()
+        assert isinstance(after, StageDescription), f"describe() returned {after!r}, not a StageDescription"
+        same = [k for k in before.options if k != "device" and before.options[k] == after.options.get(k)]
+        assert len(same) == len(before.options) - ("device" in before.options), "options changed on the way"
+
+    def test_network_pickles(self, new_stage: Callable[[], Any]) -> None:
+        """A trained network pickles (an executor sends it to its workers) and predicts the same afterwards."""
+        import pickle
+
+        stage, images = self._trained_network(new_stage)
+        copy = pickle.loads(pickle.dumps(stage))
+        for i, (a, b) in enumerate(zip(stage.predict_proba(images), copy.predict_proba(images), strict=True)):
+            np.testing.assert_allclose(a, b, atol=1e-6, err_msg=f"map {i} differs after pickling")
+
+    def test_network_threshold_is_honoured(self, new_stage: Callable[[], Any]) -> None:
+        """A network's masks in a chain are its maps above its ``threshold``; a ``threshold`` option (where the
+        stage takes one) is that threshold; ``predict`` (where it has one) gives the chain's masks."""
+        stage, images = self._trained_network(new_stage)
+        assert isinstance(stage.threshold, float) and 0 < stage.threshold < 1, f"threshold is {stage.threshold!r}"
+        try:
+            other: Any = self._trained_network(new_stage, threshold=0.3)[0]
+        except TypeError:  # the stage has no threshold option
+            other = None
+        if other is not None:
+            assert other.threshold == 0.3, f"threshold=0.3 gave a stage with threshold {other.threshold!r}"
+            stage = other
+        from .chain import _predict_batch
+
+        masks = _predict_batch(stage, images)
+        for i, (mask, proba) in enumerate(zip(masks, stage.predict_proba(images), strict=True)):
+            np.testing.assert_array_equal(mask, np.asarray(proba) > stage.threshold, err_msg=f"mask {i}")
+        if isinstance(stage, Predicts):
+            for i, (a, b) in enumerate(zip(stage.predict(images), masks, strict=True)):
+                np.testing.assert_array_equal(a, b, err_msg=f"predict() mask {i} differs from the chain's")
+
+
+def _refined(stage: Any, images: Any, masks: Any) -> list[np.ndarray]:
+    """The stage's masks as the chain makes them: a network's maps above its threshold, else ``refine``."""
+    if isinstance(stage, Network):
+        images = list(images)
+        stage.fit(images, masks)
+        return [np.asarray(p) > stage.threshold for p in stage.predict_proba(images)]
+    return stage.refine(images, masks)
+
+
+@runtime_checkable
+class Predicts(Protocol):
+    """A network stage's optional ``predict``: its own masks, which must be the chain's."""
+
+    def predict(self, images: Any) -> list[np.ndarray]: ...

@@ -19,6 +19,14 @@ def spheroids():
     return synthetic_spheroids(48, size=64, seed=0)
 
 
+@pytest.fixture(scope="session")
+def plugin_env(tmp_path_factory):
+    """The python of a fresh virtual environment with the example plugin installed (test_example_plugin.py)."""
+    from test_example_plugin import make_plugin_env
+
+    return make_plugin_env(tmp_path_factory)
+
+
 def mean_dice(masks, truths) -> float:
     from bootseg.metrics import dice
 

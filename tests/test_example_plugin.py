@@ -34,9 +34,9 @@ def _run(python: Path, *args: str, timeout: float = 300, cwd: Path | None = None
     return result
 
 
-@pytest.fixture(scope="module")
-def plugin_env(tmp_path_factory) -> Path:
-    """A fresh virtual environment with the example plugin installed; returns its python."""
+def make_plugin_env(tmp_path_factory) -> Path:
+    """A fresh virtual environment with the example plugin installed; returns its python (the session fixture
+    ``plugin_env`` of ``conftest.py``, shared by every test module that needs it)."""
     base = tmp_path_factory.mktemp("plugin-env")
     env_dir = base / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=os.name != "nt").create(env_dir)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..description import StageDescription
 from ..executors import map_method
 from ..images import check_image
 from .channels import CHANNELS, channel_image, choose_channel, subsample
@@ -346,6 +347,10 @@ class ThresholdAnnotator:
             made["largest_component"] = self.chosen_largest
             made["centred_share"] = round(self.centred_share, 4)
         return made
+
+    def describe(self) -> StageDescription:
+        """Its options and what :meth:`fit` chose, for ``run.json`` and the report."""
+        return StageDescription(self.options(), self.choices())
 
     def polarity_in_use(self) -> str:
         """``polarity``, or for ``"auto"`` the one :meth:`fit` chose for the set (``"auto"``: per image)."""

@@ -200,8 +200,9 @@ def first_stage_pool(workers: int | None, images: Sequence[Any], first_stage: An
 def _pool_pays(images: Sequence[Any], first_stage: Any) -> bool:
     if len(images) >= POOL_MIN_IMAGES:
         return True
-    fits_candidates = getattr(first_stage, "fits_candidates", None)
-    if not (callable(fits_candidates) and fits_candidates()):
+    from ..protocols import FitsCandidates
+
+    if not (isinstance(first_stage, FitsCandidates) and first_stage.fits_candidates()):
         return False
     return sum(int(image.shape[0]) * int(image.shape[1]) for image in images) >= FIT_POOL_MIN_PIXELS
 

@@ -38,7 +38,10 @@ from .outputs import (
 )
 from .runrecord import input_record
 
-__all__ = ["add_parser", "resolve_model"]
+__all__ = ["CHUNK", "add_parser", "resolve_model"]
+
+#: Images per ``predict_proba`` call for a network stage that does not stream.
+CHUNK = 16
 
 log = logging.getLogger("bootseg.cli")
 
@@ -98,7 +101,10 @@ def resolve_model(model: str) -> Path:
             raise UsageError(f"MODEL '{model}' is a folder without run.json; give a model-<k>-<stage>.pt file")
         saved = [s["model"] for s in read_runfile(path).get("stages", []) if s.get("model")]
         if not saved:
-            raise UsageError(f"run folder '{model}' has no saved network (its chain had no network stage)")
+            raise UsageError(
+                f"run folder '{model}' has no saved network: none of its later stages is a network stage with save() "
+                "and load() (see the plugin guide)"
+            )
         return path / saved[-1]
     if not path.exists():
         raise FileNotFoundError(f"MODEL '{model}' does not exist")
@@ -115,10 +121,29 @@ def _streamed(paths: list[Path], kept: deque, max_pixels: int | None) -> Iterato
         yield image
 
 
+def _probabilities(stage: Any, images: Iterator[np.ndarray], batch_size: int | None) -> Iterator[np.ndarray]:
+    """The network's maps for a stream of images: streamed by a stage that streams (:class:`StreamsProba`), else
+    ``batch_size`` images (default :data:`CHUNK`) at a time through ``predict_proba``; memory stays flat either
+    way."""
+    from ..protocols import StreamsProba
+
+    if isinstance(stage, StreamsProba):
+        yield from stage.iter_predict_proba(images, batch_size=batch_size)
+        return
+    chunk: list[np.ndarray] = []
+    for image in images:
+        chunk.append(image)
+        if len(chunk) >= (batch_size or CHUNK):
+            yield from stage.predict_proba(chunk)
+            chunk = []
+    if chunk:
+        yield from stage.predict_proba(chunk)
+
+
 def command(args: argparse.Namespace) -> int:
     from ..inputs import scan_inputs
     from ..io import list_images
-    from ..refiners import UNetRefiner
+    from ..stagefile import load_stage
     from .run import _check_device
 
     start = time.perf_counter()
@@ -137,15 +162,15 @@ def command(args: argparse.Namespace) -> int:
     names = [path.stem for path in paths]
     _check_device(args.device)
     # "auto": this machine's best device, not the saved one; threads from this machine's free cores
-    stage = UNetRefiner.load(model_path, device=args.device, threads=args.threads)
-    threshold = args.threshold if args.threshold is not None else stage.config.threshold
+    stage, header = load_stage(model_path, device=args.device, threads=args.threads)
+    threshold = args.threshold if args.threshold is not None else float(stage.threshold)
     out = check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
     plan = predict_outputs(
         names, overlays=args.overlays, proba_suffix=PROBA_FORMATS[args.proba_format] if args.save_proba else None
     )
     manifest = make_out(out, plan, protected=[*args.images, model_path])
     try:
-        _predict(args, out, model_path, stage, threshold, paths, names, skipped, start)
+        _predict(args, out, model_path, (stage, header), threshold, paths, names, skipped, start)
     finally:
         with suppress(OSError):  # a full disk must not hide the error itself
             manifest.prune()  # lists only what was written, also when the prediction failed
@@ -153,7 +178,7 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, paths, names, skipped, start) -> None:
+def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths, names, skipped, start) -> None:
     """Predict every image in turn and write its mask (and overlay, probabilities), then run.json and the report."""
     from ..io import write_image, write_mask
     from ..overlay import overlay
@@ -163,7 +188,8 @@ def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, pa
         (out / "overlays").mkdir(exist_ok=True)
     if args.save_proba:
         (out / "proba").mkdir(exist_ok=True)
-    log.info("predicting %d images with %s on %s", len(paths), model_path, stage.device)
+    stage, header = loaded
+    log.info("predicting %d images with %s (%s)", len(paths), model_path, header.stage)
     kept: deque = deque()
     inputs = []
     # the confidence's form is chosen at the end from the masks, as bootseg run chooses it: keep every image's
@@ -172,7 +198,7 @@ def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, pa
     scored: list[Factors] = []
     kinds: list[str | None] = []  # which masks are (nearly) empty or full, for one warning at the end
     radii = []
-    probas = stage.iter_predict_proba(_streamed(paths, kept, args.max_pixels), batch_size=args.batch_size)
+    probas = _probabilities(stage, _streamed(paths, kept, args.max_pixels), args.batch_size)
     for index, (path, name, proba) in enumerate(
         progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths))
     ):
@@ -196,17 +222,20 @@ def _predict(args, out: Path, model_path: Path, stage: Any, threshold: float, pa
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    _write_record(args, out, model_path, stage, threshold, inputs, seconds, skipped, lines, warnings)
+    _write_record(args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
 
 
 def _write_record(
-    args, out: Path, model_path: Path, stage: Any, threshold: float, inputs, seconds, skipped, lines, warnings
+    args, out: Path, model_path: Path, loaded, threshold: float, inputs, seconds, skipped, lines, warnings
 ) -> None:
+    from ..description import describe_stage
     from ..report import write_report
     from ..runfile import now_iso, versions, write_runfile
 
     argv = getattr(args, "argv", None) or ["bootseg", "predict"]
+    stage, header = loaded
+    described = describe_stage(stage)
     run = {
         "command_name": "predict",
         "command": shlex.join(argv),
@@ -228,22 +257,22 @@ def _write_record(
         },
         "skipped": [item.as_dict() for item in skipped],
         "warnings": warnings,
-        "device_used": str(stage.device),
+        "device_used": described.device or "cpu",
         "versions": versions(),
         "stages": [
             {
                 "index": 0,
                 "key": "model",
-                "name": "unet",
+                "name": header.stage,
                 "kind": "refiner",
-                "source": str(model_path.name),
-                "options": stage.config.to_dict(),
-                "device": str(stage.device),
+                "source": header.source,
+                "options": dict(described.options),
+                "device": described.device,
                 "seconds": seconds,
                 "model": str(model_path),
                 "has_proba": True,
                 "training": None,
-                "choices": stage.choices() or None,
+                "choices": dict(described.choices) or None,
             }
         ],
         "timings": {"total": round(seconds, 3)},

@@ -284,9 +284,43 @@ def build_chain(settings: RunSettings) -> tuple[Any, Any, list[StageSpec]]:
         )
     except (UnknownStageError, ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
+    _say_unused_shared(specs, shared)
+    if _world_size() > 1:
+        _refuse_plugin_networks_under_torchrun(chain)
     if len(specs) > 1:
         _check_device(settings.device)
     return chain, registry, specs
+
+
+def _say_unused_shared(specs: list[StageSpec], shared: dict[str, Any]) -> None:
+    """A warning for each shared option given (``--preset``, ``--epochs``, ``--size``) that a later stage does not
+    take, so that it is never dropped without a word."""
+    given = {key for key, value in shared.items() if value is not None}
+    for name, options in specs[1:]:
+        missing = sorted(key for key in given if key not in options)
+        if missing:
+            flags = ", ".join(f"--{key}" for key in missing)
+            log.warning(
+                "stage %r takes no %s option; %s not passed to it",
+                name,
+                flags,
+                "it is" if len(missing) == 1 else "they are",
+            )
+
+
+def _refuse_plugin_networks_under_torchrun(chain: Any) -> None:
+    """Under torchrun only the built-in unet shares its training between the processes; any other network would
+    train on the whole set in every process."""
+    from ..refiners import UNetRefiner
+
+    others = [
+        name for name, obj in zip(chain.stage_names[1:], chain.stages[1:], strict=True) if type(obj) is not UNetRefiner
+    ]
+    if others:
+        raise UsageError(
+            f"under torchrun only the built-in unet splits its training between the processes; stage(s) "
+            f"{', '.join(map(repr, others))} would train on every process; run this chain without torchrun"
+        )
 
 
 def _check_device(device: str) -> None:
@@ -367,7 +401,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         _write_images(out, settings, names, images, stages)
         if scores is not None:
             write_confidence_csv(out / "confidence.csv", names, scores)
-        models = _save_models(out, stages)
+        models = _save_models(out, stages, chain)
         timings["write"] = time.perf_counter() - tic
 
         evaluation = None
@@ -560,13 +594,16 @@ def _write_images(out: Path, settings: RunSettings, names, images, stages) -> No
             write_image(target, overlay(images[i], final.masks[i], first_mask))
 
 
-def _save_models(out: Path, stages) -> dict[str, str]:
+def _save_models(out: Path, stages, chain) -> dict[str, str]:
+    """Each network stage's file (:mod:`bootseg.stagefile`), by stage key; the chain saved it right after training."""
+    from ..protocols import Network
+    from ..stagefile import save_stage
+
     models = {}
     for stage in stages:
-        obj = stage.stage
-        if callable(getattr(obj, "save", None)):
+        if isinstance(stage.stage, Network):
             path = out / f"model-{stage.key}.pt"
-            if not path.exists():  # saved right after training, before prediction
-                obj.save(path)
+            if not path.exists():
+                save_stage(stage.stage, path, chain.header(stage.index))
             models[stage.key] = path.name
     return models

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..description import describe_stage
 from .outputs import CONFIDENCE_DEFINITION
 
 if TYPE_CHECKING:
@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SETTINGS_KEYS", "input_record", "run_record", "settings_record", "started_record"]
 
-log = logging.getLogger("bootseg.cli")
 
 SETTINGS_KEYS = (
     "inputs", "out", "stages", "chain_text", "preset", "epochs", "size", "device", "seed", "save_proba",
@@ -49,59 +48,6 @@ def started_record(settings: RunSettings, out: Path, skipped: list[dict[str, str
     }
 
 
-def _stage_options(obj: Any, given: dict[str, Any]) -> dict[str, Any]:
-    config = getattr(obj, "config", None)
-    if config is not None and callable(getattr(config, "to_dict", None)):
-        return dict(config.to_dict())
-    if callable(getattr(obj, "options", None)):
-        try:
-            return dict(obj.options())
-        except TypeError:
-            pass
-    return dict(given)
-
-
-def _training(obj: Any) -> dict[str, Any] | None:
-    report = getattr(obj, "report", None)
-    history = getattr(report, "history", None)
-    if report is None or history is None:
-        return None
-    return {
-        "epochs_run": len(history),
-        "best_epoch": getattr(report, "best_epoch", None),
-        "best_val_loss": getattr(report, "best_val_loss", None),
-        "seconds": getattr(report, "seconds", None),
-        "train_images": getattr(report, "train_images", None),
-        "val_images": getattr(report, "val_images", None),
-        "images_per_second": getattr(report, "images_per_second", None),
-        "stopped_early": getattr(report, "stopped_early", None),
-        "batch_size": getattr(report, "batch_size", None),
-        "memory_retries": getattr(report, "memory_retries", None),
-        "world_size": getattr(report, "world_size", None),
-        "history": list(history),
-    }
-
-
-def _choices(obj: Any) -> dict[str, Any] | None:
-    """What a first stage decided over the whole set in ``fit`` (channel, polarity, classes), if it says."""
-    choices = getattr(obj, "choices", None)
-    if not callable(choices):
-        return None
-    try:
-        made = dict(choices())
-    except Exception as exc:  # a plugin's choices() only informs: say so, and keep the run
-        log.warning("stage %r: choices() failed, run.json has no choices for it: %s: %s", obj, type(exc).__name__, exc)
-        return None
-    return made or None
-
-
-def _device_of(obj: Any) -> str | None:
-    if getattr(obj, "model", None) is None:
-        return None
-    device = getattr(obj, "device", None)
-    return None if device is None else str(device)
-
-
 def input_record(path: Path, name: str, image: Any) -> dict[str, Any]:
     """One input's entry in ``run.json``: its name, file and shape (``run`` and ``predict`` add its confidence)."""
     return {
@@ -120,8 +66,8 @@ def run_record(settings, out, registry, specs, stages, paths, names, images, sco
 
     stage_records = []
     for stage, (_, given) in zip(stages, specs, strict=True):
-        obj = stage.stage
         info = registry.info(stage.kind, stage.name)
+        described = describe_stage(stage.stage, given)
         stage_records.append(
             {
                 "index": stage.index,
@@ -129,14 +75,14 @@ def run_record(settings, out, registry, specs, stages, paths, names, images, sco
                 "name": stage.name,
                 "kind": stage.kind,
                 "source": info.source,
-                "options": _stage_options(obj, given),
+                "options": dict(described.options),
                 "given_options": given,
-                "device": _device_of(obj),
+                "device": described.device,
                 "seconds": stage.seconds,
                 "model": models.get(stage.key),
                 "has_proba": stage.proba is not None,
-                "training": _training(obj),
-                "choices": _choices(obj),
+                "training": None if described.training is None else described.training.to_dict(),
+                "choices": dict(described.choices) or None,
             }
         )
     devices = sorted({r["device"] for r in stage_records if r["device"]})

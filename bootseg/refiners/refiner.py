@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..description import StageDescription, TrainingSummary
 from ..images import check_image, check_mask, luma, to_uint8
 from .config import UNetConfig
 
@@ -253,6 +254,31 @@ class UNetRefiner:
             made["omp_wait_policy"] = self.threads.wait_policy
         return made
 
+    @property
+    def threshold(self) -> float:
+        """The probability above which a pixel is foreground (the ``threshold`` option)."""
+        return self.config.threshold
+
+    def describe(self) -> StageDescription:
+        """The options it trained with, what it chose, its training summary and its device (for ``run.json``)."""
+        report = self.report
+        training = None
+        if report is not None:
+            training = TrainingSummary(
+                history=tuple(report.history),
+                best_epoch=report.best_epoch,
+                best_val_loss=report.best_val_loss,
+                seconds=report.seconds,
+                train_images=report.train_images,
+                val_images=report.val_images,
+                stopped_early=report.stopped_early,
+                batch_size=report.batch_size,
+                memory_retries=report.memory_retries,
+                world_size=report.world_size,
+            )
+        device = None if self.model is None else str(self.device)
+        return StageDescription(self.config.to_dict(), self.choices(), training, device)
+
     # -- prediction -------------------------------------------------------------------------------------------
     def iter_predict_proba(self, images: Iterable[Any], *, batch_size: int | None = None) -> Iterator[np.ndarray]:
         """Yield one float32 ``(H, W)`` foreground probability map per image, at the image's own size.
@@ -368,10 +394,12 @@ class UNetRefiner:
         ``threads`` is this machine's CPU thread count (None: chosen from its free cores); the saved one is not
         kept, since it described the machine that trained.
         """
+        from ..stagefile import unpacked
         from .checkpoint import CheckpointError, load_checkpoint
         from .unet import UNet
 
-        data = load_checkpoint(path)
+        with unpacked(path) as inner:  # a stage file written by ``bootseg run`` holds the checkpoint
+            data = load_checkpoint(inner)
         options = dict(data["config"])
         if device is not None:
             options["device"] = device

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bootseg.testing import AnnotatorContract, RefinerContract
 
-from bootseg_example_plugin import ColourDistance, MorphCleanup
+from bootseg_example_plugin import ColourDistance, MorphCleanup, TinyFCN
 
 
 class TestColourDistance(AnnotatorContract):
@@ -22,6 +22,13 @@ class TestColourDistanceBorder(AnnotatorContract):
 
 class TestMorphCleanup(RefinerContract):
     factory = MorphCleanup
+
+
+class TestTinyFCN(RefinerContract):
+    factory = TinyFCN
+
+    def fast_options(self):
+        return {"epochs": 2, "width": 4}
 
 
 class TestMorphCleanupLargest(RefinerContract):

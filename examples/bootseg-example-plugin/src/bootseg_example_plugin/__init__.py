@@ -5,6 +5,8 @@
   hue and saturation more than in brightness, where a grey-level threshold fails.
 * ``morph_cleanup`` (:class:`MorphCleanup`, a refiner): a non-network later stage that cleans each mask with a
   morphological opening and closing, hole filling and small-object removal.
+* ``tiny_fcn`` (:class:`TinyFCN`, a network stage): a small fully convolutional network trained on whole images at
+  their own size; it can be saved, resumed and used by ``bootseg predict`` like the built-in ``unet``.
 
 bootseg finds this module through the entry point in ``pyproject.toml``::
 
@@ -25,9 +27,10 @@ from typing import Any
 import bootseg
 
 from .annotator import ColourDistance
+from .network import TinyFCN
 from .refiner import MorphCleanup
 
-__all__ = ["ColourDistance", "MorphCleanup", "register_annotators", "register_refiners"]
+__all__ = ["ColourDistance", "MorphCleanup", "TinyFCN", "register_annotators", "register_refiners"]
 __version__ = "0.1.0"
 
 
@@ -39,5 +42,6 @@ def register_annotators(register: Callable[[str, Callable[..., Any]], None]) -> 
 
 @bootseg.hookimpl
 def register_refiners(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register the ``morph_cleanup`` later stage."""
+    """Register the ``morph_cleanup`` and ``tiny_fcn`` later stages."""
     register("morph_cleanup", MorphCleanup)
+    register("tiny_fcn", TinyFCN)
