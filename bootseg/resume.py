@@ -24,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from .runfolder import RunFolder
+
 __all__ = ["STATE_FILE", "StageStore", "image_digest"]
 
 #: The file in a checkpoint folder that records what its work depends on.
-STATE_FILE = "chain-state.json"
+STATE_FILE = RunFolder.STATE
 _FORMAT = 1
 
 
@@ -79,13 +81,14 @@ class StageStore:
 
     def __init__(self, folder: str | os.PathLike, names: Sequence[str], state: dict[str, Any]) -> None:
         self.folder = Path(folder)
+        self.layout = RunFolder(self.folder)
         self.names = [_check_file_name(str(n)) for n in names]
         if len(set(self.names)) != len(self.names):
             raise ValueError("image names must be unique in a checkpoint folder; two images would share a file")
         state = {"format": _FORMAT, **json.loads(json.dumps(state, default=repr))}
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"checkpoint folder '{self.folder}' is a file; give a folder")
-        path = self.folder / STATE_FILE
+        path = self.layout.file(STATE_FILE)
         if path.exists():
             _compare(_read_state(path), state, self.folder)
         else:
@@ -101,11 +104,11 @@ class StageStore:
 
     def mask_path(self, key: str, index: int) -> Path:
         """Where the mask of image ``index`` by stage ``key`` (``"0-otsu"``) is kept."""
-        return self.folder / "stages" / key / f"{self.names[index]}.png"
+        return self.layout.stage_mask(key, self.names[index])
 
     def model_path(self, key: str) -> Path:
         """Where the trained network of stage ``key`` is kept."""
-        return self.folder / f"model-{key}.pt"
+        return self.layout.model(key)
 
     def load_mask(self, key: str, index: int, shape: tuple[int, ...]) -> np.ndarray | None:
         """The kept mask, or ``None`` if there is none yet; a mask of the wrong size is an error."""

@@ -101,7 +101,7 @@ def _spheroid_folder(tmp_path, count: int = 4, size: int = 48):
 
 
 def test_run_records_the_form_it_judged_from_the_final_masks(tmp_path, monkeypatch):
-    from bootseg.cli import run as run_module
+    from bootseg.cli import execute as run_module
     from bootseg.cli.outputs import proba_path, read_proba
 
     folder = _spheroid_folder(tmp_path)

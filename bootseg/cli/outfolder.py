@@ -1,6 +1,7 @@
 """The output folder of ``run`` and ``predict``: refused overlaps, the files a run will write, ``--overwrite``.
 
-Before a run writes anything, it lists the files it will write in OUT's manifest
+Before a run writes anything, it lists the files it will write in OUT's manifest (the layout and the plan are
+:class:`bootseg.runfolder.RunFolder`'s)
 (:class:`bootseg.manifest.Manifest`); ``--overwrite`` removes only what an earlier run listed there. An OUT that
 holds or lies inside an input, ``--truth`` or the model ``predict`` reads is refused, and so is a file that bootseg
 did not write where this run would write one: a run never replaces or removes a file that is not its own.
@@ -10,67 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..manifest import MANIFEST, Manifest
+from ..runfolder import OutputPlan
 from .common import UsageError, input_folders
 
-__all__ = ["OutputPlan", "check_out", "make_out", "predict_outputs", "resume_out", "run_outputs"]
+__all__ = ["OutputPlan", "check_out", "make_out", "resume_out"]
 
 log = logging.getLogger("bootseg.cli")
-
-
-@dataclass
-class OutputPlan:
-    """The files (and their folders) a run will write in OUT, as POSIX paths relative to it."""
-
-    files: list[str] = field(default_factory=list)
-    folders: list[str] = field(default_factory=list)
-
-
-def _per_image(names: Sequence[str], folders: dict[str, str]) -> OutputPlan:
-    """``folder/name+suffix`` for every name and every ``folder: suffix``; each folder and its parents."""
-    plan = OutputPlan()
-    for folder, suffix in folders.items():
-        plan.files += [f"{folder}/{name}{suffix}" for name in names]
-        parts = folder.split("/")
-        plan.folders += ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return plan
-
-
-def run_outputs(
-    names: Sequence[str],
-    stage_keys: Sequence[str],
-    *,
-    overlays: bool,
-    proba_suffix: str | None,
-    truth: bool,
-) -> OutputPlan:
-    """What ``bootseg run`` may write (a stage that saves no network, or gives no probabilities, writes less)."""
-    folders = {"masks": ".png", **{f"stages/{key}": ".png" for key in stage_keys}}
-    if overlays:
-        folders["overlays"] = ".png"
-    if proba_suffix is not None:
-        folders["proba"] = proba_suffix
-    plan = _per_image(names, folders)
-    plan.files += ["run.json", "report.html", "confidence.csv", "chain-state.json"]
-    plan.files += [f"model-{key}.pt" for key in stage_keys]
-    if truth:
-        plan.files.append("evaluation.csv")
-    return plan
-
-
-def predict_outputs(names: Sequence[str], *, overlays: bool, proba_suffix: str | None) -> OutputPlan:
-    """What ``bootseg predict`` writes."""
-    folders = {"masks": ".png"}
-    if overlays:
-        folders["overlays"] = ".png"
-    if proba_suffix is not None:
-        folders["proba"] = proba_suffix
-    plan = _per_image(names, folders)
-    plan.files += ["run.json", "report.html", "confidence.csv"]
-    return plan
 
 
 def _overlap(path: Path, other: Path) -> str | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from ..confidence import CONFIDENCE_DEFINITION, confidence
+from ..runfolder import PROBA_FORMATS, proba_path, read_proba, write_proba
 from .common import positive_int
 
 __all__ = [
@@ -21,9 +20,6 @@ __all__ = [
     "write_confidence_csv",
     "write_proba",
 ]
-
-#: ``--proba-format`` choices: file suffix and how [0, 1] maps to the stored values.
-PROBA_FORMATS = {"png16": ".png", "png8": ".png", "tiff": ".tif"}
 
 
 def write_confidence_csv(path: Path, names: list[str], scores: list[float]) -> Path:
@@ -39,42 +35,6 @@ def write_confidence_csv(path: Path, names: list[str], scores: list[float]) -> P
     for score, name in sorted(zip(scores, names, strict=True)):
         writer.writerow([name, f"{score:.4f}"])
     return write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
-
-
-def proba_path(folder: Path, name: str, fmt: str) -> Path:
-    """Where the probability map of image ``name`` goes."""
-    return folder / f"{name}{PROBA_FORMATS[fmt]}"
-
-
-def write_proba(path: Path, proba: np.ndarray, fmt: str) -> None:
-    """Write a [0, 1] probability map: 16-bit PNG (0..65535), 8-bit PNG (0..255) or float32 TIFF."""
-    from ..io import write_image
-
-    values = np.clip(np.asarray(proba, dtype=np.float32), 0.0, 1.0)
-    if fmt == "tiff":
-        write_image(path, values)
-    elif fmt == "png16":
-        write_image(path, np.rint(values * 65535.0).astype(np.uint16))
-    elif fmt == "png8":
-        write_image(path, np.rint(values * 255.0).astype(np.uint8))
-    else:
-        raise ValueError(f"proba format must be one of {', '.join(PROBA_FORMATS)}, got {fmt!r}")
-
-
-def read_proba(path: Path) -> np.ndarray:
-    """Read a probability map written by :func:`write_proba` back to float32 [0, 1] by its dtype."""
-    from ..io import read_image
-
-    array = read_image(path)
-    if array.ndim == 3:
-        raise ValueError(f"probability map '{path}' has {array.shape[2]} channels; expected one")
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype.kind == "f":
-        return np.clip(array.astype(np.float32), 0.0, 1.0)
-    raise ValueError(f"probability map '{path}' has dtype {array.dtype}; expected uint8, uint16 or float")
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, proba_help: str) -> argparse._ArgumentGroup:

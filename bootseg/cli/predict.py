@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import numpy as np
 
 from ..confidence import Factors, factors, judges_lines_from_radii
 from ..degenerate import degenerate_kind, degenerate_warning
+from ..runfolder import RunFolder
 from ..thickness import MAX_MEASURED_MASKS, class_radii, evenly_spaced
 from .common import (
     MAX_BATCH_SIZE,
@@ -26,17 +26,13 @@ from .common import (
     int_between,
     progress,
 )
-from .outfolder import check_out, make_out, predict_outputs
+from .outfolder import check_out, make_out
 from .outputs import (
-    CONFIDENCE_DEFINITION,
-    PROBA_FORMATS,
     add_output_options,
     add_report_limit,
-    proba_path,
     write_confidence_csv,
-    write_proba,
 )
-from .runrecord import input_record
+from .runrecord import RunRecord, StageRecord, confidence_record, input_record
 
 __all__ = ["CHUNK", "add_parser", "resolve_model"]
 
@@ -144,7 +140,7 @@ def command(args: argparse.Namespace) -> int:
     from ..inputs import scan_inputs
     from ..io import list_images
     from ..stagefile import load_stage
-    from .run import _check_device
+    from .execute import check_device
 
     start = time.perf_counter()
     if args.threshold is not None and not 0 < args.threshold < 1:
@@ -160,13 +156,13 @@ def command(args: argparse.Namespace) -> int:
     for item in skipped:
         log.warning("skipped %s", item.line())
     names = [path.stem for path in paths]
-    _check_device(args.device)
+    check_device(args.device)
     # "auto": this machine's best device, not the saved one; threads from this machine's free cores
     stage, header = load_stage(model_path, device=args.device, threads=args.threads)
     threshold = args.threshold if args.threshold is not None else float(stage.threshold)
     out = check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
-    plan = predict_outputs(
-        names, overlays=args.overlays, proba_suffix=PROBA_FORMATS[args.proba_format] if args.save_proba else None
+    plan = RunFolder(out).predict_plan(
+        names, overlays=args.overlays, proba_format=args.proba_format if args.save_proba else None
     )
     manifest = make_out(out, plan, protected=[*args.images, model_path])
     try:
@@ -180,14 +176,9 @@ def command(args: argparse.Namespace) -> int:
 
 def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths, names, skipped, start) -> None:
     """Predict every image in turn and write its mask (and overlay, probabilities), then run.json and the report."""
-    from ..io import write_image, write_mask
     from ..overlay import overlay
 
-    (out / "masks").mkdir(exist_ok=True)
-    if args.overlays:
-        (out / "overlays").mkdir(exist_ok=True)
-    if args.save_proba:
-        (out / "proba").mkdir(exist_ok=True)
+    folder = RunFolder(out)
     stage, header = loaded
     log.info("predicting %d images with %s (%s)", len(paths), model_path, header.stage)
     kept: deque = deque()
@@ -208,11 +199,11 @@ def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths,
         kinds.append(degenerate_kind(mask))
         if index in measured:
             radii.append(class_radii(mask))
-        write_mask(out / "masks" / f"{name}.png", mask)
+        folder.write_mask_once(folder.mask(name), mask)
         if args.save_proba:
-            write_proba(proba_path(out / "proba", name, args.proba_format), proba, args.proba_format)
+            folder.write_proba_once(name, proba, args.proba_format)
         if args.overlays:
-            write_image(out / "overlays" / f"{name}.png", overlay(image, mask))
+            folder.write_image_once(folder.overlay(name), overlay(image, mask))
         inputs.append(input_record(path, name, image))
     lines = judges_lines_from_radii(radii)
     warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
@@ -221,7 +212,7 @@ def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths,
     for item, image_factors in zip(inputs, scored, strict=True):
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
-    write_confidence_csv(out / "confidence.csv", [i["name"] for i in inputs], [i["confidence"] for i in inputs])
+    write_confidence_csv(folder.file(folder.CONFIDENCE), [i["name"] for i in inputs], [i["confidence"] for i in inputs])
     _write_record(args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
 
@@ -231,20 +222,20 @@ def _write_record(
 ) -> None:
     from ..description import describe_stage
     from ..report import write_report
-    from ..runfile import now_iso, versions, write_runfile
 
     argv = getattr(args, "argv", None) or ["bootseg", "predict"]
     stage, header = loaded
     described = describe_stage(stage)
-    run = {
-        "command_name": "predict",
-        "command": shlex.join(argv),
-        "argv": argv,
-        "created": now_iso(),
-        "input": ", ".join(str(Path(p).resolve()) for p in args.images),
-        "output": str(out),
-        "model": str(model_path.resolve()),
-        "options": {
+    stage_record = StageRecord(
+        0, "model", header.stage, "refiner", header.source, described, seconds, str(model_path), has_proba=True
+    )
+    run = RunRecord(
+        command_name="predict",
+        argv=list(argv),
+        input=", ".join(str(Path(p).resolve()) for p in args.images),
+        output=str(out),
+        model=str(model_path.resolve()),
+        options={
             "device": args.device,
             "threads": args.threads,
             "threshold": threshold,
@@ -255,36 +246,15 @@ def _write_record(
             "skip_bad": args.skip_bad,
             "max_pixels": args.max_pixels,
         },
-        "skipped": [item.as_dict() for item in skipped],
-        "warnings": warnings,
-        "device_used": described.device or "cpu",
-        "versions": versions(),
-        "stages": [
-            {
-                "index": 0,
-                "key": "model",
-                "name": header.stage,
-                "kind": "refiner",
-                "source": header.source,
-                "options": dict(described.options),
-                "device": described.device,
-                "seconds": seconds,
-                "model": str(model_path),
-                "has_proba": True,
-                "training": None,
-                "choices": dict(described.choices) or None,
-            }
-        ],
-        "timings": {"total": round(seconds, 3)},
-        "overlay_first_stage": False,
-        "confidence": {
-            "stage": "model",
-            "definition": CONFIDENCE_DEFINITION,
-            "judged": "lines" if lines else "objects",
-        },
-        "inputs": inputs,
-    }
-    if args.save_proba:
-        run["proba"] = {"stage": "model", "folder": "proba", "format": args.proba_format}
-    write_runfile(out, run)
+        skipped=[item.as_dict() for item in skipped],
+        warnings=warnings,
+        device_used=described.device or "cpu",
+        stages=[stage_record],
+        timings={"total": seconds},
+        overlay_first_stage=False,
+        confidence=confidence_record("model", lines),
+        inputs=inputs,
+        proba={"stage": "model", "folder": "proba", "format": args.proba_format} if args.save_proba else None,
+    ).to_dict()
+    RunFolder(out).write_record(run)
     write_report(run, out, limit=args.report_limit)

@@ -1,18 +1,30 @@
-"""``run.json``'s content for ``bootseg run``: the settings (to resume), the stages, the inputs, the timings."""
+"""``run.json``'s content, typed: the settings (to resume), the stages, the inputs, the timings, for ``bootseg run``
+and ``bootseg predict``."""
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..description import describe_stage
+from ..description import StageDescription, describe_stage
 from .outputs import CONFIDENCE_DEFINITION
 
 if TYPE_CHECKING:
     from .run import RunSettings
 
-__all__ = ["SETTINGS_KEYS", "input_record", "run_record", "settings_record", "started_record"]
+__all__ = [
+    "SETTINGS_KEYS",
+    "RunRecord",
+    "StageRecord",
+    "confidence_record",
+    "input_record",
+    "run_record",
+    "settings_record",
+    "started_record",
+]
 
 
 SETTINGS_KEYS = (
@@ -48,8 +60,8 @@ def started_record(settings: RunSettings, out: Path, skipped: list[dict[str, str
     }
 
 
-def input_record(path: Path, name: str, image: Any) -> dict[str, Any]:
-    """One input's entry in ``run.json``: its name, file and shape (``run`` and ``predict`` add its confidence)."""
+def input_record(path: Path, name: str, image: Any, confidence: float | None = None) -> dict[str, Any]:
+    """One input's entry in ``run.json``: its name, file, shape and the confidence of its final mask."""
     return {
         "name": name,
         "file": str(path.resolve()),
@@ -57,51 +69,151 @@ def input_record(path: Path, name: str, image: Any) -> dict[str, Any]:
         "width": int(image.shape[1]),
         "channels": 1 if image.ndim == 2 else int(image.shape[2]),
         "dtype": str(image.dtype),
+        "confidence": None if confidence is None else round(float(confidence), 4),
     }
 
 
-def run_record(settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines) -> dict:
-    """The complete ``run.json``: settings, options, versions, stages with their training, inputs, timings."""
-    from ..runfile import now_iso, versions
+@dataclass(frozen=True)
+class StageRecord:
+    """One stage's entry in ``run.json``: who it is, what it says of itself, its time and its files."""
 
-    stage_records = []
-    for stage, (_, given) in zip(stages, specs, strict=True):
-        info = registry.info(stage.kind, stage.name)
-        described = describe_stage(stage.stage, given)
-        stage_records.append(
-            {
-                "index": stage.index,
-                "key": stage.key,
-                "name": stage.name,
-                "kind": stage.kind,
-                "source": info.source,
-                "options": dict(described.options),
-                "given_options": given,
-                "device": described.device,
-                "seconds": stage.seconds,
-                "model": models.get(stage.key),
-                "has_proba": stage.proba is not None,
-                "training": None if described.training is None else described.training.to_dict(),
-                "choices": dict(described.choices) or None,
-            }
+    index: int
+    key: str
+    name: str
+    kind: str
+    source: str
+    described: StageDescription
+    seconds: float
+    model: str | None
+    has_proba: bool
+    given_options: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able entry (``given_options`` only where the stage was given options by a chain)."""
+        record: dict[str, Any] = {
+            "index": self.index,
+            "key": self.key,
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "options": dict(self.described.options),
+        }
+        if self.given_options is not None:
+            record["given_options"] = dict(self.given_options)
+        record |= {
+            "device": self.described.device,
+            "seconds": self.seconds,
+            "model": self.model,
+            "has_proba": self.has_proba,
+            "training": None if self.described.training is None else self.described.training.to_dict(),
+            "choices": dict(self.described.choices) or None,
+        }
+        return record
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The whole ``run.json`` of ``bootseg run`` or ``bootseg predict`` (the entries the report reads).
+
+    ``status`` and ``settings`` are ``run``'s (what ``--resume`` needs), ``model`` is ``predict``'s; entries that
+    are None are left out of the file.
+    """
+
+    command_name: str
+    argv: list[str]
+    input: str
+    output: str
+    options: Mapping[str, Any]
+    stages: list[StageRecord]
+    inputs: list[dict[str, Any]]
+    timings: Mapping[str, float]
+    confidence: Mapping[str, Any]
+    overlay_first_stage: bool
+    device_used: str
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    proba: Mapping[str, Any] | None = None
+    status: str | None = None
+    settings: Mapping[str, Any] | None = None
+    model: str | None = None
+    resumed: bool | None = None
+    constant_images: list[str] | None = None
+    evaluation: Mapping[str, Any] | None = None
+    truth: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able record, with the time it was made and the versions of this installation."""
+        from ..runfile import now_iso, versions
+
+        record: dict[str, Any] = {
+            "status": self.status,
+            "settings": self.settings,
+            "command_name": self.command_name,
+            "command": shlex.join(["bootseg", *self.argv[1:]]),
+            "argv": list(self.argv),
+            "created": now_iso(),
+            "input": self.input,
+            "output": self.output,
+            "model": self.model,
+            "options": dict(self.options),
+            "skipped": list(self.skipped),
+            "warnings": list(self.warnings),
+            "device_used": self.device_used,
+            "versions": versions(),
+            "stages": [stage.to_dict() for stage in self.stages],
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "overlay_first_stage": self.overlay_first_stage,
+            "confidence": dict(self.confidence),
+            "inputs": self.inputs,
+            "proba": self.proba,
+            "constant_images": self.constant_images,
+            "resumed": self.resumed,
+            "evaluation": self.evaluation,
+            "truth": self.truth,
+        }
+        return {key: value for key, value in record.items() if value is not None}
+
+
+def confidence_record(stage_key: str | None, lines: bool) -> dict[str, Any]:
+    """``run.json``'s ``confidence`` entry: which stage's maps it judges, how, and as objects or lines."""
+    if stage_key is None:
+        return {"stage": None, "definition": None, "judged": None}
+    return {"stage": stage_key, "definition": CONFIDENCE_DEFINITION, "judged": "lines" if lines else "objects"}
+
+
+def run_record(
+    settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines
+) -> RunRecord:
+    """``bootseg run``'s :class:`RunRecord`: settings, options, stages with their training, inputs, timings."""
+    stage_records = [
+        StageRecord(
+            stage.index,
+            stage.key,
+            stage.name,
+            stage.kind,
+            registry.info(stage.kind, stage.name).source,
+            describe_stage(stage.stage, given),
+            stage.seconds,
+            models.get(stage.key),
+            stage.proba is not None,
+            given_options=given,
         )
-    devices = sorted({r["device"] for r in stage_records if r["device"]})
-    inputs = []
-    for i, (path, name, image) in enumerate(zip(paths, names, images, strict=True)):
-        item = input_record(path, name, image)
-        item["confidence"] = None if scores is None else round(float(scores[i]), 4)
-        inputs.append(item)
+        for stage, (_, given) in zip(stages, specs, strict=True)
+    ]
+    devices = sorted({s.described.device for s in stage_records if s.described.device})
+    inputs = [
+        input_record(path, name, image, None if scores is None else scores[i])
+        for i, (path, name, image) in enumerate(zip(paths, names, images, strict=True))
+    ]
     final = stages[-1]
-    run: dict[str, Any] = {
-        "status": "complete",
-        "settings": settings_record(settings),
-        "command_name": settings.command_name,
-        "command": shlex.join(["bootseg", *settings.argv[1:]]),
-        "argv": list(settings.argv),
-        "created": now_iso(),
-        "input": ", ".join(str(Path(p).resolve()) for p in settings.inputs),
-        "output": str(out),
-        "options": {
+    return RunRecord(
+        status="complete",
+        settings=settings_record(settings),
+        command_name=settings.command_name,
+        argv=list(settings.argv),
+        input=", ".join(str(Path(p).resolve()) for p in settings.inputs),
+        output=str(out),
+        options={
             "chain": settings.chain_text,
             "preset": settings.preset,
             "epochs": settings.epochs,
@@ -118,18 +230,15 @@ def run_record(settings, out, registry, specs, stages, paths, names, images, sco
             "workers": settings.workers,
             "truth": settings.truth,
         },
-        "device_used": ", ".join(devices) if devices else "cpu (no network stage)",
-        "versions": versions(),
-        "stages": stage_records,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "overlay_first_stage": len(stages) > 1,
-        "confidence": {
-            "stage": final.key if scores is not None else None,
-            "definition": CONFIDENCE_DEFINITION if scores is not None else None,
-            "judged": None if scores is None else ("lines" if lines else "objects"),
-        },
-        "inputs": inputs,
-    }
-    if settings.save_proba and final.proba is not None:
-        run["proba"] = {"stage": final.key, "folder": "proba", "format": settings.proba_format}
-    return run
+        device_used=", ".join(devices) if devices else "cpu (no network stage)",
+        stages=stage_records,
+        timings=timings,
+        overlay_first_stage=len(stages) > 1,
+        confidence=confidence_record(final.key if scores is not None else None, lines),
+        inputs=inputs,
+        proba=(
+            {"stage": final.key, "folder": "proba", "format": settings.proba_format}
+            if settings.save_proba and final.proba is not None
+            else None
+        ),
+    )

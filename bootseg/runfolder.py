@@ -1,0 +1,206 @@
+"""The folder a run writes: where every file goes, written once and atomically, and its record.
+
+One type, :class:`RunFolder`, knows the layout that ``bootseg run``, ``bootseg predict``, ``--resume`` and
+:meth:`bootseg.BootstrapChain.run` with ``checkpoint_dir`` share::
+
+    masks/NAME.png                  final masks, 0/255
+    stages/<k>-<stage>/NAME.png     each stage's masks (kept for --resume as soon as they are done)
+    overlays/NAME.png               the image with the final (and first stage's) outline
+    proba/NAME.png|.tif             the last network's probabilities
+    model-<k>-<stage>.pt            each trained network (:mod:`bootseg.stagefile`)
+    chain-state.json                what the kept work depends on (:mod:`bootseg.resume`)
+    run.json, report.html, confidence.csv, evaluation.csv, bootseg-manifest.json
+
+Every image file is written once: a resumed run keeps what an earlier try finished. Every write goes to a temporary
+file that is renamed into place, so a run killed at any moment leaves only complete files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PROBA_FORMATS", "OutputPlan", "RunFolder", "proba_path", "read_proba", "write_proba"]
+
+#: ``--proba-format`` choices: file suffix and how [0, 1] maps to the stored values.
+PROBA_FORMATS = {"png16": ".png", "png8": ".png", "tiff": ".tif"}
+
+
+@dataclass
+class OutputPlan:
+    """The files (and their folders) a run will write in its folder, as POSIX paths relative to it."""
+
+    files: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The layout of a run's folder, and its writes.
+
+    Examples
+    --------
+    >>> folder = RunFolder(Path("out"))
+    >>> folder.stage_mask("0-otsu", "cell 1").as_posix(), folder.model("1-unet").name
+    ('out/stages/0-otsu/cell 1.png', 'model-1-unet.pt')
+    >>> folder.run_plan(["a"], ["0-otsu"], overlays=False, proba_format=None, truth=False).files[:2]
+    ['masks/a.png', 'stages/0-otsu/a.png']
+    """
+
+    root: Path
+
+    MASKS = "masks"
+    STAGES = "stages"
+    OVERLAYS = "overlays"
+    PROBA = "proba"
+    RECORD = "run.json"
+    REPORT = "report.html"
+    CONFIDENCE = "confidence.csv"
+    EVALUATION = "evaluation.csv"
+    STATE = "chain-state.json"
+
+    # -- where each file goes ---------------------------------------------------------------------------------
+    def mask(self, name: str) -> Path:
+        """The final mask of image ``name``."""
+        return self.root / self.MASKS / f"{name}.png"
+
+    def stage_mask(self, key: str, name: str) -> Path:
+        """The mask of image ``name`` by stage ``key`` (``"0-otsu"``)."""
+        return self.root / self.STAGES / key / f"{name}.png"
+
+    def overlay(self, name: str) -> Path:
+        """The overlay picture of image ``name``."""
+        return self.root / self.OVERLAYS / f"{name}.png"
+
+    def proba(self, name: str, fmt: str) -> Path:
+        """The probability map of image ``name`` in ``--proba-format`` ``fmt``."""
+        return proba_path(self.root / self.PROBA, name, fmt)
+
+    def model(self, key: str) -> Path:
+        """The trained network of stage ``key`` (``"1-unet"``)."""
+        return self.root / f"model-{key}.pt"
+
+    def file(self, name: str) -> Path:
+        """One of the run's single files (:attr:`RECORD`, :attr:`REPORT`, :attr:`CONFIDENCE`, ...)."""
+        return self.root / name
+
+    # -- what a run will write --------------------------------------------------------------------------------
+    def run_plan(
+        self,
+        names: Sequence[str],
+        stage_keys: Sequence[str],
+        *,
+        overlays: bool,
+        proba_format: str | None,
+        truth: bool,
+    ) -> OutputPlan:
+        """What ``bootseg run`` may write (a stage that saves no network, or gives no probabilities, writes less)."""
+        folders = {self.MASKS: ".png", **{f"{self.STAGES}/{key}": ".png" for key in stage_keys}}
+        plan = self._per_image(names, folders, overlays=overlays, proba_format=proba_format)
+        plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE, self.STATE]
+        plan.files += [self.model(key).name for key in stage_keys]
+        if truth:
+            plan.files.append(self.EVALUATION)
+        return plan
+
+    def predict_plan(self, names: Sequence[str], *, overlays: bool, proba_format: str | None) -> OutputPlan:
+        """What ``bootseg predict`` writes."""
+        plan = self._per_image(names, {self.MASKS: ".png"}, overlays=overlays, proba_format=proba_format)
+        plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE]
+        return plan
+
+    def _per_image(
+        self, names: Sequence[str], folders: dict[str, str], *, overlays: bool, proba_format: str | None
+    ) -> OutputPlan:
+        if overlays:
+            folders[self.OVERLAYS] = ".png"
+        if proba_format is not None:
+            folders[self.PROBA] = PROBA_FORMATS[proba_format]
+        plan = OutputPlan()
+        for folder, suffix in folders.items():
+            plan.files += [f"{folder}/{name}{suffix}" for name in names]
+            parts = folder.split("/")
+            plan.folders += ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        return plan
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    def write_mask_once(self, path: Path, mask: np.ndarray) -> bool:
+        """Write a 0/255 mask at ``path`` unless an earlier try did; whether it wrote."""
+        from .io import write_mask
+
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_mask(path, mask)
+        return True
+
+    def write_image_once(self, path: Path, image: np.ndarray) -> bool:
+        """Write a picture (an overlay) at ``path`` unless an earlier try did; whether it wrote."""
+        from .io import write_image
+
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path, image)
+        return True
+
+    def write_proba_once(self, name: str, proba: np.ndarray, fmt: str) -> bool:
+        """Write the probability map of ``name`` in ``fmt`` unless an earlier try did; whether it wrote."""
+        path = self.proba(name, fmt)
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_proba(path, proba, fmt)
+        return True
+
+    def write_record(self, record: Mapping[str, Any]) -> Path:
+        """Write ``run.json`` (atomically)."""
+        from .runfile import write_runfile
+
+        return write_runfile(self.root, record)
+
+    def read_record(self) -> dict[str, Any]:
+        """Read ``run.json``; a file that is not bootseg's raises ``ValueError`` naming it."""
+        from .runfile import read_runfile
+
+        return read_runfile(self.root)
+
+
+def proba_path(folder: Path, name: str, fmt: str) -> Path:
+    """Where the probability map of image ``name`` goes."""
+    return folder / f"{name}{PROBA_FORMATS[fmt]}"
+
+
+def write_proba(path: Path, proba: np.ndarray, fmt: str) -> None:
+    """Write a [0, 1] probability map: 16-bit PNG (0..65535), 8-bit PNG (0..255) or float32 TIFF."""
+    from .io import write_image
+
+    values = np.clip(np.asarray(proba, dtype=np.float32), 0.0, 1.0)
+    if fmt == "tiff":
+        write_image(path, values)
+    elif fmt == "png16":
+        write_image(path, np.rint(values * 65535.0).astype(np.uint16))
+    elif fmt == "png8":
+        write_image(path, np.rint(values * 255.0).astype(np.uint8))
+    else:
+        raise ValueError(f"proba format must be one of {', '.join(PROBA_FORMATS)}, got {fmt!r}")
+
+
+def read_proba(path: Path) -> np.ndarray:
+    """Read a probability map written by :func:`write_proba` back to float32 [0, 1] by its dtype."""
+    from .io import read_image
+
+    array = read_image(path)
+    if array.ndim == 3:
+        raise ValueError(f"probability map '{path}' has {array.shape[2]} channels; expected one")
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype.kind == "f":
+        return np.clip(array.astype(np.float32), 0.0, 1.0)
+    raise ValueError(f"probability map '{path}' has dtype {array.dtype}; expected uint8, uint16 or float")
