@@ -9,13 +9,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
 
 from .errors import PluginError, UnknownStageError
-from .executors import batches
+from .executors import batches, map_batches
 from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, BadInput, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
@@ -420,7 +419,7 @@ class BootstrapChain:
             else:
                 masks = [
                     mask
-                    for batch in executor.map(_predict_batch, repeat(last.obj), batches(arrays, executor))
+                    for batch in map_batches(executor, _predict_batch, arrays, last.obj)
                     for mask in batch
                 ]
         except RuntimeError as exc:
@@ -510,7 +509,7 @@ class BootstrapChain:
             return masks  # type: ignore[return-value]
         parts = batches(todo, executor)
         bar = self._progress(None, stage, len(todo)) if self.progress else None
-        work = executor.map(_annotate_batch, repeat(stage.obj), [[arrays[i] for i in batch] for batch in parts])
+        work = executor.map(_annotate_batch, [stage.obj] * len(parts), [[arrays[i] for i in batch] for batch in parts])
         for batch, outcomes in zip(parts, work, strict=True):
             for index, (ok, value) in zip(batch, outcomes, strict=False):
                 if not ok:
