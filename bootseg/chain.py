@@ -310,7 +310,7 @@ class BootstrapChain:
             ``checkpoint_dir`` (default: the file stems for a folder, ``"image-0000"`` style otherwise).
         executor : concurrent.futures.Executor, optional
             Runs the first stage on batches of images in parallel: a ``ProcessPoolExecutor`` uses every core, a
-            Dask or Ray executor a cluster. The annotator is pickled to the workers; the masks are the same as
+            Dask client's executor a cluster. The annotator is pickled to the workers; the masks are the same as
             without an executor. An annotator whose ``fit`` takes an ``executor`` keyword gets it too (the
             built-in ``auto`` fits its candidate channels and class counts as separate tasks). Network stages
             train and predict in this process (see :meth:`predict` for labelling new images through an executor).
@@ -417,11 +417,7 @@ class BootstrapChain:
             if executor is None:
                 masks = predict(arrays)
             else:
-                masks = [
-                    mask
-                    for batch in map_batches(executor, _predict_batch, arrays, last.obj)
-                    for mask in batch
-                ]
+                masks = [mask for batch in map_batches(executor, _predict_batch, arrays, last.obj) for mask in batch]
         except RuntimeError as exc:
             if "not trained" in str(exc):
                 raise RuntimeError(

@@ -2,7 +2,7 @@
 function or method run over many items in those batches.
 
 Every ``executor.map`` call gets finite sequences (one copy of a shared argument per task, never an endless
-``itertools.repeat``): Dask's executor takes the ``len()`` of each, Ray's pool makes a list of each."""
+``itertools.repeat``): Dask's executor takes the ``len()`` of each, others make a list of each."""
 
 from __future__ import annotations
 

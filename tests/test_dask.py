@@ -1,6 +1,6 @@
 """Executors other than the standard library's pools: a Dask cluster's ``client.get_executor()``, and executors
-whose ``map`` takes the ``len()`` of each iterable (as Dask's does) or makes a list of each (as Ray's pool does).
-Every one gives the masks of a run without an executor."""
+whose ``map`` takes the ``len()`` of each iterable (as Dask's does) or makes a list of each (as other engines'
+executors may). Every one gives the masks of a run without an executor."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class _Measuring(_InProcess):
 
 
 class _Listing(_InProcess):
-    """Makes a list of every iterable first, as Ray's ``multiprocessing.Pool`` does (bounded here, so that an
+    """Makes a list of every iterable first, as other engines' executors may (bounded here, so that an
     endless iterable fails the test instead of filling the memory)."""
 
     LIMIT = 10_000
