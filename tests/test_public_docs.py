@@ -99,6 +99,15 @@ def test_public_name_has_a_docstring(module_name, name):
         assert home is not None, f"{module_name}.{name} (a constant) has no '#:' comment or docstring"
 
 
+def test_dir_of_bootseg_lists_the_public_names_and_no_helper():
+    names = dir(bootseg)
+    assert set(bootseg.__all__) <= set(names)
+    assert {"BootstrapChain", "datasets", "metrics", "io"} <= set(names)
+    assert not {"Any", "TYPE_CHECKING", "import_module", "annotations", "_LAZY", "_SUBMODULES"} & set(names)
+    for name in names:
+        getattr(bootseg, name)  # every listed name resolves
+
+
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_public_module_has_a_docstring(module_name):
     doc = importlib.import_module(module_name).__doc__
