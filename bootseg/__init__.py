@@ -65,3 +65,9 @@ def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'bootseg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names and the submodules reached as attributes, for completion and ``dir(bootseg)``; not the
+    helpers this file imports for itself (``Any``, ``import_module``)."""
+    return sorted({*__all__, *_SUBMODULES, "__all__", "__doc__", "__file__", "__name__", "__path__"})

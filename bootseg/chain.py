@@ -9,14 +9,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
 
 from .description import describe_stage
 from .errors import PluginError, UnknownStageError
-from .executors import batches
+from .executors import batches, map_batches
 from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
@@ -195,7 +194,7 @@ class BootstrapChain:
             ``checkpoint_dir`` (default: the file stems for a folder, ``"image-0000"`` style otherwise).
         executor : concurrent.futures.Executor, optional
             Runs the first stage on batches of images in parallel: a ``ProcessPoolExecutor`` uses every core, a
-            Dask or Ray executor a cluster. The annotator is pickled to the workers; the masks are the same as
+            Dask client's executor a cluster. The annotator is pickled to the workers; the masks are the same as
             without an executor. An annotator whose ``fit`` takes an ``executor`` keyword gets it too (the
             built-in ``auto`` fits its candidate channels and class counts as separate tasks). Network stages
             train and predict in this process (see :meth:`predict` for labelling new images through an executor).
@@ -302,11 +301,7 @@ class BootstrapChain:
             if executor is None:
                 masks = _predict_batch(last.obj, arrays)
             else:
-                masks = [
-                    mask
-                    for batch in executor.map(_predict_batch, repeat(last.obj), batches(arrays, executor))
-                    for mask in batch
-                ]
+                masks = [mask for batch in map_batches(executor, _predict_batch, arrays, last.obj) for mask in batch]
         except RuntimeError as exc:
             if "not trained" in str(exc):
                 raise RuntimeError(
@@ -401,7 +396,7 @@ class BootstrapChain:
             return masks  # type: ignore[return-value]
         parts = batches(todo, executor)
         bar = self._progress(None, stage, len(todo)) if self.progress else None
-        work = executor.map(_annotate_batch, repeat(stage.obj), [[arrays[i] for i in batch] for batch in parts])
+        work = executor.map(_annotate_batch, [stage.obj] * len(parts), [[arrays[i] for i in batch] for batch in parts])
         for batch, outcomes in zip(parts, work, strict=True):
             for index, (ok, value) in zip(batch, outcomes, strict=False):
                 if not ok:

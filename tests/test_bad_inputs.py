@@ -266,8 +266,6 @@ def _with_size(data: bytes, fmt: str, height: int, width: int) -> bytes:
 
 @pytest.mark.parametrize("fmt", [".jpg", ".bmp"])
 def test_jpeg_and_bmp_sizes_are_checked_from_the_header_before_decoding(tmp_path, monkeypatch, fmt):
-    import bootseg.io
-
     _, encoded = cv2.imencode(fmt, np.zeros((40, 50, 3), np.uint8))
     path = tmp_path / f"huge{fmt}"
     path.write_bytes(_with_size(encoded.tobytes(), fmt, 20000, 20000))
@@ -275,6 +273,6 @@ def test_jpeg_and_bmp_sizes_are_checked_from_the_header_before_decoding(tmp_path
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded before the header's size was checked")
 
-    monkeypatch.setattr(bootseg.io.cv2, "imdecode", no_decoding)
+    monkeypatch.setattr(cv2, "imdecode", no_decoding)
     with pytest.raises(ImageReadError, match=r"huge\.(jpg|bmp)': 20000 × 20000 pixels is above the limit"):
         read_image(path, max_pixels=2**26)

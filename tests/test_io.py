@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import tifffile
 
-from bootseg import io as bio
 from bootseg.errors import BootsegError
 from bootseg.io import (
     IMAGE_SUFFIXES,
@@ -256,7 +255,7 @@ def test_failed_replace_leaves_target_untouched_and_no_temp_file(tmp_path, monke
     def broken_replace(source, destination):
         raise OSError("disk unplugged")
 
-    monkeypatch.setattr(bio.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk unplugged"):
         write_mask(target, np.ones((5, 5), bool))
     assert target.read_bytes() == before
@@ -267,7 +266,7 @@ def test_failed_fsync_leaves_no_file(tmp_path, monkeypatch):
     def broken_fsync(number):
         raise OSError("fsync failed")
 
-    monkeypatch.setattr(bio.os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="fsync failed"):
         write_image(tmp_path / "x.tif", PROBS32)
     assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import pkgutil
 import textwrap
 
 import pytest
@@ -72,6 +73,12 @@ def _documented_data(module, name: str) -> bool:
     return False
 
 
+def _submodules(module) -> list[str]:
+    """A package's own modules, where the names it re-exports are defined."""
+    path = getattr(module, "__path__", None)
+    return [f"{module.__name__}.{info.name}" for info in pkgutil.iter_modules(path)] if path else []
+
+
 def _own_doc(obj) -> str | None:
     if inspect.isclass(obj):
         return obj.__dict__.get("__doc__")
@@ -93,10 +100,23 @@ def test_public_name_has_a_docstring(module_name, name):
     defining = module
     if not _documented_data(defining, name):
         home = next(
-            (m for m in map(importlib.import_module, PUBLIC_MODULES) if _documented_data(m, name)),
+            (
+                m
+                for m in map(importlib.import_module, [*PUBLIC_MODULES, *_submodules(module)])
+                if _documented_data(m, name)
+            ),
             None,
         )
         assert home is not None, f"{module_name}.{name} (a constant) has no '#:' comment or docstring"
+
+
+def test_dir_of_bootseg_lists_the_public_names_and_no_helper():
+    names = dir(bootseg)
+    assert set(bootseg.__all__) <= set(names)
+    assert {"BootstrapChain", "datasets", "metrics", "io"} <= set(names)
+    assert not {"Any", "TYPE_CHECKING", "import_module", "annotations", "_LAZY", "_SUBMODULES"} & set(names)
+    for name in names:
+        getattr(bootseg, name)  # every listed name resolves
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import logging
 from concurrent.futures import Executor
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -282,7 +281,9 @@ class MultiOtsu(ThresholdAnnotator):
         if executor is None:
             outcomes = [_fit_candidate(self, candidate, sample) for candidate in candidates]
         else:
-            outcomes = list(executor.map(_fit_candidate, repeat(self), candidates, repeat(sample)))
+            outcomes = list(
+                executor.map(_fit_candidate, [self] * len(candidates), candidates, [sample] * len(candidates))
+            )
         fitted = {
             candidate: outcome for candidate, outcome in zip(candidates, outcomes, strict=True) if outcome is not None
         }
