@@ -15,7 +15,7 @@ import numpy as np
 
 from .description import describe_stage
 from .errors import PluginError, UnknownStageError
-from .executors import batches, map_batches
+from .executors import batches, map_batches, refuse_forked_pool
 from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
@@ -296,7 +296,7 @@ class BootstrapChain:
                 "load, threshold, describe); it refines the masks it is given and cannot label new images"
             )
         if executor is not None:
-            _refuse_forked_pool(executor, last)
+            refuse_forked_pool(executor, f"the last stage {last.name!r} is a network, and")
         try:
             if executor is None:
                 masks = _predict_batch(last.obj, arrays)
@@ -471,19 +471,6 @@ class BootstrapChain:
 
 
 # -- work sent to an executor's workers (module-level functions, so that they pickle) ------------------------------
-
-
-def _refuse_forked_pool(executor: Executor, stage: _Stage) -> None:
-    """A network in a worker forked from a process whose PyTorch threads have run can hang forever: refuse."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = getattr(executor, "_mp_context", None)
-    if isinstance(executor, ProcessPoolExecutor) and context is not None and context.get_start_method() == "fork":
-        raise ValueError(
-            f"the last stage {stage.name!r} is a network, and PyTorch in a worker process started with 'fork' can "
-            "hang; create the pool with ProcessPoolExecutor(mp_context=multiprocessing.get_context('forkserver')) "
-            "(or 'spawn')"
-        )
 
 
 def _annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool, Any]]:

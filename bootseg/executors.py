@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
-__all__ = ["batches", "map_batches", "map_method", "workers"]
+__all__ = [
+    "batches",
+    "map_batches",
+    "map_method",
+    "refuse_forked_pool",
+    "workers",
+]
 
 T = TypeVar("T")
 
@@ -93,3 +99,20 @@ def map_batches(executor: Executor, function: Callable[..., T], items: Sequence[
 
 def _call_each(target: Any, method: str, items: list[Any]) -> list[Any]:
     return [getattr(target, method)(item) for item in items]
+
+
+def refuse_forked_pool(executor: Executor, what: str) -> None:
+    """Refuse a process pool that starts its workers with ``fork`` for PyTorch work: a network in a worker forked
+    from a process whose PyTorch threads have run can hang forever. ``what`` begins the message.
+
+    >>> from concurrent.futures import ThreadPoolExecutor
+    >>> refuse_forked_pool(ThreadPoolExecutor(1), "the stage is a network, and")  # threads are fine
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = getattr(executor, "_mp_context", None)
+    if isinstance(executor, ProcessPoolExecutor) and context is not None and context.get_start_method() == "fork":
+        raise ValueError(
+            f"{what} PyTorch in a worker process started with 'fork' can hang; create the pool with "
+            "ProcessPoolExecutor(mp_context=multiprocessing.get_context('forkserver')) (or 'spawn')"
+        )

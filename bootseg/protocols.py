@@ -97,6 +97,16 @@ class FitsSet(Protocol):
     ``annotate`` then applies to each image (a channel, a polarity). The chain calls it before the first mask;
     an annotator without it annotates each image on its own. A ``fit`` that also takes an ``executor`` keyword
     gets the run's executor.
+
+    Examples
+    --------
+    >>> class SetMean:
+    ...     def fit(self, images):
+    ...         self.level = float(np.mean([im.mean() for im in images]))
+    ...     def annotate(self, image):
+    ...         return image > self.level
+    >>> isinstance(SetMean(), FitsSet), isinstance(SetMean(), Annotator)
+    (True, True)
     """
 
     def fit(self, images: Sequence[np.ndarray]) -> Any:
@@ -107,7 +117,13 @@ class FitsSet(Protocol):
 @runtime_checkable
 class Named(Protocol):
     """A stage object that names itself (a class attribute ``name = "my_stage"``): the name a chain built from
-    the object gives its stage, its folder and its model file; without it, the class name in lower case."""
+    the object gives its stage, its folder and its model file; without it, the class name in lower case.
+
+    >>> class Mine:
+    ...     name = "mine"
+    >>> isinstance(Mine(), Named)
+    True
+    """
 
     name: str
 
@@ -115,7 +131,12 @@ class Named(Protocol):
 @runtime_checkable
 class FitsCandidates(Protocol):
     """A first stage whose ``fit`` fits several candidates whole (the built-in ``auto``): ``bootseg run`` starts
-    its process pool for that work even on a set too small for the pool to pay for annotating alone."""
+    its process pool for that work even on a set too small for the pool to pay for annotating alone.
+
+    >>> from bootseg.annotators import Auto
+    >>> isinstance(Auto(), FitsCandidates) and Auto().fits_candidates()
+    True
+    """
 
     def fits_candidates(self) -> bool:
         """Whether ``fit`` has that much work, with the options this stage was built with."""
@@ -124,7 +145,15 @@ class FitsCandidates(Protocol):
 
 @runtime_checkable
 class Described(Protocol):
-    """A stage that says what it is for the run record and the report (:mod:`bootseg.description`)."""
+    """A stage that says what it is for the run record and the report (:mod:`bootseg.description`).
+
+    >>> from bootseg.description import StageDescription
+    >>> class Mine:
+    ...     def describe(self):
+    ...         return StageDescription({"level": 3})
+    >>> isinstance(Mine(), Described)
+    True
+    """
 
     def describe(self) -> StageDescription:
         """Options, what it chose, how it trained, where it runs."""
@@ -144,6 +173,13 @@ class Network(Protocol):
     ----------
     threshold : float
         The probability above which a pixel is foreground (its own option; 0.5 by custom).
+
+    Examples
+    --------
+    >>> from bootseg.refiners import UNetRefiner
+    >>> unet = UNetRefiner(size=32, epochs=1)
+    >>> isinstance(unet, Network), isinstance(unet, Refiner), unet.threshold
+    (True, True, 0.5)
     """
 
     threshold: float
@@ -173,7 +209,12 @@ class Network(Protocol):
 @runtime_checkable
 class StreamsProba(Protocol):
     """A network that predicts from a stream, ``batch_size`` images at a time, so that memory stays flat over a
-    long folder (``bootseg predict`` uses it where a stage has it; others get chunks of images)."""
+    long folder (``bootseg predict`` uses it where a stage has it; others get chunks of images).
+
+    >>> from bootseg.refiners import UNetRefiner
+    >>> isinstance(UNetRefiner(size=32, epochs=1), StreamsProba)
+    True
+    """
 
     def iter_predict_proba(
         self, images: Iterable[np.ndarray], *, batch_size: int | None = None

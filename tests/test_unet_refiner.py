@@ -108,15 +108,21 @@ def test_the_global_torch_seed_is_left_alone():
     torch.testing.assert_close(torch.rand(3), expected)
 
 
-def test_model_mode_is_restored_after_predict():
+def test_threads_sharing_a_trained_network_get_its_maps():
+    """fit and load leave the network in eval mode and prediction never switches it, so threads can share it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     images, masks = _data(n=6)
     unet = UNetRefiner(epochs=1, **TINY).fit(images, masks)
-    unet.model.train()
-    unet.predict(images)
-    assert unet.model.training
-    unet.model.eval()
-    unet.predict(images)
     assert not unet.model.training
+    alone = [unet.predict_proba([image])[0] for image in images]
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda image: unet.predict_proba([image])[0], images * 4))
+    for i, (a, b) in enumerate(zip(alone * 4, shared, strict=True)):
+        np.testing.assert_allclose(a, b, atol=1e-6, err_msg=f"map {i}")
+    assert not unet.model.training
+    unet.model.train()  # a network put in training mode from outside is predicted in eval mode
+    np.testing.assert_allclose(unet.predict_proba(images[:1])[0], alone[0], atol=1e-6)
 
 
 def test_sixteen_bit_float_and_colour_inputs():

@@ -201,7 +201,7 @@ class UNetRefiner:
             model = model.to(memory_format=torch.channels_last)
         augment = AugmentConfig() if cfg.augment else None
         self.report = train_network(model, x, y, cfg, augment=augment)
-        self.model = model
+        self.model = model.eval()  # once, here: prediction never switches modes, so threads may share it
         if self.report.rank == 0:  # one process logs under torchrun
             log.info(
                 "unet trained on %d images (%d held out) on %s: best epoch %d of %d, val loss %.4f, %.1f images/s",
@@ -293,19 +293,16 @@ class UNetRefiner:
             raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         model = self._trained()
         batch = [int(batch_size or max(self.config.batch_size, 1))]  # shrinks when the device runs out of memory
-        was_training = model.training
-        model.eval()
-        try:
-            chunk: list[np.ndarray] = []
-            for i, image in enumerate(images):
-                chunk.append(to_uint8(check_image(image, name=f"images[{i}]")))
-                if len(chunk) >= batch[0]:
-                    yield from self._predict_chunk(chunk, model, batch)
-                    chunk = []
-            if chunk:
+        if model.training:  # a network set from outside; fit and load leave it in eval mode, never switched back
+            model.eval()
+        chunk: list[np.ndarray] = []
+        for i, image in enumerate(images):
+            chunk.append(to_uint8(check_image(image, name=f"images[{i}]")))
+            if len(chunk) >= batch[0]:
                 yield from self._predict_chunk(chunk, model, batch)
-        finally:
-            model.train(was_training)
+                chunk = []
+        if chunk:
+            yield from self._predict_chunk(chunk, model, batch)
 
     def _predict_chunk(self, chunk: list[np.ndarray], model, batch: list[int]) -> Iterator[np.ndarray]:
         """Maps of ``chunk``, ``batch[0]`` images per forward pass; halves ``batch[0]`` when out of memory."""
@@ -419,5 +416,5 @@ class UNetRefiner:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
         stage.preset = data.get("preset") or None
         stage.in_channels = int(data["in_channels"])
-        stage.model = model.to(stage.device)
+        stage.model = model.to(stage.device).eval()
         return stage
