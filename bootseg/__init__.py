@@ -1,7 +1,7 @@
 """bootseg: segmentation masks for unannotated biomedical images, by neural-network bootstrapping.
 
 A naive first stage (an :class:`~bootseg.protocols.Annotator` such as Otsu's threshold) makes noisy masks; a
-network (a :class:`~bootseg.protocols.Refiner` such as the U-Net) trained on them generalises past the noise.
+network (a :class:`~bootseg.protocols.Network` such as the U-Net) trained on them generalises past the noise.
 
 >>> from bootseg import BootstrapChain
 >>> chain = BootstrapChain(["otsu", "unet"])  # doctest: +SKIP
@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from .errors import BootsegError, DuplicateStageError, PluginError, TrainingDivergedError, UnknownStageError
 from .hookspecs import hookimpl, hookspec
 from .plugins import available_annotators, available_refiners, get_annotator, get_refiner
-from .protocols import Annotator, Refiner
+from .protocols import Annotator, Network, Refiner
 
 if TYPE_CHECKING:
-    from .chain import BootstrapChain, ChainResult, StageResult
+    from .chain import BootstrapChain
+    from .results import ChainResult, StageResult
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,7 @@ __all__ = [
     "BootstrapChain",
     "ChainResult",
     "DuplicateStageError",
+    "Network",
     "PluginError",
     "Refiner",
     "StageResult",
@@ -45,7 +47,7 @@ __all__ = [
     "hookspec",
 ]
 
-_LAZY = {"BootstrapChain": "chain", "ChainResult": "chain", "StageResult": "chain"}
+_LAZY = {"BootstrapChain": "chain", "ChainResult": "results", "StageResult": "results"}
 _SUBMODULES = {
     "datasets",
     "metrics",
