@@ -7,14 +7,14 @@ import pytest
 from scipy import ndimage as ndi
 from sklearn.metrics import f1_score
 
-from bootseg.annotators import Auto, Otsu
+from bootseg.annotators import Auto, Otsu, Plan
 from bootseg.annotators import candidates as thr
 from bootseg.annotators.channels import TEXTURE_WINDOW, channel_image, local_std
 
 
 def _fitted(masks: dict[tuple[int, str], list[np.ndarray]], objectness: dict[tuple[int, str], float]):
     return {
-        key: (objectness[key], "bright", False, 0.0, [(np.packbits(m.ravel()), m.size) for m in value])
+        key: thr.Fitted(objectness[key], Plan(polarity="bright"), [(np.packbits(m.ravel()), m.size) for m in value])
         for key, value in masks.items()
     }
 

@@ -9,6 +9,7 @@ from skimage import color, filters
 from bootseg import BootstrapChain
 from bootseg.annotators import KMeans, Li, Otsu
 from bootseg.annotators.channels import CANDIDATES, channel_image, choose_channel
+from bootseg.annotators.decide import decide_polarity_and_largest
 from bootseg.metrics import dice
 
 
@@ -296,7 +297,9 @@ def test_kmeans_fits_its_auto_options_through_its_own_foreground():
     bright = [KMeans(polarity="bright").annotate(im) for im in images]
     expected = "bright" if sum(polarity_score(m) for m in bright) >= 0 else "dark"
     assert kmeans.chosen_polarity == expected == "dark" and kmeans.chosen_largest is True
-    masks = kmeans._fit_polarity_and_largest(images)  # the masks fit judged are those annotate gives
+    # the masks fit judged are those annotate gives
+    plan, masks = decide_polarity_and_largest(kmeans, kmeans.plan_from_options(), images)
+    assert plan == kmeans.plan
     for mask, image in zip(masks, images, strict=True):
         np.testing.assert_array_equal(mask, kmeans.annotate(image))
     # two clusters: the dark nucleus against the rest (cytoplasm and background)

@@ -106,7 +106,9 @@ def test_auto_makes_only_the_masks_it_measures(monkeypatch):
     images = [_nuclei(seed=s % 3, side=48)[0] for s in range(MAX_MEASURED_MASKS + 10)]
     made = []
     original = Auto._segment
-    monkeypatch.setattr(Auto, "_segment", lambda self, image, channel: made.append(1) or original(self, image, channel))
+    monkeypatch.setattr(
+        Auto, "_segment", lambda self, image, channel, plan=None: made.append(1) or original(self, image, channel, plan)
+    )
     fitted = Auto(ridges="auto", per_object=False).fit(images)
     assert len(made) == MAX_MEASURED_MASKS  # the radii are measured on 50 masks, and only those are made
     assert fitted.background_ratio is not None

@@ -24,6 +24,9 @@ Every one also takes the shared keyword options ``polarity="auto"`` (kmeans: ``"
 ``largest_component=False`` (auto: ``"auto"``), ``fill_holes=True``, ``min_size=0``, ``neck=0.0`` and
 ``channel="grey"`` (:class:`~bootseg.annotators.base.ThresholdAnnotator`).
 
+What a stage does with an image is its :class:`~.plan.Plan`: the options alone, until ``fit`` chooses one plan
+for the whole set (``stage.plan``; ``stage.choices()`` reports it).
+
 >>> from bootseg import get_annotator
 >>> get_annotator("otsu", polarity="dark", median=5)  # doctest: +NORMALIZE_WHITESPACE
 Otsu(polarity='dark', median=5, largest_component=False, fill_holes=True, min_size=0, neck=0.0,
@@ -36,6 +39,7 @@ from ..hookspecs import Register, hookimpl
 from .auto import Auto
 from .base import ThresholdAnnotator
 from .kmeans import KMeans
+from .plan import Plan
 from .polarity import choose_polarity, polarity_score
 from .ridges import Ridges
 from .thresholds import Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
@@ -49,6 +53,7 @@ __all__ = [
     "MultiOtsu",
     "Niblack",
     "Otsu",
+    "Plan",
     "Ridges",
     "Sauvola",
     "ThresholdAnnotator",

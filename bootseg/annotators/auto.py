@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ..executors import map_method
 from ..thickness import MAX_MEASURED_MASKS, evenly_spaced, median_radii, thin_background
 from .channels import subsample
+from .decide import map_images, segment_batch
 from .options import check_bool
 from .per_object import rethreshold_objects
+from .plan import Plan, plan_view
 from .postprocess import postprocess
 from .ridges import DEFAULT_RIDGE_RADIUS, select_ridges, sigmas_for
-from .thresholds import MultiOtsu, TooFewLevelsError
+from .thresholds import AUTO_CLASSES, MultiOtsu, multiotsu_thresholds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_GROW", "GROW_SHARE", "Auto"]
+__all__ = ["DEFAULT_GROW", "GROW_SHARE", "Auto", "decide_background"]
 
 #: With ``per_object``: the neighbourhood of each object reaches this share of the objects' radius.
 GROW_SHARE = 0.5
@@ -103,123 +106,134 @@ class Auto(MultiOtsu):
             **options,
         )
         self.ridges: bool | str = "auto" if ridges == "auto" else check_bool("ridges", ridges)
-        #: Whether the background is found as thin lines (:mod:`~bootseg.annotators.ridges`): ``ridges=True``,
-        #: or for ``"auto"`` what :meth:`fit` chose.
-        self.use_ridges = self.ridges is True
-        #: The ridge filter's scales (from the background's radius after :meth:`fit`).
-        self.ridge_sigmas = sigmas_for(DEFAULT_RIDGE_RADIUS)
-        #: After :meth:`fit`: the median background-to-objects radius ratio of the threshold's masks, and the
-        #: median background radius (:func:`~bootseg.thickness.median_radii`).
-        self.background_ratio: tuple[float, float] | None = None
         self.per_object: bool | str = "auto" if per_object == "auto" else check_bool("per_object", per_object)
-        #: Whether each object is thresholded again in its neighbourhood: ``per_object=True``, or for ``"auto"``
-        #: what :meth:`fit` chose.
-        self.use_per_object = self.per_object is True
-        #: How far (pixels) each object's neighbourhood reaches (half the objects' radius after :meth:`fit`).
-        self.grow = DEFAULT_GROW
+
+    use_ridges = plan_view(
+        lambda plan: plan.ridges,
+        "Whether the background is found as thin lines (:mod:`~bootseg.annotators.ridges`): ``ridges=True``, or "
+        'for ``"auto"`` what :meth:`fit` chose.',
+    )
+    ridge_sigmas = plan_view(
+        lambda plan: plan.ridge_sigmas, "The ridge filter's scales (from the background's radius after :meth:`fit`)."
+    )
+    background_ratio = plan_view(
+        lambda plan: plan.background_ratio,
+        "After :meth:`fit`: the median background-to-objects radius ratio of the threshold's masks, and the median "
+        "background radius (:func:`~bootseg.thickness.median_radii`); None before.",
+    )
+    use_per_object = plan_view(
+        lambda plan: plan.per_object,
+        'Whether each object is thresholded again in its neighbourhood: ``per_object=True``, or for ``"auto"`` '
+        "what :meth:`fit` chose.",
+    )
+    grow = plan_view(
+        lambda plan: plan.grow,
+        "How far (pixels) each object's neighbourhood reaches (half the objects' radius after :meth:`fit`).",
+    )
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments, ``ridges`` and ``per_object`` included."""
         return {**super().options(), "ridges": self.ridges, "per_object": self.per_object}
 
+    def plan_from_options(self) -> Plan:
+        """:class:`MultiOtsu`'s plan, with the ridge filter and the per-object thresholds as the options say
+        (``"auto"``: off) at their default reach (:data:`~bootseg.annotators.ridges.DEFAULT_RIDGE_RADIUS`,
+        :data:`DEFAULT_GROW`)."""
+        return dataclasses.replace(
+            super().plan_from_options(),
+            ridges=self.ridges is True,
+            ridge_sigmas=sigmas_for(DEFAULT_RIDGE_RADIUS),
+            per_object=self.per_object is True,
+            grow=DEFAULT_GROW,
+        )
+
     def _fits(self) -> bool:
         return self.ridges is not False or self.per_object is not False or super()._fits()
 
-    def _fit_choices(self, checked: list[np.ndarray], executor: Executor | None = None) -> None:
-        """The channel, classes, polarity and one-object rule as :class:`MultiOtsu`; then, on the masks those
-        choices give, the radius of each class (:func:`~bootseg.thickness.median_radii`). With ``ridges="auto"``
-        the stage switches to the ridge filter when the images hold several objects each (the one-object rule is
-        off) and the background is thin against them (:func:`~bootseg.thickness.thin_background`); with
-        ``per_object="auto"`` it thresholds each object again when the images hold several objects each, two
-        classes were chosen and the ridge filter is not in use."""
-        self.use_ridges = self.use_per_object = False
-        self.background_ratio = None
-        super()._fit_choices(checked, executor)
+    def _decide(self, images: list[np.ndarray], executor: Executor | None, plan: Plan) -> Plan:
+        """The channel, classes, polarity and one-object rule as :class:`MultiOtsu`, on the threshold alone (no
+        ridges, no per-object thresholds); then the background's choices (:func:`decide_background`)."""
+        plan = super()._decide(images, executor, dataclasses.replace(plan, ridges=False, per_object=False))
         if self.ridges is False and self.per_object is False:
-            return
-        # only the masks median_radii measures (evenly spaced, as it would pick them) are made
-        measured = evenly_spaced(subsample(checked), MAX_MEASURED_MASKS)
-        masks = (
-            [self._own_segment(image) for image in measured]
-            if executor is None
-            else map_method(executor, self, "_own_segment", measured)
-        )
-        radii = median_radii(masks)
-        if radii is not None:
-            self.background_ratio = (radii[2], radii[1])
-            self.grow = max(GROW_SHARE * radii[0], 1.0)
-        thin = radii is not None and thin_background(radii[2])
-        # the lines' half-width is the background's radius where the background is thin; a thick background says
-        # nothing about lines (ridges=True on such images): the default width then
-        self.ridge_sigmas = sigmas_for(max(radii[1], 1.0) if thin and radii is not None else DEFAULT_RIDGE_RADIUS)
-        self.use_ridges = self.ridges is True or (self.ridges == "auto" and thin and not self.keeps_largest())
-        # two classes: an object of two levels (a nucleus in its cytoplasm) has no one split with its surroundings
-        several = not self.keeps_largest() and not self.use_ridges and self.classes == 2
-        self.use_per_object = not self.use_ridges and (
-            self.per_object is True or (self.per_object == "auto" and several)
-        )
-        log.info(
-            "%s: background-to-objects radius ratio %s: %s; %s",
-            self.name,
-            "n/a" if radii is None else f"{radii[2]:.3f}",
-            f"background found as thin lines (Sato scales {self.ridge_sigmas})" if self.use_ridges else "no ridges",
-            f"each object thresholded again within {self.grow:.1f} px" if self.use_per_object else "one threshold",
-        )
+            return plan
+        return decide_background(self, plan, images, executor)
 
-    def choices(self) -> dict[str, Any]:
-        """:class:`MultiOtsu`'s choices and whether the ridge filter and the per-object thresholds are used."""
-        made = super().choices()
-        if self.background_ratio is not None:
-            made["background_ratio"] = round(self.background_ratio[0], 4)
-            if self.ridges is not False:
-                made["ridges"] = self.use_ridges
-                if self.use_ridges:
-                    made["ridge_sigmas"] = list(self.ridge_sigmas)
-            if self.per_object is not False:
-                made["per_object"] = self.use_per_object
-                if self.use_per_object:
-                    made["grow"] = round(self.grow, 2)
-        return made
-
-    def foreground(self, grey: np.ndarray, polarity: str | None = None) -> np.ndarray:
-        """Otsu's classes, or with :attr:`use_ridges` the pixels off the lines
+    def foreground(self, grey: np.ndarray, polarity: str | None = None, *, plan: Plan | None = None) -> np.ndarray:
+        """Otsu's classes, or where the plan uses ridges the pixels off the lines
         (:func:`~bootseg.annotators.ridges.select_ridges`)."""
-        if self.use_ridges:
-            return select_ridges(grey, self.ridge_sigmas, polarity or self.polarity_in_use())
-        return super().foreground(grey, polarity)
+        plan = self.plan if plan is None else plan
+        if plan.ridges:
+            return select_ridges(grey, plan.ridge_sigmas, polarity or plan.polarity)
+        return super().foreground(grey, polarity, plan=plan)
 
-    def _own_segment(self, image: np.ndarray) -> np.ndarray:
-        return self._segment(image, self.channel_for(image))
-
-    def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
-        if not self.use_per_object or self.use_ridges:
-            return super()._segment(image, channel)
-        data = self.prepare(image, channel)
-        mask = super()._segment(image, channel)
+    def _segment(self, image: np.ndarray, channel: str, plan: Plan | None = None) -> np.ndarray:
+        plan = self.plan if plan is None else plan
+        if not plan.per_object or plan.ridges:
+            return super()._segment(image, channel, plan)
+        data = self.prepare(image, channel, plan=plan)
+        mask = super()._segment(image, channel, plan)
         if not mask.any():
             return mask
-        if self.keeps_largest():  # per_object=True with one object: re-threshold every object, then choose again
-            mask = postprocess(self.foreground(data), min_size=self.min_size, fill_holes=self.fill_holes)
-        local = rethreshold_objects(data, mask, self.grow, self._split_values)
+        if plan.largest_component:  # per_object=True with one object: re-threshold every object, then choose again
+            mask = postprocess(self.foreground(data, plan=plan), min_size=plan.min_size, fill_holes=plan.fill_holes)
+        local = rethreshold_objects(data, mask, plan.grow, partial(_object_side, plan))
         return postprocess(
             local,
-            min_size=self.min_size,
-            fill_holes=self.fill_holes,
-            largest_component=self.keeps_largest(),
-            neck=self.neck,
+            min_size=plan.min_size,
+            fill_holes=plan.fill_holes,
+            largest_component=plan.largest_component,
+            neck=plan.neck,
         )
 
-    def _split_values(self, values: np.ndarray) -> np.ndarray:
-        """The object's side of one neighbourhood's values, by the stage's classes and polarity."""
-        classes = self.classes
-        if classes is None:  # not fitted: two classes
-            self.classes = 2
-        try:
-            thresholds = self.thresholds(values)
-        except TooFewLevelsError as error:
-            raise ValueError(str(error)) from error
-        finally:
-            self.classes = classes
-        if self.polarity_in_use() == "dark":
-            return values <= thresholds[-1]
-        return values > thresholds[0]
+
+def decide_background(stage: Auto, plan: Plan, images: list[np.ndarray], executor: Executor | None = None) -> Plan:
+    """``plan`` with the ridge filter and the per-object thresholds chosen from the radius of each class of the
+    masks ``plan`` gives (:func:`~bootseg.thickness.median_radii`).
+
+    With ``ridges="auto"`` the stage switches to the ridge filter when the images hold several objects each (the
+    one-object rule is off) and the background is thin against them (:func:`~bootseg.thickness.thin_background`);
+    with ``per_object="auto"`` it thresholds each object again when the images hold several objects each, two
+    classes were chosen and the ridge filter is not in use.
+    """
+    # only the masks median_radii measures (evenly spaced, as it would pick them) are made
+    measured = evenly_spaced(subsample(images), MAX_MEASURED_MASKS)
+    masks = (
+        segment_batch(stage, plan, measured)
+        if executor is None
+        else map_images(executor, segment_batch, stage, plan, measured)
+    )
+    radii = median_radii(masks)
+    ratio, grow = (None, plan.grow) if radii is None else ((radii[2], radii[1]), max(GROW_SHARE * radii[0], 1.0))
+    thin = radii is not None and thin_background(radii[2])
+    # the lines' half-width is the background's radius where the background is thin; a thick background says
+    # nothing about lines (ridges=True on such images): the default width then
+    sigmas = sigmas_for(max(radii[1], 1.0) if thin and radii is not None else DEFAULT_RIDGE_RADIUS)
+    ridges = stage.ridges is True or (stage.ridges == "auto" and thin and not plan.largest_component)
+    # two classes: an object of two levels (a nucleus in its cytoplasm) has no one split with its surroundings
+    several = not plan.largest_component and not ridges and plan.classes == 2
+    per_object = not ridges and (stage.per_object is True or (stage.per_object == "auto" and several))
+    log.info(
+        "%s: background-to-objects radius ratio %s: %s; %s",
+        stage.name,
+        "n/a" if radii is None else f"{radii[2]:.3f}",
+        f"background found as thin lines (Sato scales {sigmas})" if ridges else "no ridges",
+        f"each object thresholded again within {grow:.1f} px" if per_object else "one threshold",
+    )
+    chosen = [name for name, option in (("ridges", stage.ridges), ("per_object", stage.per_object)) if option]
+    return plan.choose(
+        *chosen,
+        ridges=ridges,
+        ridge_sigmas=sigmas,
+        per_object=per_object,
+        grow=grow,
+        background_ratio=ratio,
+    )
+
+
+def _object_side(plan: Plan, values: np.ndarray) -> np.ndarray:
+    """The object's side of one neighbourhood's values, by the plan's classes (two before :meth:`Auto.fit`) and
+    polarity."""
+    thresholds = multiotsu_thresholds(values, plan.classes or AUTO_CLASSES[0])  # too few levels: ValueError
+    if plan.polarity == "dark":
+        return values <= thresholds[-1]
+    return values > thresholds[0]

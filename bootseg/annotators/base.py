@@ -1,4 +1,9 @@
-"""The pipeline every built-in annotator runs: validate, grey, median, segment, polarity, clean-up."""
+"""The pipeline every built-in annotator runs: validate, grey, median, segment, polarity, clean-up.
+
+Every step reads the :class:`~bootseg.annotators.plan.Plan` it is given (the stage's own by default) and the
+stage's options, which do not change after the stage is built; none of them changes the stage. ``fit`` makes a
+new plan through the functions of :mod:`~bootseg.annotators.decide` and keeps it whole.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from ..description import StageDescription
-from ..executors import map_method
 from ..images import check_image
-from .channels import CHANNELS, channel_image, choose_channel, subsample
+from .channels import CHANNELS, channel_image, choose_channel
+from .decide import decide_channel, decide_polarity_and_largest
 from .options import check_bool, check_choice, check_int, check_median, check_number
-from .polarity import POLARITIES, polarity_score, select_polarity
-from .postprocess import largest_component, postprocess
-from .preprocess import median_blur
+from .plan import Plan, plan_view
+from .polarity import POLARITIES, select_polarity
+from .postprocess import postprocess
+from .preprocess import check_range, is_constant, median_blur
 
 __all__ = ["CENTRED_SHARE", "ThresholdAnnotator"]
 
@@ -34,7 +40,9 @@ class ThresholdAnnotator:
     (:func:`~bootseg.annotators.preprocess.to_grey`: Rec. 709 luma on the native values, lossless for 16-bit
     and float); the optional median filter; the subclass's split into a bright and a dark foreground
     (:meth:`split`); the polarity choice; and the clean-up (:func:`~bootseg.annotators.postprocess.postprocess`:
-    ``min_size``, then ``fill_holes``, then ``largest_component`` with ``neck``).
+    ``min_size``, then ``fill_holes``, then ``largest_component`` with ``neck``). Every setting of these steps
+    is read from the stage's :attr:`plan` (:class:`~bootseg.annotators.plan.Plan`): the options alone before
+    :meth:`fit`, the set's choices after it.
 
     A constant image (after the median filter) holds no object: its mask is all False, whatever the polarity.
 
@@ -110,15 +118,53 @@ class ThresholdAnnotator:
         if not 0.0 <= self.neck < 1.0:
             raise ValueError(f"neck must be in [0, 1) (0 = off), got {neck!r}")
         self.channel = check_choice("channel", channel, CHANNELS)
-        #: With ``channel="auto"``: the channel :meth:`fit` chose, and each candidate's agreement with the others.
-        self.chosen_channel: str | None = None
-        self.channel_agreement: dict[str, float] = {}
-        #: With ``polarity="auto"``: the polarity :meth:`fit` chose for the whole set.
-        self.chosen_polarity: str | None = None
-        #: With ``largest_component="auto"``: whether :meth:`fit` chose one object per image, and the share of
-        #: images whose largest object covers the centre.
-        self.chosen_largest: bool | None = None
-        self.centred_share = 0.0
+        # the plan fit chose (None: not fitted); set whole at the end of fit, never changed in place
+        self._fitted: Plan | None = None
+
+    @property
+    def plan(self) -> Plan:
+        """What :meth:`annotate` applies: the plan :meth:`fit` chose for the set, or before :meth:`fit` the plan
+        of the options alone (:meth:`plan_from_options`)."""
+        return self.plan_from_options() if self._fitted is None else self._fitted
+
+    def plan_from_options(self) -> Plan:
+        """The plan of the options alone, as before :meth:`fit`: a channel or polarity left ``"auto"`` is chosen
+        by each image, and ``largest_component="auto"`` keeps every object (subclasses add their settings).
+
+        >>> from bootseg.annotators import Otsu
+        >>> Otsu(polarity="dark", largest_component="auto").plan_from_options().largest_component
+        False
+        """
+        return Plan(
+            channel=self.channel,
+            polarity=self.polarity,
+            largest_component=self.largest_component is True,
+            neck=self.neck,
+            median=self.median,
+            fill_holes=self.fill_holes,
+            min_size=self.min_size,
+        )
+
+    chosen_channel = plan_view(
+        lambda plan: plan.chosen_value("channel"),
+        'With ``channel="auto"``: the channel :meth:`fit` chose, else None.',
+    )
+    channel_agreement = plan_view(
+        lambda plan: dict(plan.channel_agreement),
+        'With ``channel="auto"``: each candidate channel\'s agreement with the others, from :meth:`fit`.',
+    )
+    chosen_polarity = plan_view(
+        lambda plan: plan.chosen_value("polarity"),
+        'With ``polarity="auto"``: the polarity :meth:`fit` chose for the whole set, else None.',
+    )
+    chosen_largest = plan_view(
+        lambda plan: plan.chosen_value("largest_component"),
+        'With ``largest_component="auto"``: whether :meth:`fit` chose one object per image, else None.',
+    )
+    centred_share = plan_view(
+        lambda plan: plan.centred_share,
+        'With ``largest_component="auto"``: the share of images whose largest object covers the centre.',
+    )
 
     def options(self) -> dict[str, Any]:
         """The shared options as keyword arguments (subclasses add their own).
@@ -142,7 +188,7 @@ class ThresholdAnnotator:
         return f"{type(self).__name__}({args})"
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
-        """Segment one image.
+        """Segment one image as :attr:`plan` says.
 
         Parameters
         ----------
@@ -162,10 +208,11 @@ class ThresholdAnnotator:
             For a non-array or a non-numeric dtype.
         """
         image = check_image(image, name="image")
-        return self._segment(image, self.channel_for(image))
+        plan = self.plan
+        return self._segment(image, self.channel_for(image, plan), plan)
 
     def fit(self, images: Sequence[np.ndarray], *, executor: Executor | None = None) -> ThresholdAnnotator:
-        """Learn what a whole set of images decides: each option set to ``"auto"`` that is best chosen per set.
+        """Choose the plan for a whole set of images: each option set to ``"auto"`` that is best chosen per set.
 
         The chain calls this with every image before the first stage annotates (and with its executor, when it
         has one). At most 200 images, evenly spaced, take part. Nothing happens unless an option is ``"auto"``:
@@ -177,6 +224,9 @@ class ThresholdAnnotator:
         - ``largest_component="auto"``: keep only the largest object of each image when, in at least
           :data:`CENTRED_SHARE` of the images, the largest object covers the image centre (crops centred on one
           cell, lesion or spheroid); keep every object otherwise (:attr:`chosen_largest`).
+
+        The choices are made from the plan of the options (:meth:`plan_from_options`), never from an earlier fit,
+        and replace :attr:`plan` whole once all are made: a fit that raises leaves the stage as it was.
 
         Parameters
         ----------
@@ -195,7 +245,7 @@ class ThresholdAnnotator:
         checked = [check_image(image, name=f"images[{i}]") for i, image in enumerate(images)]
         if not checked:
             raise ValueError("fit needs at least one image, got none")
-        self._fit_choices(checked, executor)
+        self._fitted = self._decide(checked, executor, self.plan_from_options())
         return self
 
     def fits_candidates(self) -> bool:
@@ -214,108 +264,14 @@ class ThresholdAnnotator:
         """Whether :meth:`fit` has anything to choose (subclasses with their own ``"auto"`` options extend it)."""
         return "auto" in (self.channel, self.polarity, self.largest_component)
 
-    def _fit_choices(self, checked: list[np.ndarray], executor: Executor | None = None) -> None:
-        """The channel, then the polarity and the one-object rule (subclasses add their own choices)."""
-        self.chosen_channel = None
+    def _decide(self, images: list[np.ndarray], executor: Executor | None, plan: Plan) -> Plan:
+        """The plan for the checked ``images``, from ``plan``: the channel, then the polarity and the one-object
+        rule (subclasses decide more). Changes nothing."""
         if self.channel == "auto":
-            self.chosen_channel, self.channel_agreement = choose_channel(checked, self._segment)
-            log.info(
-                "%s: channel %r chosen over %d image(s) (agreement with the other channels: %s)",
-                self.name,
-                self.chosen_channel,
-                len(checked),
-                ", ".join(f"{name} {value:.3f}" for name, value in self.channel_agreement.items()),
-            )
-        self._fit_polarity_and_largest(checked, executor, masks=False)
+            plan = decide_channel(self, plan, images)
+        return decide_polarity_and_largest(self, plan, images, executor, masks=False)[0]
 
-    def _fit_polarity_and_largest(
-        self, checked: list[np.ndarray], executor: Executor | None = None, *, masks: bool = True
-    ) -> list[np.ndarray]:
-        """The set's polarity and, with ``largest_component="auto"``, whether to keep one object per image.
-
-        Returns the final masks of the images that took part (at most :data:`~.channels.MAX_CHOICE_IMAGES`): the
-        same masks :meth:`annotate` gives them now (none with ``masks=False``). Without an executor each step is
-        computed once per image; with one, each step runs on batches of images in the workers, which compute
-        again what an earlier step found (the grey image, the split).
-        """
-        self.chosen_polarity = None
-        self.chosen_largest = None
-        sample = subsample(checked)
-        split = [self._split_of(image) for image in sample] if executor is None else None
-        if self.polarity == "auto":
-            if split is None:
-                evidence = map_method(executor, self, "_evidence_of", sample)
-            else:
-                evidence = [self._evidence(data, bright) for data, bright in split]
-            total = sum(value for value in evidence if value is not None)
-            self.chosen_polarity = "bright" if total >= 0 else "dark"
-            log.info("%s: polarity %r chosen over %d image(s)", self.name, self.chosen_polarity, len(checked))
-        if not masks and self.largest_component != "auto":
-            return []
-        if split is None:
-            finals = map_method(executor, self, "_final_of", sample)
-        else:
-            bright_in_use = self.polarity_in_use() == "bright"
-            finals = [
-                self._final(data, bright if bright is None or bright_in_use else self.foreground(data))
-                for data, bright in split
-            ]
-        cleaned = [mask for mask, _ in finals]
-        if self.largest_component == "auto":
-            centred = sum(piece is not None and bool(piece[_middle(piece)]) for _, piece in finals)
-            self.centred_share = centred / len(finals)
-            self.chosen_largest = self.centred_share >= CENTRED_SHARE
-            log.info(
-                "%s: the largest object covers the centre in %d of %d image(s): %s",
-                self.name,
-                centred,
-                len(finals),
-                "one object per image kept" if self.chosen_largest else "every object kept",
-            )
-        if not masks or not self.keeps_largest():
-            return cleaned
-        # the pieces _final left out: those of masks that miss the centre
-        missing = [mask for mask, piece in finals if piece is None]
-        found = iter(
-            [self._largest_of(mask) for mask in missing]
-            if executor is None
-            else map_method(executor, self, "_largest_of", missing)
-        )
-        return [next(found) if piece is None else piece for _, piece in finals]
-
-    def _split_of(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The image as the stage sees it (checked) and its bright class (None for a constant image), through
-        foreground(), which subclasses override (k-means clusters and has no split())."""
-        data = self.prepare(image, self.channel_for(image))
-        _check_range(data)
-        return data, None if _is_constant(data) else self.foreground(data, "bright")
-
-    def _evidence(self, data: np.ndarray, bright: np.ndarray | None) -> float | None:
-        """The image's :func:`~bootseg.annotators.polarity.polarity_score` for ``polarity="auto"``."""
-        return None if bright is None else polarity_score(self.polarity_evidence(data, bright))
-
-    def _evidence_of(self, image: np.ndarray) -> float | None:
-        return self._evidence(*self._split_of(image))
-
-    def _final(self, data: np.ndarray, objects: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """The cleaned mask of ``objects`` (the foreground in the polarity in use; None: a constant image) and,
-        where the largest object matters, that object cut at necks: for every mask when the stage keeps one
-        object, and with ``"auto"`` for a mask that covers the centre (a mask that misses it has no largest
-        object covering it, and its piece is needed only if the stage keeps one object per image)."""
-        if objects is None:
-            return np.zeros(data.shape[:2], bool), None
-        cleaned = postprocess(objects, min_size=self.min_size, fill_holes=self.fill_holes)
-        wanted = self.keeps_largest() or (self.largest_component == "auto" and bool(cleaned[_middle(cleaned)]))
-        return cleaned, self._largest_of(cleaned) if wanted else None
-
-    def _final_of(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        data = self.prepare(image, self.channel_for(image))
-        return self._final(data, None if _is_constant(data) else self.foreground(data))
-
-    def _largest_of(self, mask: np.ndarray) -> np.ndarray:
-        return largest_component(mask, self.neck)
-
-    def polarity_evidence(self, data: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    def polarity_evidence(self, data: np.ndarray, bright: np.ndarray, *, plan: Plan | None = None) -> np.ndarray:
         """The mask whose :func:`~bootseg.annotators.polarity.polarity_score` decides ``polarity="auto"``: the
         foreground for bright objects, ``bright`` (subclasses whose masks are not a split of grey levels may
         decide on another mask)."""
@@ -324,29 +280,18 @@ class ThresholdAnnotator:
     def keeps_largest(self) -> bool:
         """Whether masks keep only their largest object: ``largest_component``, or for ``"auto"`` what
         :meth:`fit` chose (every object is kept before :meth:`fit`)."""
-        if self.largest_component == "auto":
-            return bool(self.chosen_largest)
-        return bool(self.largest_component)
+        return self.plan.largest_component
 
     def choices(self) -> dict[str, Any]:
-        """What :meth:`fit` chose for the set (empty before :meth:`fit`, or when nothing was ``"auto"``).
+        """What :meth:`fit` chose for the set (empty before :meth:`fit`, or when nothing was ``"auto"``): the
+        plan's :meth:`~bootseg.annotators.plan.Plan.choices`.
 
         >>> from bootseg.annotators import Otsu
         >>> image = np.zeros((16, 16), np.uint8); image[4:12, 4:12] = 200
         >>> Otsu().fit([image]).choices()
         {'polarity': 'bright'}
         """
-        made: dict[str, Any] = {}
-        if self.chosen_channel is not None:
-            made["channel"] = self.chosen_channel
-            if self.channel_agreement:
-                made["channel_agreement"] = {k: round(v, 4) for k, v in self.channel_agreement.items()}
-        if self.chosen_polarity is not None:
-            made["polarity"] = self.chosen_polarity
-        if self.chosen_largest is not None:
-            made["largest_component"] = self.chosen_largest
-            made["centred_share"] = round(self.centred_share, 4)
-        return made
+        return self.plan.choices()
 
     def describe(self) -> StageDescription:
         """Its options and what :meth:`fit` chose, for ``run.json`` and the report."""
@@ -354,40 +299,41 @@ class ThresholdAnnotator:
 
     def polarity_in_use(self) -> str:
         """``polarity``, or for ``"auto"`` the one :meth:`fit` chose for the set (``"auto"``: per image)."""
-        if self.polarity == "auto" and self.chosen_polarity is not None:
-            return self.chosen_polarity
-        return self.polarity
+        return self.plan.polarity
 
-    def channel_for(self, image: np.ndarray) -> str:
-        """The channel :meth:`annotate` splits for ``image``.
+    def channel_for(self, image: np.ndarray, plan: Plan | None = None) -> str:
+        """The channel :meth:`annotate` splits for ``image`` under ``plan`` (the stage's own by default).
 
         ``channel`` itself unless it is ``"auto"``; then grey for a grey image, the fitted choice, or (not
         fitted) the choice made on this image alone.
         """
-        if self.channel != "auto":
-            return self.channel
-        if image.ndim == 2:
+        plan = self.plan if plan is None else plan
+        if plan.channel == "auto":
+            if image.ndim == 2:
+                return "grey"
+            return choose_channel([image], lambda one, channel: self._segment(one, channel, plan))[0]
+        if image.ndim == 2 and "channel" in plan.chosen:
             return "grey"
-        if self.chosen_channel is not None:
-            return self.chosen_channel
-        return choose_channel([image], self._segment)[0]
+        return plan.channel
 
-    def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
-        data = self.prepare(image, channel)
-        _check_range(data)
-        if _is_constant(data):
+    def _segment(self, image: np.ndarray, channel: str, plan: Plan | None = None) -> np.ndarray:
+        """The final mask of a checked ``image`` split in ``channel`` under ``plan`` (the stage's own by default)."""
+        plan = self.plan if plan is None else plan
+        data = self.prepare(image, channel, plan=plan)
+        check_range(data)
+        if is_constant(data):
             log.debug("%s: constant image, empty mask", self.name)
             return np.zeros(image.shape[:2], bool)
-        mask = self.foreground(data)
+        mask = self.foreground(data, plan=plan)
         return postprocess(
             mask,
-            min_size=self.min_size,
-            fill_holes=self.fill_holes,
-            largest_component=self.keeps_largest(),
-            neck=self.neck,
+            min_size=plan.min_size,
+            fill_holes=plan.fill_holes,
+            largest_component=plan.largest_component,
+            neck=plan.neck,
         )
 
-    def prepare(self, image: np.ndarray, channel: str = "grey") -> np.ndarray:
+    def prepare(self, image: np.ndarray, channel: str = "grey", *, plan: Plan | None = None) -> np.ndarray:
         """The data the method segments: one channel of the image (grey by default), median-filtered if asked.
 
         Parameters
@@ -396,17 +342,20 @@ class ThresholdAnnotator:
             A checked image.
         channel : str
             One of :data:`bootseg.annotators.channels.CANDIDATES` (see :func:`~.channels.channel_image`).
+        plan : Plan, optional
+            Whose ``median`` applies (the stage's own by default).
 
         Returns
         -------
         (H, W) ndarray
         """
+        plan = self.plan if plan is None else plan
         grey = channel_image(image, channel)
-        if self.median:
-            grey = median_blur(grey, self.median)
+        if plan.median:
+            grey = median_blur(grey, plan.median)
         return grey
 
-    def foreground(self, grey: np.ndarray, polarity: str | None = None) -> np.ndarray:
+    def foreground(self, grey: np.ndarray, polarity: str | None = None, *, plan: Plan | None = None) -> np.ndarray:
         """The foreground before clean-up: :meth:`split`, then the polarity choice.
 
         Parameters
@@ -414,22 +363,27 @@ class ThresholdAnnotator:
         grey : (H, W) ndarray
             The prepared, non-constant grey image.
         polarity : str, optional
-            Overrides :meth:`polarity_in_use`.
+            Overrides the plan's polarity.
+        plan : Plan, optional
+            The plan to follow (the stage's own by default).
 
         Returns
         -------
         (H, W) ndarray of bool
         """
-        bright_fg, dark_fg = self.split(grey)
-        return select_polarity(polarity or self.polarity_in_use(), grey, bright_fg, dark_fg)
+        plan = self.plan if plan is None else plan
+        bright_fg, dark_fg = self.split(grey, plan=plan)
+        return select_polarity(polarity or plan.polarity, grey, bright_fg, dark_fg)
 
-    def split(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def split(self, grey: np.ndarray, *, plan: Plan | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """The foreground for bright objects and the one for dark objects (None: the complement of the first).
 
         Parameters
         ----------
         grey : (H, W) ndarray
             The prepared, non-constant grey image.
+        plan : Plan, optional
+            The plan to follow, for methods with settings ``fit`` chooses (multi-Otsu's classes).
 
         Returns
         -------
@@ -437,25 +391,3 @@ class ThresholdAnnotator:
         dark_fg : (H, W) ndarray of bool or None
         """
         raise NotImplementedError(f"{type(self).__name__} must implement split()")
-
-
-def _is_constant(data: np.ndarray) -> bool:
-    flat = data.reshape(-1)
-    step = data.shape[2] if data.ndim == 3 else 1
-    # every value equals the one a pixel before it: one contiguous comparison, also for colour
-    return bool((flat[step:] == flat[:-step]).all())
-
-
-def _check_range(data: np.ndarray) -> None:
-    if data.dtype.kind != "f":
-        return
-    low, high = float(data.min()), float(data.max())
-    if not np.isfinite(high - low):
-        raise ValueError(
-            f"image values span [{low:g}, {high:g}], more than float64 can hold after grey conversion; "
-            "rescale the image (e.g. divide by its maximum absolute value) first"
-        )
-
-
-def _middle(mask: np.ndarray) -> tuple[int, int]:
-    return mask.shape[0] // 2, mask.shape[1] // 2

@@ -9,10 +9,13 @@ disagree, as on H&E tissue, no colour channel is preferred to grey.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..metrics import dice
 from .channels import COLOUR
+from .plan import Plan
 
 __all__ = ["AGREEMENT_FLOOR", "CLOSE", "Fitted", "agreements", "best_candidate", "summary", "unpack"]
 
@@ -21,9 +24,15 @@ __all__ = ["AGREEMENT_FLOOR", "CLOSE", "Fitted", "agreements", "best_candidate",
 #: colour channel has the evidence to be preferred to grey.
 AGREEMENT_FLOOR = 0.5
 
-#: What one candidate's fit gives: objectness, polarity, one-object rule, centred share, and its final masks
-#: (each packed flat with :func:`numpy.packbits`, beside its pixel count).
-Fitted = tuple[float, "str | None", "bool | None", float, list[tuple[np.ndarray, int]]]
+
+class Fitted(NamedTuple):
+    """What one candidate's fit gives: the mean objectness of its final masks, its plan (the polarity and the
+    one-object rule chosen), and the masks, each packed flat with :func:`numpy.packbits` beside its pixel count
+    (:func:`unpack`)."""
+
+    score: float
+    plan: Plan
+    masks: list[tuple[np.ndarray, int]]
 
 
 def agreements(fitted: dict[tuple[int, str], Fitted]) -> dict[str, float]:
@@ -31,11 +40,11 @@ def agreements(fitted: dict[tuple[int, str], Fitted]) -> dict[str, float]:
     (``"grey, 2 classes"``: agreement); a count with one channel has nothing to agree with and is left out."""
     made = {}
     for (count, channel), outcome in fitted.items():
-        others = [value[4] for (c, name), value in fitted.items() if c == count and name != channel]
+        others = [value.masks for (c, name), value in fitted.items() if c == count and name != channel]
         if not others:
             continue
-        votes = [np.mean([unpack(masks[i]) for masks in others], axis=0) > 0.5 for i in range(len(outcome[4]))]
-        mine = [unpack(packed) for packed in outcome[4]]
+        votes = [np.mean([unpack(masks[i]) for masks in others], axis=0) > 0.5 for i in range(len(outcome.masks))]
+        mine = [unpack(packed) for packed in outcome.masks]
         made[f"{channel}, {count} classes"] = float(np.mean([dice(m, v) for m, v in zip(mine, votes, strict=True)]))
     return made
 
@@ -81,4 +90,4 @@ def best_candidate(fitted: dict[tuple[int, str], Fitted]) -> tuple[int, str]:
         for key in fitted
         if key[1] not in COLOUR or agreement.get(f"{key[1]}, {key[0]} classes", 0.0) >= AGREEMENT_FLOOR
     ]
-    return max(trusted, key=lambda key: fitted[key][0])
+    return max(trusted, key=lambda key: fitted[key].score)

@@ -10,6 +10,7 @@ from .base import ThresholdAnnotator
 from .kmeans1d import kmeans_grey
 from .kmeans_color import kmeans_color
 from .options import check_bool, check_int
+from .plan import Plan
 from .polarity import POLARITIES, choose_polarity
 from .preprocess import luma, median_blur, to_colour
 
@@ -83,18 +84,20 @@ class KMeans(ThresholdAnnotator):
         """The options as keyword arguments, ``k``, ``color`` and ``seed`` included."""
         return {"k": self.k, "color": self.color, "seed": self.seed, **super().options()}
 
-    def prepare(self, image: np.ndarray, channel: str = "grey") -> np.ndarray:
+    def prepare(self, image: np.ndarray, channel: str = "grey", *, plan: Plan | None = None) -> np.ndarray:
         """The channel (grey by default), or with ``color=True`` the ``(H, W, 3)`` colours (uint8 as they are,
-        anything else as float64); median-filtered if asked."""
+        anything else as float64); median-filtered if the plan asks."""
+        plan = self.plan if plan is None else plan
         if not self.color or image.ndim == 2:
-            return super().prepare(image, channel)
+            return super().prepare(image, channel, plan=plan)
         channels = image[:, :, :3]
-        if self.median:
-            channels = np.stack([median_blur(channels[:, :, c], self.median) for c in range(3)], axis=2)
+        if plan.median:
+            channels = np.stack([median_blur(channels[:, :, c], plan.median) for c in range(3)], axis=2)
         return channels if channels.dtype == np.uint8 else to_colour(channels)
 
-    def foreground(self, data: np.ndarray, polarity: str | None = None) -> np.ndarray:
-        """Cluster, then take every cluster but the background one (see the class notes)."""
+    def foreground(self, data: np.ndarray, polarity: str | None = None, *, plan: Plan | None = None) -> np.ndarray:
+        """Cluster, then take every cluster but the background one (see the class notes) for ``polarity`` or the
+        plan's."""
         if data.ndim == 3:
             labels, centres = kmeans_color(data, self.k, seed=self.seed)
             brightness = luma(centres)
@@ -103,7 +106,7 @@ class KMeans(ThresholdAnnotator):
             brightness = result.centres
         order = np.argsort(brightness, kind="stable")
         darkest, brightest = int(order[0]), int(order[-1])
-        polarity = polarity or self.polarity_in_use()
+        polarity = polarity or (self.plan if plan is None else plan).polarity
         if polarity == "auto":
             grey = luma(data) if data.ndim == 3 else data
             polarity = choose_polarity(grey, labels != darkest)

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 
 from ..images import REC709, luma
 
-__all__ = ["REC709", "luma", "median_blur", "to_colour", "to_grey"]
+__all__ = ["REC709", "check_range", "is_constant", "luma", "median_blur", "to_colour", "to_grey"]
 
 #: Luma weights of ITU-R BT.709, as in :func:`skimage.color.rgb2gray`.
 
@@ -116,3 +116,33 @@ def median_blur(grey: np.ndarray, size: int) -> np.ndarray:
     else:
         return ndi.median_filter(grey, size=size, mode="nearest")
     return levels[filtered]
+
+
+def is_constant(data: np.ndarray) -> bool:
+    """Whether every pixel of the prepared data has one value (then there is no object to find).
+
+    >>> is_constant(np.full((2, 3), 7)), is_constant(np.eye(2))
+    (True, False)
+    """
+    flat = data.reshape(-1)
+    step = data.shape[2] if data.ndim == 3 else 1
+    # every value equals the one a pixel before it: one contiguous comparison, also for colour
+    return bool((flat[step:] == flat[:-step]).all())
+
+
+def check_range(data: np.ndarray) -> None:
+    """Refuse float data whose span overflows float64 (a threshold between its extremes cannot be computed).
+
+    >>> check_range(np.array([-1e308, 1e308]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: image values span [-1e+308, 1e+308], more than float64 can hold after grey conversion; ...
+    """
+    if data.dtype.kind != "f":
+        return
+    low, high = float(data.min()), float(data.max())
+    if not np.isfinite(high - low):
+        raise ValueError(
+            f"image values span [{low:g}, {high:g}], more than float64 can hold after grey conversion; "
+            "rescale the image (e.g. divide by its maximum absolute value) first"
+        )

@@ -24,6 +24,7 @@ from skimage import filters
 
 from .base import ThresholdAnnotator
 from .options import check_number
+from .plan import Plan
 from .polarity import choose_polarity
 
 __all__ = [
@@ -142,15 +143,15 @@ class Ridges(ThresholdAnnotator):
         """The options as keyword arguments, ``radius`` included."""
         return {"radius": self.radius, **super().options()}
 
-    def foreground(self, grey: np.ndarray, polarity: str | None = None) -> np.ndarray:
-        """:func:`select_ridges` for the polarity in use."""
-        return select_ridges(grey, self.sigmas, polarity or self.polarity_in_use())
+    def foreground(self, grey: np.ndarray, polarity: str | None = None, *, plan: Plan | None = None) -> np.ndarray:
+        """:func:`select_ridges` for ``polarity`` or the plan's."""
+        return select_ridges(grey, self.sigmas, polarity or (self.plan if plan is None else plan).polarity)
 
-    def polarity_evidence(self, data: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    def polarity_evidence(self, data: np.ndarray, bright: np.ndarray, *, plan: Plan | None = None) -> np.ndarray:
         """Otsu's bright class of ``data`` (:func:`otsu_bright`), as for :func:`select_ridges`."""
         return otsu_bright(data)
 
-    def split(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, grey: np.ndarray, *, plan: Plan | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The foreground for bright objects (between dark lines) and the one for dark objects (between bright
         lines)."""
         return ridge_foreground(grey, self.sigmas, "bright"), ridge_foreground(grey, self.sigmas, "dark")

@@ -13,7 +13,7 @@ Every class takes the shared keyword options of :class:`~bootseg.annotators.base
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import logging
 from concurrent.futures import Executor
 from typing import Any
@@ -24,7 +24,9 @@ from skimage import exposure, filters
 from .base import ThresholdAnnotator
 from .candidates import Fitted, agreements, best_candidate, summary
 from .channels import candidates_for, subsample
+from .decide import decide_polarity_and_largest
 from .options import check_int, check_number, check_odd_window
+from .plan import Plan, plan_view
 from .polarity import polarity_score
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 AUTO_CLASSES = (2, 3)
 
 __all__ = [
+    "AUTO_CLASSES",
     "GlobalThreshold",
     "Isodata",
     "Li",
@@ -42,6 +45,9 @@ __all__ = [
     "Sauvola",
     "Triangle",
     "Yen",
+    "decide_classes",
+    "fit_candidate",
+    "multiotsu_thresholds",
 ]
 
 
@@ -76,7 +82,7 @@ class GlobalThreshold(ThresholdAnnotator):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement threshold()")
 
-    def split(self, grey: np.ndarray) -> tuple[np.ndarray, None]:
+    def split(self, grey: np.ndarray, *, plan: Plan | None = None) -> tuple[np.ndarray, None]:
         """``(grey > t, None)``: dark objects are the complement, ``grey <= t``."""
         return grey > self.threshold(grey), None
 
@@ -246,17 +252,29 @@ class MultiOtsu(ThresholdAnnotator):
         self.classes_option: int | str = (
             "auto" if classes == "auto" else check_int("classes", classes, minimum=2, maximum=5)
         )
-        #: The number of classes in use (with ``classes="auto"``: the one :meth:`fit` chose, else None).
-        self.classes: int | None = None if classes == "auto" else int(classes)
-        #: With ``classes="auto"``: the mean objectness of each candidate's masks (``"grey, 2 classes"``: score),
-        #: from :meth:`fit`.
-        self.candidate_scores: dict[str, float] = {}
-        #: With ``classes="auto"``: one sentence for a person, what :meth:`fit` chose and how clear the choice was.
-        self.summary = ""
+
+    classes = plan_view(
+        lambda plan: plan.classes,
+        'The number of classes in use (with ``classes="auto"``: the one :meth:`fit` chose, else None).',
+    )
+    candidate_scores = plan_view(
+        lambda plan: dict(plan.objectness),
+        'With ``classes="auto"``: the mean objectness of each candidate\'s masks (``"grey, 2 classes"``: '
+        "score), from :meth:`fit`.",
+    )
+    summary = plan_view(
+        lambda plan: plan.summary,
+        'With ``classes="auto"``: one sentence for a person, what :meth:`fit` chose and how clear the choice was.',
+    )
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments, ``classes`` included."""
         return {"classes": self.classes_option, **super().options()}
+
+    def plan_from_options(self) -> Plan:
+        """The shared settings and the number of classes (None for ``"auto"``: each image chooses 2 or 3)."""
+        classes = None if self.classes_option == "auto" else int(self.classes_option)
+        return dataclasses.replace(super().plan_from_options(), classes=classes)
 
     def _fits(self) -> bool:
         return self.classes_option == "auto" or super()._fits()
@@ -265,93 +283,130 @@ class MultiOtsu(ThresholdAnnotator):
         """True with ``classes="auto"`` (see :meth:`fit`)."""
         return self.classes_option == "auto"
 
-    def _fit_choices(self, checked: list[np.ndarray], executor: Executor | None = None) -> None:
-        """With ``classes="auto"``, every candidate (2 or 3 classes × each candidate channel when ``channel`` is
-        ``"auto"``) is fitted whole, its polarity and one-object rule included, and the candidate whose final
-        masks score the highest mean :func:`~bootseg.annotators.polarity.polarity_score` (objects on a
-        background) is kept, among grey and the colour candidates with the evidence of the other channels
-        (:func:`~bootseg.annotators.candidates.best_candidate`): judged on the masks the stage will give. With an
-        ``executor`` each candidate is one task."""
+    def _decide(self, images: list[np.ndarray], executor: Executor | None, plan: Plan) -> Plan:
+        """With ``classes="auto"``, the candidates' choice (:func:`decide_classes`); else the base class's."""
         if self.classes_option != "auto":
-            super()._fit_choices(checked, executor)
-            return
-        channels = candidates_for(checked) if self.channel == "auto" else [self.channel]
-        candidates = [(count, channel) for count in AUTO_CLASSES for channel in channels]
-        sample = subsample(checked)
-        if executor is None:
-            outcomes = [_fit_candidate(self, candidate, sample) for candidate in candidates]
-        else:
-            outcomes = list(
-                executor.map(_fit_candidate, [self] * len(candidates), candidates, [sample] * len(candidates))
-            )
-        fitted = {
-            candidate: outcome for candidate, outcome in zip(candidates, outcomes, strict=True) if outcome is not None
-        }
-        best = best_candidate(fitted)
-        self.classes, channel = best
-        self.chosen_channel = channel if self.channel == "auto" else None
-        _, self.chosen_polarity, self.chosen_largest, self.centred_share, _ = fitted[best]
-        self.channel_agreement = agreements(fitted) if len(channels) > 1 else {}
-        self.candidate_scores = {f"{channel}, {count} classes": value[0] for (count, channel), value in fitted.items()}
-        self.summary = summary(best, self.candidate_scores, self.channel_agreement, self.chosen_polarity)
-        log.info(
-            "%s: %s, %d classes chosen (objectness: %s)",
-            self.name,
-            channel,
-            self.classes,
-            ", ".join(f"{key} {value:.3f}" for key, value in self.candidate_scores.items()),
-        )
+            return super()._decide(images, executor, plan)
+        return decide_classes(self, plan, images, executor)
 
-    def choices(self) -> dict[str, Any]:
-        """What :meth:`fit` chose: the base class's choices and, with ``classes="auto"``, the number of classes."""
-        made = super().choices()
-        if self.classes_option == "auto" and self.candidate_scores:
-            made["classes"] = self.classes
-            made["objectness"] = {key: round(value, 4) for key, value in self.candidate_scores.items()}
-            made["summary"] = self.summary
-        return made
-
-    def _segment(self, image: np.ndarray, channel: str) -> np.ndarray:
-        if self.classes is not None:
-            return super()._segment(image, channel)
+    def _segment(self, image: np.ndarray, channel: str, plan: Plan | None = None) -> np.ndarray:
+        plan = self.plan if plan is None else plan
+        if plan.classes is not None:
+            return super()._segment(image, channel, plan)
         # classes="auto", not fitted: this image alone decides
         masks = {}
-        try:
-            for count in AUTO_CLASSES:
-                self.classes = count
-                try:
-                    masks[count] = super()._segment(image, channel)
-                except TooFewLevelsError:
-                    if count == AUTO_CLASSES[0]:
-                        raise
-        finally:
-            self.classes = None
+        for count in AUTO_CLASSES:
+            try:
+                masks[count] = super()._segment(image, channel, dataclasses.replace(plan, classes=count))
+            except TooFewLevelsError:
+                if count == AUTO_CLASSES[0]:
+                    raise
         return masks[max(masks, key=lambda count: polarity_score(masks[count]))]
 
-    def thresholds(self, grey: np.ndarray) -> np.ndarray:
-        """The ``classes - 1`` thresholds of ``grey``, ascending.
+    def thresholds(self, grey: np.ndarray, *, plan: Plan | None = None) -> np.ndarray:
+        """The ``classes - 1`` thresholds of ``grey``, ascending (:func:`multiotsu_thresholds` with the plan's
+        classes).
 
         Raises
         ------
         ValueError
             When the histogram has fewer non-empty bins than ``classes``.
         """
-        values = grey.reshape(-1)
-        if values.dtype.kind in "iu" and int(values.max()) - int(values.min()) >= _MULTIOTSU_BINS:
-            values = values.astype(np.float64)  # 256 bins, not one per level: the search is O(bins ** 2) or worse
-        counts, centres = exposure.histogram(values, nbins=_MULTIOTSU_BINS, source_range="image", normalize=True)
-        levels = int(np.count_nonzero(counts))
-        if levels < self.classes:
-            raise TooFewLevelsError(
-                f"multiotsu with classes={self.classes} needs at least {self.classes} distinct grey levels, but "
-                f"the image has {levels} (after a 256-bin histogram for float images); use fewer classes or otsu"
-            )
-        return filters.threshold_multiotsu(classes=self.classes, hist=(counts, centres))
+        return multiotsu_thresholds(grey, (self.plan if plan is None else plan).classes)
 
-    def split(self, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def split(self, grey: np.ndarray, *, plan: Plan | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(grey > t[0], grey <= t[-1])``."""
-        thresholds = self.thresholds(grey)
+        thresholds = self.thresholds(grey, plan=plan)
         return grey > thresholds[0], grey <= thresholds[-1]
+
+
+def multiotsu_thresholds(grey: np.ndarray, classes: int | None) -> np.ndarray:
+    """The ``classes - 1`` multi-Otsu thresholds of ``grey``, ascending, from a 256-bin histogram (one bin per
+    level for 8-bit images; see :class:`MultiOtsu`).
+
+    Raises
+    ------
+    ValueError
+        When the histogram has fewer non-empty bins than ``classes`` (:class:`TooFewLevelsError`), or
+        ``classes`` is None (``classes="auto"`` is chosen per set or per image, never here).
+
+    >>> multiotsu_thresholds(np.array([[0, 100], [200, 200]], np.uint8), 3).tolist()
+    [0, 100]
+    """
+    if classes is None:
+        raise ValueError("multiotsu_thresholds needs a number of classes; 'auto' is chosen by fit or per image")
+    values = grey.reshape(-1)
+    if values.dtype.kind in "iu" and int(values.max()) - int(values.min()) >= _MULTIOTSU_BINS:
+        values = values.astype(np.float64)  # 256 bins, not one per level: the search is O(bins ** 2) or worse
+    counts, centres = exposure.histogram(values, nbins=_MULTIOTSU_BINS, source_range="image", normalize=True)
+    levels = int(np.count_nonzero(counts))
+    if levels < classes:
+        raise TooFewLevelsError(
+            f"multiotsu with classes={classes} needs at least {classes} distinct grey levels, but "
+            f"the image has {levels} (after a 256-bin histogram for float images); use fewer classes or otsu"
+        )
+    return filters.threshold_multiotsu(classes=classes, hist=(counts, centres))
+
+
+def decide_classes(stage: MultiOtsu, plan: Plan, images: list[np.ndarray], executor: Executor | None = None) -> Plan:
+    """``plan`` with the number of classes (and with ``channel="auto"`` the channel) of ``classes="auto"``.
+
+    Every candidate (2 or 3 classes × each candidate channel when ``channel`` is ``"auto"``) is fitted whole,
+    its polarity and one-object rule included (:func:`fit_candidate`), and the candidate whose final masks score
+    the highest mean :func:`~bootseg.annotators.polarity.polarity_score` (objects on a background) is kept, among
+    grey and the colour candidates with the evidence of the other channels
+    (:func:`~bootseg.annotators.candidates.best_candidate`): judged on the masks the stage will give. With an
+    ``executor`` each candidate is one task, sent the stage, its own frozen plan and the images.
+    """
+    auto_channel = stage.channel == "auto"
+    channels = candidates_for(images) if auto_channel else [plan.channel]
+    candidates = [(count, channel) for count in AUTO_CLASSES for channel in channels]
+    plans = [
+        plan.choose("channel", classes=count, channel=channel)
+        if auto_channel
+        else dataclasses.replace(plan, classes=count)
+        for count, channel in candidates
+    ]
+    sample = subsample(images)
+    if executor is None:
+        outcomes = [fit_candidate(stage, each, sample) for each in plans]
+    else:
+        outcomes = list(executor.map(fit_candidate, [stage] * len(plans), plans, [sample] * len(plans)))
+    fitted = {
+        candidate: outcome for candidate, outcome in zip(candidates, outcomes, strict=True) if outcome is not None
+    }
+    best = best_candidate(fitted)
+    scores = {f"{channel}, {count} classes": outcome.score for (count, channel), outcome in fitted.items()}
+    agreement = agreements(fitted) if len(channels) > 1 else {}
+    chosen = fitted[best].plan
+    log.info(
+        "%s: %s, %d classes chosen (objectness: %s)",
+        stage.name,
+        best[1],
+        best[0],
+        ", ".join(f"{key} {value:.3f}" for key, value in scores.items()),
+    )
+    return chosen.choose(
+        "classes",
+        channel_agreement=tuple(agreement.items()),
+        objectness=tuple(scores.items()),
+        summary=summary(best, scores, agreement, chosen.chosen_value("polarity")),
+    )
+
+
+def fit_candidate(stage: MultiOtsu, plan: Plan, images: list[np.ndarray]) -> Fitted | None:
+    """One candidate of ``classes="auto"`` (the plan's classes and channel) fitted whole: the mean objectness of
+    its final masks, its plan with the polarity and one-object rule chosen, and the masks; None when the images
+    have too few grey levels for its classes (never for the fewest). Module-level and pure, so that an executor's
+    workers (threads or processes) can run the candidates side by side."""
+    try:
+        fitted, masks = decide_polarity_and_largest(stage, plan, images)
+    except TooFewLevelsError:  # an image with two grey levels has no third class
+        if plan.classes == AUTO_CLASSES[0]:
+            raise
+        return None
+    score = float(np.mean([polarity_score(mask) for mask in masks]))
+    return Fitted(score, fitted, [(np.packbits(mask.ravel()), mask.size) for mask in masks])
 
 
 class LocalThreshold(ThresholdAnnotator):
@@ -370,7 +425,7 @@ class LocalThreshold(ThresholdAnnotator):
         """The ``(H, W)`` threshold image of ``grey``."""
         raise NotImplementedError(f"{type(self).__name__} must implement threshold_image()")
 
-    def split(self, grey: np.ndarray) -> tuple[np.ndarray, None]:
+    def split(self, grey: np.ndarray, *, plan: Plan | None = None) -> tuple[np.ndarray, None]:
         """``(grey > T, None)`` with the threshold image ``T``: dark objects are ``grey <= T``."""
         return grey > self.threshold_image(grey), None
 
@@ -428,23 +483,3 @@ class Niblack(LocalThreshold):
     def threshold_image(self, grey: np.ndarray) -> np.ndarray:
         """:func:`skimage.filters.threshold_niblack` of ``grey``."""
         return filters.threshold_niblack(grey, window_size=self.window_size, k=self.k)
-
-
-def _fit_candidate(stage: MultiOtsu, candidate: tuple[int, str], images: list[np.ndarray]) -> Fitted | None:
-    """One candidate of ``classes="auto"`` fitted whole (``candidate`` is ``(classes, channel)``): the mean
-    objectness of its final masks and the polarity and one-object rule it chose; None when the images have too few
-    grey levels for its classes (never for the fewest). Module-level, so that an executor's workers can run it;
-    it sets the candidate's options on a copy of ``stage``, so that threads sharing one stage do not race."""
-    count, channel = candidate
-    stage = copy.copy(stage)
-    stage.classes = count
-    stage.chosen_channel = channel if stage.channel == "auto" else None
-    try:
-        masks = stage._fit_polarity_and_largest(images)
-    except TooFewLevelsError:  # an image with two grey levels has no third class
-        if count == AUTO_CLASSES[0]:
-            raise
-        return None
-    score = float(np.mean([polarity_score(mask) for mask in masks]))
-    packed = [(np.packbits(mask.ravel()), mask.size) for mask in masks]
-    return score, stage.chosen_polarity, stage.chosen_largest, stage.centred_share, packed
