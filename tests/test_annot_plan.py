@@ -9,16 +9,24 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from skimage import filters
 
+import bootseg
 from bootseg.annotators import (
     Auto,
+    GlobalThreshold,
+    Isodata,
     KMeans,
+    Li,
     MultiOtsu,
     Otsu,
     Plan,
+    Triangle,
+    Yen,
 )
 from bootseg.annotators import auto as auto_module
 from bootseg.annotators.decide import decide_channel, decide_polarity_and_largest, segment_batch
+from bootseg.annotators.thresholds import GLOBAL_METHODS
 
 
 def cells(n: int = 4, seed: int = 0, dark: bool = True, size: int = 48) -> list[np.ndarray]:
@@ -175,3 +183,36 @@ def test_kmeans_keeps_its_largest_cluster_rule_in_the_plan():
     kmeans = KMeans()
     assert kmeans.plan.polarity == "largest"
     assert kmeans.fit(cells()).plan.chosen == ()  # nothing "auto": nothing chosen
+
+
+# ---------------------------------------------------------------- the global thresholds as one table
+
+
+NAMED = {"otsu": Otsu, "li": Li, "yen": Yen, "triangle": Triangle, "isodata": Isodata}
+
+
+@pytest.mark.parametrize("method", sorted(GLOBAL_METHODS))
+def test_each_global_method_is_one_row_of_the_table_and_a_class_of_its_name(method):
+    cls = NAMED[method]
+    assert cls.name == method and cls.__name__ == GLOBAL_METHODS[method].class_name
+    assert type(bootseg.get_annotator(method)) is cls and issubclass(cls, GlobalThreshold)
+    image = cells(1)[0]
+    grey = image.astype(float)
+    reference = getattr(filters, f"threshold_{method}")(image)
+    if method == "isodata":
+        reference = filters.threshold_isodata(image, return_all=True)[0]
+    np.testing.assert_array_equal(cls(polarity="bright", fill_holes=False).annotate(image), grey > reference)
+    for polarity in ("bright", "dark", "auto"):
+        np.testing.assert_array_equal(
+            GlobalThreshold(method=method, polarity=polarity).annotate(image), cls(polarity=polarity).annotate(image)
+        )
+    assert "method" not in cls().options() and GlobalThreshold(method=method).options()["method"] == method
+    assert repr(cls(polarity="dark")).startswith(f"{cls.__name__}(polarity='dark', median=0")
+    assert pickle.loads(pickle.dumps(cls(median=3))).options() == cls(median=3).options()
+
+
+def test_a_global_threshold_checks_its_method():
+    with pytest.raises(ValueError, match=r"method must be one of 'otsu', 'li', 'yen', 'triangle', 'isodata'"):
+        GlobalThreshold(method="kapur")
+    with pytest.raises(TypeError):
+        Otsu(method="li")  # the named class fixes its method

@@ -3,7 +3,7 @@
 =============  ==========================================  ===============================================
 name           class                                       own options (defaults)
 =============  ==========================================  ===============================================
-``otsu``       :class:`~.thresholds.Otsu`                  --
+``otsu``       :class:`~.thresholds.Otsu`                  -- (:class:`~.thresholds.GlobalThreshold`)
 ``kmeans``     :class:`~.kmeans.KMeans`                    ``k=2``, ``color=False``, ``seed=0``,
                                                            ``polarity="largest"``
 ``li``         :class:`~.thresholds.Li`                    --
@@ -22,7 +22,9 @@ name           class                                       own options (defaults
 
 Every one also takes the shared keyword options ``polarity="auto"`` (kmeans: ``"largest"``), ``median=0``,
 ``largest_component=False`` (auto: ``"auto"``), ``fill_holes=True``, ``min_size=0``, ``neck=0.0`` and
-``channel="grey"`` (:class:`~bootseg.annotators.base.ThresholdAnnotator`).
+``channel="grey"`` (:class:`~bootseg.annotators.base.ThresholdAnnotator`). The five global thresholds are one
+class, :class:`~.thresholds.GlobalThreshold`, over one table of methods
+(:data:`~.thresholds.GLOBAL_METHODS`); ``Otsu`` and its siblings are that class with the method named.
 
 What a stage does with an image is its :class:`~.plan.Plan`: the options alone, until ``fit`` chooses one plan
 for the whole set (``stage.plan``; ``stage.choices()`` reports it).
@@ -42,11 +44,12 @@ from .kmeans import KMeans
 from .plan import Plan
 from .polarity import choose_polarity, polarity_score
 from .ridges import Ridges
-from .thresholds import Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
+from .thresholds import GlobalThreshold, Isodata, Li, MultiOtsu, Niblack, Otsu, Sauvola, Triangle, Yen
 
 __all__ = [
     "BUILTIN_ANNOTATORS",
     "Auto",
+    "GlobalThreshold",
     "Isodata",
     "KMeans",
     "Li",

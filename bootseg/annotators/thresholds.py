@@ -7,6 +7,10 @@ Each computes the threshold with the scikit-image function of the same name on t
 16 bits scikit-image histograms every grey level exactly; on float images (colour input, float or 32-bit input)
 it uses 256 bins between the minimum and the maximum.
 
+The global thresholds are one table, :data:`GLOBAL_METHODS`, and one class, :class:`GlobalThreshold`; each
+method is also a class of its own name (:class:`Otsu`, :class:`Li`, :class:`Yen`, :class:`Triangle`,
+:class:`Isodata`), made from the table, which the registry builds under the method's name.
+
 Every class takes the shared keyword options of :class:`~bootseg.annotators.base.ThresholdAnnotator`:
 ``polarity="auto"``, ``median=0``, ``largest_component=False``, ``fill_holes=True``, ``min_size=0``.
 """
@@ -14,9 +18,11 @@ Every class takes the shared keyword options of :class:`~bootseg.annotators.base
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from skimage import exposure, filters
@@ -25,7 +31,7 @@ from .base import ThresholdAnnotator
 from .candidates import Fitted, agreements, best_candidate, summary
 from .channels import candidates_for, subsample
 from .decide import decide_polarity_and_largest
-from .options import check_int, check_number, check_odd_window
+from .options import check_choice, check_int, check_number, check_odd_window
 from .plan import Plan, plan_view
 from .polarity import polarity_score
 
@@ -36,6 +42,8 @@ AUTO_CLASSES = (2, 3)
 
 __all__ = [
     "AUTO_CLASSES",
+    "GLOBAL_METHODS",
+    "GlobalMethod",
     "GlobalThreshold",
     "Isodata",
     "Li",
@@ -58,18 +66,88 @@ class TooFewLevelsError(ValueError):
     """The image has fewer distinct grey levels than the classes asked of multi-Otsu."""
 
 
+def threshold_isodata(grey: np.ndarray) -> float:
+    """The first ISODATA threshold of :func:`skimage.filters.threshold_isodata`, which may find none.
+
+    Raises
+    ------
+    ValueError
+        When the 256-bin histogram has no ISODATA threshold (possible with extreme outliers).
+
+    >>> int(threshold_isodata(np.array([[0, 10], [200, 210]], np.uint8)))
+    105
+    """
+    candidates = filters.threshold_isodata(grey, return_all=True)
+    if len(candidates) == 0:
+        raise ValueError(
+            "isodata found no threshold: no grey level lies halfway between the means of the pixels below and "
+            "above it (extreme outliers squeeze the histogram); clip the outliers or use otsu"
+        )
+    return candidates[0]
+
+
+class GlobalMethod(NamedTuple):
+    """One row of :data:`GLOBAL_METHODS`: the threshold function, the name of the method's class, and what the
+    method is, for that class's documentation."""
+
+    function: Callable[[np.ndarray], float]
+    class_name: str
+    about: str
+
+
+#: The global thresholds by registered name: each is scikit-image's ``threshold_<name>`` of the grey image.
+GLOBAL_METHODS: dict[str, GlobalMethod] = {
+    "otsu": GlobalMethod(filters.threshold_otsu, "Otsu", "Otsu's threshold, the paper's first stage"),
+    "li": GlobalMethod(filters.threshold_li, "Li", "Li's minimum cross-entropy threshold"),
+    "yen": GlobalMethod(filters.threshold_yen, "Yen", "Yen's maximum-correlation threshold"),
+    "triangle": GlobalMethod(
+        filters.threshold_triangle, "Triangle", "The triangle threshold, suited to one dominant background peak"
+    ),
+    "isodata": GlobalMethod(
+        threshold_isodata,
+        "Isodata",
+        "The ISODATA (Ridler-Calvard) threshold; an image whose 256-bin histogram has none raises ValueError",
+    ),
+}
+
+
 class GlobalThreshold(ThresholdAnnotator):
-    """An annotator that splits the grey image at one threshold; subclasses name the method.
+    """One threshold ``t`` for the whole grey image, by a method of :data:`GLOBAL_METHODS`: ``grey > t`` for
+    bright objects, ``grey <= t`` (the complement) for dark ones.
+
+    The registry builds each method under its own name through the class of that name (``otsu``:
+    :class:`Otsu`, whose options are the shared ones alone): ``GlobalThreshold(method="li")`` gives the masks of
+    ``Li()``.
+
+    Parameters
+    ----------
+    method : str, default "otsu"
+        A key of :data:`GLOBAL_METHODS`: ``"otsu"``, ``"li"``, ``"yen"``, ``"triangle"`` or ``"isodata"``.
+    polarity, median, largest_component, fill_holes, min_size, neck, channel
+        The shared options (see :class:`~bootseg.annotators.base.ThresholdAnnotator`).
 
     Examples
     --------
     >>> image = np.array([[0, 10], [200, 210]], np.uint8)
-    >>> int(Otsu(polarity="bright").threshold(image))
+    >>> int(GlobalThreshold(method="otsu", polarity="bright").threshold(image))
     10
+    >>> GlobalThreshold(method="li")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    GlobalThreshold(method='li', polarity='auto', median=0, largest_component=False, fill_holes=True, min_size=0,
+                    neck=0.0, channel='grey')
     """
 
+    def __init__(self, *, method: str = "otsu", **options: Any) -> None:
+        super().__init__(**options)
+        self.method = check_choice("method", method, GLOBAL_METHODS)
+
+    def options(self) -> dict[str, Any]:
+        """The options as keyword arguments, ``method`` first unless the class is named after it (:class:`Otsu`)."""
+        shared = super().options()
+        return shared if self.name == self.method else {"method": self.method, **shared}
+
     def threshold(self, grey: np.ndarray) -> float:
-        """The threshold ``t`` for ``grey`` (bright foreground is ``grey > t``).
+        """The threshold ``t`` for ``grey`` (bright foreground is ``grey > t``): the method's function of it.
 
         Parameters
         ----------
@@ -80,134 +158,46 @@ class GlobalThreshold(ThresholdAnnotator):
         -------
         float or scalar of the image's dtype
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement threshold()")
+        return GLOBAL_METHODS[self.method].function(grey)
 
     def split(self, grey: np.ndarray, *, plan: Plan | None = None) -> tuple[np.ndarray, None]:
         """``(grey > t, None)``: dark objects are the complement, ``grey <= t``."""
         return grey > self.threshold(grey), None
 
 
-class Otsu(GlobalThreshold):
-    """Otsu's threshold (:func:`skimage.filters.threshold_otsu`), the paper's first stage.
+def _named(method: str) -> type[GlobalThreshold]:
+    """The class of one method of :data:`GLOBAL_METHODS`, named and registered after it: ``GlobalThreshold`` with
+    ``method`` fixed, its keyword options the shared ones."""
+    row = GLOBAL_METHODS[method]
+
+    def __init__(self: GlobalThreshold, **options: Any) -> None:
+        GlobalThreshold.__init__(self, method=method, **options)
+
+    __init__.__signature__ = inspect.signature(ThresholdAnnotator.__init__)  # type: ignore[attr-defined]
+    doc = f"""{row.about} (:func:`skimage.filters.threshold_{method}`), registered as ``{method}``:
+    :class:`GlobalThreshold` with ``method="{method}"``.
 
     Parameters
     ----------
-    polarity, median, largest_component, fill_holes, min_size
-        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``
+    polarity, median, largest_component, fill_holes, min_size, neck, channel
+        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``, ``0.0``, ``"grey"``
         (see :class:`~bootseg.annotators.base.ThresholdAnnotator`).
 
     Examples
     --------
     >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
-    >>> int(Otsu().annotate(image).sum())
+    >>> int({row.class_name}().annotate(image).sum())
     256
     """
-
-    name = "otsu"
-
-    def threshold(self, grey: np.ndarray) -> float:
-        """:func:`skimage.filters.threshold_otsu` of ``grey``."""
-        return filters.threshold_otsu(grey)
+    namespace = {"__doc__": doc, "__init__": __init__, "__module__": __name__, "__qualname__": row.class_name}
+    return type(row.class_name, (GlobalThreshold,), {**namespace, "name": method})
 
 
-class Li(GlobalThreshold):
-    """Li's minimum cross-entropy threshold (:func:`skimage.filters.threshold_li`).
-
-    Parameters
-    ----------
-    polarity, median, largest_component, fill_holes, min_size
-        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
-
-    Examples
-    --------
-    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
-    >>> int(Li().annotate(image).sum())
-    256
-    """
-
-    name = "li"
-
-    def threshold(self, grey: np.ndarray) -> float:
-        """:func:`skimage.filters.threshold_li` of ``grey``."""
-        return filters.threshold_li(grey)
-
-
-class Yen(GlobalThreshold):
-    """Yen's maximum-correlation threshold (:func:`skimage.filters.threshold_yen`).
-
-    Parameters
-    ----------
-    polarity, median, largest_component, fill_holes, min_size
-        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
-
-    Examples
-    --------
-    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
-    >>> int(Yen().annotate(image).sum())
-    256
-    """
-
-    name = "yen"
-
-    def threshold(self, grey: np.ndarray) -> float:
-        """:func:`skimage.filters.threshold_yen` of ``grey``."""
-        return filters.threshold_yen(grey)
-
-
-class Triangle(GlobalThreshold):
-    """The triangle threshold (:func:`skimage.filters.threshold_triangle`), suited to one dominant background peak.
-
-    Parameters
-    ----------
-    polarity, median, largest_component, fill_holes, min_size
-        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
-
-    Examples
-    --------
-    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
-    >>> int(Triangle().annotate(image).sum())
-    256
-    """
-
-    name = "triangle"
-
-    def threshold(self, grey: np.ndarray) -> float:
-        """:func:`skimage.filters.threshold_triangle` of ``grey``."""
-        return filters.threshold_triangle(grey)
-
-
-class Isodata(GlobalThreshold):
-    """The ISODATA (Ridler-Calvard) threshold (:func:`skimage.filters.threshold_isodata`).
-
-    Parameters
-    ----------
-    polarity, median, largest_component, fill_holes, min_size
-        The shared options; defaults ``"auto"``, ``0``, ``False``, ``True``, ``0``.
-
-    Examples
-    --------
-    >>> image = np.zeros((32, 32), np.uint8); image[8:24, 8:24] = 200
-    >>> int(Isodata().annotate(image).sum())
-    256
-    """
-
-    name = "isodata"
-
-    def threshold(self, grey: np.ndarray) -> float:
-        """:func:`skimage.filters.threshold_isodata` of ``grey``.
-
-        Raises
-        ------
-        ValueError
-            When the 256-bin histogram has no ISODATA threshold (possible with extreme outliers).
-        """
-        candidates = filters.threshold_isodata(grey, return_all=True)
-        if len(candidates) == 0:
-            raise ValueError(
-                "isodata found no threshold: no grey level lies halfway between the means of the pixels below and "
-                "above it (extreme outliers squeeze the histogram); clip the outliers or use otsu"
-            )
-        return candidates[0]
+Otsu = _named("otsu")
+Li = _named("li")
+Yen = _named("yen")
+Triangle = _named("triangle")
+Isodata = _named("isodata")
 
 
 class MultiOtsu(ThresholdAnnotator):
