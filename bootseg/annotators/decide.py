@@ -71,9 +71,10 @@ def decide_polarity_and_largest(
     """``plan`` with the set's polarity and, with ``largest_component="auto"``, whether to keep one object per
     image; and the final masks of the images that took part (at most :data:`~.channels.MAX_CHOICE_IMAGES`).
 
-    The masks are those :meth:`~ThresholdAnnotator.annotate` gives the images under the returned plan (none with
-    ``masks=False``). Without an executor each step is computed once per image; with one, each step runs on
-    batches of images in the workers, which compute again what an earlier step found (the grey image, the split).
+    The masks are those :meth:`~bootseg.annotators.base.ThresholdAnnotator.annotate` gives the images under the
+    returned plan (none with ``masks=False``). Without an executor each step is computed once per image; with one,
+    each step runs on batches of images in the workers, which compute again what an earlier step found (the grey
+    image, the split).
     """
     sample = subsample(images)
     split = [_split_of(stage, plan, image) for image in sample] if executor is None else None
@@ -122,7 +123,8 @@ def decide_polarity_and_largest(
 
 
 def segment_batch(stage: ThresholdAnnotator, plan: Plan, images: list[np.ndarray]) -> list[np.ndarray]:
-    """The masks :meth:`~ThresholdAnnotator.annotate` gives checked ``images`` under ``plan`` (for a worker)."""
+    """The masks :meth:`~bootseg.annotators.base.ThresholdAnnotator.annotate` gives checked ``images`` under
+    ``plan`` (a worker's task)."""
     return [stage._segment(image, stage.channel_for(image, plan), plan) for image in images]
 
 

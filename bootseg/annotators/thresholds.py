@@ -194,10 +194,16 @@ def _named(method: str) -> type[GlobalThreshold]:
 
 
 Otsu = _named("otsu")
+"""Otsu's threshold, the paper's first stage: :class:`GlobalThreshold` with ``method="otsu"``, registered as
+``otsu``; its keyword options are the shared ones."""
 Li = _named("li")
+"""Li's minimum cross-entropy threshold: :class:`GlobalThreshold` with ``method="li"``, registered as ``li``."""
 Yen = _named("yen")
+"""Yen's maximum-correlation threshold: :class:`GlobalThreshold` with ``method="yen"``, registered as ``yen``."""
 Triangle = _named("triangle")
+"""The triangle threshold: :class:`GlobalThreshold` with ``method="triangle"``, registered as ``triangle``."""
 Isodata = _named("isodata")
+"""The ISODATA threshold: :class:`GlobalThreshold` with ``method="isodata"``, registered as ``isodata``."""
 
 
 class MultiOtsu(ThresholdAnnotator):
