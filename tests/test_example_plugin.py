@@ -96,7 +96,7 @@ def test_plugin_is_discovered_with_its_distribution(plugin_env):
     )
     found = json.loads(_run(plugin_env, "-c", script).stdout)
     assert "colour_distance" in found["annotators"] and "otsu" in found["annotators"]
-    assert found["refiners"] == ["morph_cleanup", "unet"]
+    assert found["refiners"] == ["morph_cleanup", "tiny_fcn", "unet"]
     assert found["a"] == [DISTRIBUTION, "example"]
     assert found["r"] == [DISTRIBUTION, "0.1.0"]
     assert found["broken"] == []
