@@ -69,9 +69,7 @@ def test_a_registered_stage_without_load_cannot_be_rebuilt(trained, tmp_path):
             return masks
 
     registry = Registry(make_plugin_manager(load_entrypoints=False))
-    registry.stages["refiner"]["cleanup"] = registry.info("refiner", "unet").__class__(
-        "cleanup", "refiner", Cleanup, "here"
-    )
+    registry.stages["refiner"]["cleanup"] = StageInfo("cleanup", "refiner", Cleanup, "here")
     path = save_stage(unet, tmp_path / "m.pt", StageHeader("cleanup", "here"))
     with pytest.raises(
         StageFileError, match=r"stage 'cleanup' is registered by here as a class without fit, predict_proba"
