@@ -1,6 +1,6 @@
 """One (dataset, seed) of the quality benchmark: the folds, every row of the table, the per-image scores.
 
-The chain is built by :func:`bootseg.cli.run.build_chain` from the same settings ``bootseg run`` makes from its
+The chain is built by :func:`bootseg.cli.execute.build_chain` from the same settings ``bootseg run`` makes from its
 command line, so the chain rows are exactly what ``bootseg run IMAGES --chain CHAIN`` computes. The true masks
 are read here, but only the scoring and the U-Net(human) row use them; no chain sees them.
 """
@@ -18,7 +18,8 @@ import numpy as np
 
 from bootseg.annotators import KMeans, Otsu
 from bootseg.cli.chainspec import parse_chain
-from bootseg.cli.run import RunSettings, build_chain
+from bootseg.cli.execute import build_chain
+from bootseg.cli.run import RunSettings
 from bootseg.confidence import Factors, edge_fit, judges_lines, solidity, sureness
 from bootseg.io import list_images, read_image, read_mask
 from bootseg.metrics import dice, iou, pixel_accuracy

@@ -232,7 +232,7 @@ def summary_table(summaries: list[DatasetSummary]) -> str:
 EXPLANATION = f"""\
 Per dataset and seed, the images are split by the seed into k folds; each fold is the test set once and the other
 folds are its train set, so every image is tested once per seed. The plain first stages and the chain's first stage
-are scored on the test fold. The chain is built as `bootseg run` builds it (`bootseg.cli.run.build_chain`): it runs
+are scored on the test fold. The chain is built as `bootseg run` builds it (`bootseg.cli.execute.build_chain`): it runs
 on the train images (first stage, then each network trained on the previous stage's masks) and its trained last
 network labels the test fold (`chain.predict`); every network row is scored on the test fold. U-Net(human) is the
 chain's network configuration trained on the train images' true masks. The transductive row runs the chain on all

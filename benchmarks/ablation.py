@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_protocol import Settings, combined_confidence, confidence_factors, dataset_pairs
 from _quality_report import _spearman, markdown_table, summarize_dataset
 
-from bootseg.cli.run import build_chain
+from bootseg.cli.execute import build_chain
 from bootseg.confidence import SOLIDITY_POWER
 from bootseg.io import atomic_write, read_image, read_mask
 from bootseg.metrics import dice

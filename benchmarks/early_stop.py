@@ -1,7 +1,7 @@
 """Fixed epochs against a stopping rule: mean DSC and training time of the default chain on every real dataset.
 
 For every dataset in ``../shared/data`` the chain of ``bootseg run`` (``auto,unet`` unless ``--chain``; built by
-:func:`bootseg.cli.run.build_chain` exactly as the command builds it) runs once, transductively: the network
+:func:`bootseg.cli.execute.build_chain` exactly as the command builds it) runs once, transductively: the network
 trains on every image's first-stage mask and predicts the same images, which are then scored against the true
 masks (only the scoring reads them). Training runs every epoch of the preset while the validation curve, each
 epoch's wall time and the weights of every new lowest validation loss are recorded. Training is seeded and
@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_protocol import Settings, dataset_pairs
 
 import bootseg.refiners.training as training
-from bootseg.cli.run import DEFAULT_CHAIN, build_chain
+from bootseg.cli.execute import build_chain
+from bootseg.cli.run import DEFAULT_CHAIN
 from bootseg.io import atomic_write, read_image, read_mask
 from bootseg.metrics import dice
 from bootseg.refiners.stopping import stop_epoch
