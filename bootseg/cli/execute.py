@@ -142,6 +142,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         skip_bad=settings.skip_bad,
         max_pixels=settings.max_pixels,
         wrap=lambda items: progress(items, desc="reading", total=len(paths)),
+        channel=settings.channel,
     )
     timings["read"] = time.perf_counter() - tic
     skipped = [item.as_dict() for item in inputs.skipped]
@@ -265,7 +266,10 @@ def _secondary(settings: RunSettings, rank: int) -> Outcome:
     logging.getLogger("bootseg").setLevel(logging.WARNING)
     chain, _, _ = build_chain(settings)
     inputs = load_inputs(
-        list_images(image_source(settings.inputs)), skip_bad=settings.skip_bad, max_pixels=settings.max_pixels
+        list_images(image_source(settings.inputs)),
+        skip_bad=settings.skip_bad,
+        max_pixels=settings.max_pixels,
+        channel=settings.channel,
     )
     chain.run(inputs.images, names=inputs.names, max_pixels=None)
     return Outcome(Path(settings.out).resolve(), {"rank": rank})

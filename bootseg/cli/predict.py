@@ -107,12 +107,12 @@ def resolve_model(model: str) -> Path:
     return path
 
 
-def _streamed(paths: list[Path], kept: deque, max_pixels: int | None) -> Iterator[np.ndarray]:
+def _streamed(paths: list[Path], kept: deque, max_pixels: int | None, channel: int | None) -> Iterator[np.ndarray]:
     from ..images import check_image
     from ..io import read_image
 
     for path in paths:
-        image = check_image(read_image(path, max_pixels=max_pixels), name=f"image '{path}'")
+        image = check_image(read_image(path, max_pixels=max_pixels, channel=channel), name=f"image '{path}'")
         kept.append(image)
         yield image
 
@@ -152,6 +152,7 @@ def command(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad,
         max_pixels=args.max_pixels,
         wrap=lambda items: progress(items, desc="checking", total=None),
+        channel=args.channel,
     )
     for item in skipped:
         log.warning("skipped %s", item.line())
@@ -189,7 +190,7 @@ def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths,
     scored: list[Factors] = []
     kinds: list[str | None] = []  # which masks are (nearly) empty or full, for one warning at the end
     radii = []
-    probas = _probabilities(stage, _streamed(paths, kept, args.max_pixels), args.batch_size)
+    probas = _probabilities(stage, _streamed(paths, kept, args.max_pixels, args.channel), args.batch_size)
     for index, (path, name, proba) in enumerate(
         progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths))
     ):
@@ -245,6 +246,7 @@ def _write_record(
             "overlays": args.overlays,
             "skip_bad": args.skip_bad,
             "max_pixels": args.max_pixels,
+            "channel": args.channel,
         },
         skipped=[item.as_dict() for item in skipped],
         warnings=warnings,

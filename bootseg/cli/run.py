@@ -21,7 +21,7 @@ from .common import (
 )
 from .execute import execute, process_rank, world_size
 from .outputs import add_output_options, add_report_limit
-from .runrecord import SETTINGS_KEYS
+from .runrecord import ADDED_SETTINGS, SETTINGS_KEYS
 
 __all__ = ["RunSettings", "add_parser", "execute", "resumed_settings"]
 
@@ -92,6 +92,7 @@ class RunSettings:
     overwrite: bool = False
     skip_bad: bool = False
     max_pixels: int | None = None
+    channel: int | None = None
     workers: int | None = None
     truth: str | None = None
     quiet: bool = False
@@ -191,6 +192,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
         max_pixels=args.max_pixels,
+        channel=args.channel,
         workers=args.workers,
         truth=args.truth,
         quiet=args.quiet,
@@ -281,9 +283,9 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
         print(folder.resolve())
         return None
     stored = record.get("settings")
-    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS):
+    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS if key not in ADDED_SETTINGS):
         raise UsageError(f"--resume '{folder}': run.json does not record the settings of a resumable run")
-    values = {key: stored[key] for key in SETTINGS_KEYS}
+    values = {key: stored[key] for key in SETTINGS_KEYS if key in stored}
     values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
     values["out"] = str(folder)
     log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .run import RunSettings
 
 __all__ = [
+    "ADDED_SETTINGS",
     "SETTINGS_KEYS",
     "RunRecord",
     "StageRecord",
@@ -29,8 +30,10 @@ __all__ = [
 
 SETTINGS_KEYS = (
     "inputs", "out", "stages", "chain_text", "preset", "epochs", "size", "device", "seed", "save_proba",
-    "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit",
+    "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit", "channel",
 )  # fmt: skip
+#: The settings an earlier bootseg did not record: a run it left unfinished is resumed with their defaults.
+ADDED_SETTINGS = ("channel",)
 
 
 def settings_record(settings: RunSettings) -> dict[str, Any]:
@@ -227,6 +230,7 @@ def run_record(
             "overwrite": settings.overwrite,
             "skip_bad": settings.skip_bad,
             "max_pixels": settings.max_pixels,
+            "channel": settings.channel,
             "workers": settings.workers,
             "truth": settings.truth,
         },
