@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .labels import DEFAULT_SPLIT, DIP, SPLITS, label_dtype, label_objects, typical_radius, write_labels
 from .rois import outlines, write_rois
-from .table import COLUMNS, object_table, write_object_table
+from .table import COLUMNS, object_table, table_rows, write_object_table
 
 __all__ = [
     "COLUMNS",
@@ -29,6 +29,7 @@ __all__ = [
     "label_objects",
     "object_table",
     "outlines",
+    "table_rows",
     "typical_radius",
     "write_labels",
     "write_object_table",

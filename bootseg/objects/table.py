@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["COLUMNS", "object_table", "write_object_table"]
+__all__ = ["COLUMNS", "object_table", "table_rows", "write_object_table"]
 
 #: The columns of ``objects.csv``, in order. The bounding box is scikit-image's: ``max_row`` and ``max_col`` are one
 #: past the last row and column of the object. ``mean_proba`` is empty where no probability map was given.
@@ -99,20 +99,31 @@ def write_object_table(path: str | os.PathLike, tables: Iterable[tuple[str, Sequ
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for image, records in tables:
-        for record in records:
-            proba = record.get("mean_proba")
-            writer.writerow(
-                [
-                    image,
-                    record["label"],
-                    record["area"],
-                    f"{record['centroid_y']:.3f}",
-                    f"{record['centroid_x']:.3f}",
-                    record["min_row"],
-                    record["min_col"],
-                    record["max_row"],
-                    record["max_col"],
-                    "" if proba is None else f"{proba:.4f}",
-                ]
-            )
+        writer.writerows(table_rows(image, records))
     return write_bytes_atomic(Path(path), buffer.getvalue().encode("utf-8"))
+
+
+def table_rows(image: str, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """The ``objects.csv`` rows of image ``image``'s records (:func:`object_table`), in :data:`COLUMNS` order.
+
+    >>> table_rows("a", object_table(np.array([[0, 1]]), np.array([[0.0, 0.9]])))
+    [['a', 1, 1, '0.000', '1.000', 0, 1, 1, 2, '0.9000']]
+    """
+    rows = []
+    for record in records:
+        proba = record.get("mean_proba")
+        rows.append(
+            [
+                image,
+                record["label"],
+                record["area"],
+                f"{record['centroid_y']:.3f}",
+                f"{record['centroid_x']:.3f}",
+                record["min_row"],
+                record["min_col"],
+                record["max_row"],
+                record["max_col"],
+                "" if proba is None else f"{proba:.4f}",
+            ]
+        )
+    return rows
