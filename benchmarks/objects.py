@@ -12,6 +12,8 @@ the truth are one true object there: a split that parts them is counted wrong). 
 * the chain's final masks (by default the first stage ``auto`` alone, fitted on the images as a run fits it),
   labelled with that split.
 
+Each set gives 60 images, evenly spaced over its sorted names (``--limit``).
+
 A predicted and a true object match when their IoU is at least 0.5, one to one (:func:`scipy.optimize.
 linear_sum_assignment` on the IoU); F1 = 2 TP / (2 TP + FP + FN) over all images of the set; |Δn| is the mean over
 images of the absolute difference between the predicted and the true number of objects. No network is trained
@@ -37,6 +39,7 @@ from bootseg.cli.chainspec import parse_chain
 from bootseg.io import list_images, read_image, read_mask
 from bootseg.metrics import dice
 from bootseg.objects import SPLITS, label_objects
+from bootseg.thickness import evenly_spaced
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -52,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of datasets (default: %(default)s)")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated names (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=60, help="the first N images of each set (default: 60)")
+    parser.add_argument("--limit", type=int, default=60, help="N images of each set, evenly spaced (default: 60)")
     parser.add_argument("--chain", default="auto", help='the chain whose masks are labelled (default: "auto")')
     return parser.parse_args(argv)
 
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     timing = dict.fromkeys(CANDIDATES, 0.0)
     for dataset in args.datasets.split(","):
-        paths = list_images(args.data / dataset / "images")[: args.limit]
+        paths = evenly_spaced(list_images(args.data / dataset / "images"), args.limit)
         images = [read_image(p) for p in paths]
         masks = [read_mask(args.data / dataset / "masks" / p.name) for p in paths]
         truths = [label_objects(m, split="none") for m in masks]

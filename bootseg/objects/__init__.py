@@ -7,6 +7,8 @@ them (area, centroid, bounding box, and the mean foreground probability inside e
 ImageJ/Fiji ROI set. ``bootseg run`` and ``bootseg predict`` write them with ``--labels``, ``--objects`` and
 ``--rois``.
 
+Examples
+--------
 >>> import numpy as np
 >>> mask = np.zeros((6, 8), bool); mask[1:3, 1:3] = True; mask[3:5, 5:7] = True
 >>> labels = label_objects(mask)

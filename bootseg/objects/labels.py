@@ -19,8 +19,8 @@ SPLITS = ("none", "watershed")
 
 #: The split used when none is named: the 8-connected components, the plainer choice. On the three nuclei data sets
 #: of ``benchmarks/objects.py`` (docs/benchmarks.md) the watershed raised the object-level F1 of the first stage's
-#: masks a little on two and told nothing on the third (whose first-stage masks were wrong), and the true masks
-#: merge touching nuclei, so they cannot credit a right split: the evidence for splitting by default is weak.
+#: masks a little on two and lowered it on the third, and the true masks merge touching nuclei, so they cannot
+#: credit a right split: the evidence for splitting by default is weak.
 DEFAULT_SPLIT = "none"
 
 #: ``split="watershed"``: two maxima of the distance map are two objects only where the distance dips between them
@@ -45,8 +45,7 @@ def label_objects(mask: Any, *, split: str = DEFAULT_SPLIT, min_distance: int | 
         inverted distance, so that touching round objects part along the line where they meet and an elongated
         one, whose distance map is a flat ridge, stays whole. It was chosen over the neck cut of the first stages
         (:func:`bootseg.annotators.necks.split_at_necks`) by measurement: on the first stage's masks of nuclei
-        it matched more true nuclei, and it cut off no small fragments where the neck cut cut off many
-        (``benchmarks/objects.py``).
+        it matched more true nuclei and missed the true count by less (``benchmarks/objects.py``).
     min_distance : int, optional
         For ``"watershed"``: the least distance between two markers, in pixels. By default the typical radius of
         the mask's objects (:func:`typical_radius`), so that a marker stands for an object of the measured size and
