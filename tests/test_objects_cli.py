@@ -139,3 +139,25 @@ def test_a_killed_run_with_objects_resumes_to_the_same_files(images, tmp_path):
         assert resumed.returncode == 0, resumed.stderr
         _same_outputs(reference, out)  # labels/, rois/ and objects.csv byte for byte
         assert len(list((out / "rois").iterdir())) == 8
+
+
+def test_resume_takes_the_object_settings_of_the_run(images, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(images), "--out", str(out), "--chain", "otsu", "--rois", "--split", "watershed", "-q"]) == 0
+    reference = {path.name: path.read_bytes() for path in (out / "rois").iterdir()}
+    record = json.loads((out / "run.json").read_text())
+    record["status"] = "running"  # as if it had been stopped before its ROI sets were written
+    (out / "run.json").write_text(json.dumps(record))
+    for path in list((out / "rois").iterdir())[:3]:
+        path.unlink()
+    capsys.readouterr()
+    assert main(["run", "--resume", str(out), "--labels"]) == 2
+    assert "leave out --labels" in capsys.readouterr().err
+    assert main(["run", "--resume", str(out), "-q"]) == 0
+    assert {path.name: path.read_bytes() for path in (out / "rois").iterdir()} == reference
+    # a run.json from before these settings existed resumes with their defaults
+    for key in ("channel", "labels", "objects", "rois", "split"):
+        del record["settings"][key]
+    (out / "run.json").write_text(json.dumps(record))
+    assert main(["run", "--resume", str(out), "-q"]) == 0
+    assert "objects" not in json.loads((out / "run.json").read_text())
