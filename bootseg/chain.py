@@ -177,6 +177,7 @@ class BootstrapChain:
         skip_bad: bool = False,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         checkpoint_dir: str | os.PathLike | None = None,
+        channel: int | None = None,
     ) -> ChainResult:
         """Run every stage in order on ``images``.
 
@@ -205,13 +206,15 @@ class BootstrapChain:
         checkpoint_dir : str or os.PathLike, optional
             Keep each stage's masks and trained networks there as soon as they are done, and reuse what an
             earlier, interrupted run with the same chain, seed and images left there (see :mod:`bootseg.resume`).
+        channel : int, optional
+            Only this channel (0-based) of every image goes to the stages (:func:`bootseg.inputs.load_inputs`).
 
         Returns
         -------
         ChainResult
             ``result.masks`` (the last stage's) and ``result.stages`` (every stage's, in order).
         """
-        inputs = self._inputs(images, names, skip_bad=skip_bad, max_pixels=max_pixels)
+        inputs = self._inputs(images, names, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
         arrays, names = [read_only(a) for a in inputs.images], inputs.names  # no stage may change another's input
         for item in inputs.skipped:
             log.warning("skipped %s", item.line())
@@ -331,9 +334,10 @@ class BootstrapChain:
         *,
         skip_bad: bool = False,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        channel: int | None = None,
     ) -> Inputs:
         if isinstance(images, (str, os.PathLike)):
-            inputs = load_inputs(images, skip_bad=skip_bad, max_pixels=max_pixels)
+            inputs = load_inputs(images, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
             if names is not None:
                 raise ValueError("names are taken from the file names when images is a folder; leave names out")
             return inputs
@@ -347,7 +351,7 @@ class BootstrapChain:
         except TypeError as exc:
             raise TypeError(f"images must be a list/iterable of arrays or a folder path, got {images!r}") from exc
         given = None if names is None else [str(n) for n in names]
-        return check_inputs(arrays, given, skip_bad=skip_bad, max_pixels=max_pixels)
+        return check_inputs(arrays, given, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
 
     def _fail(self, stage: _Stage, what: str, exc: Exception) -> PluginError:
         return PluginError(

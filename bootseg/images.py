@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "REC709",
+    "check_channel",
     "check_image",
     "check_mask",
     "check_stage_mask",
@@ -40,6 +41,19 @@ def describe(image: Any) -> str:
     if shape is None:
         return type(image).__name__
     return f"shape {tuple(shape)} dtype {dtype}"
+
+
+def check_channel(channel: object) -> int:
+    """``channel`` if it is a channel number (an integer from 0), else a ``ValueError`` that says what is.
+
+    >>> check_channel(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: channel must be an integer >= 0 (the first channel is 0), got -1
+    """
+    if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or channel < 0:
+        raise ValueError(f"channel must be an integer >= 0 (the first channel is 0), got {channel!r}")
+    return int(channel)
 
 
 def check_image(image: Any, *, name: str = "image") -> np.ndarray:

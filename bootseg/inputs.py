@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BootsegError
-from .images import check_image
+from .images import check_channel, check_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -165,6 +165,7 @@ def check_inputs(
     *,
     skip_bad: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    channel: int | None = None,
 ) -> Inputs:
     """Check every array; raise one :class:`BadInputError` listing each bad one, or leave them out.
 
@@ -178,6 +179,9 @@ def check_inputs(
         Leave bad arrays out (listed in ``skipped``) instead of raising.
     max_pixels : int or None
         The largest accepted ``H × W``; ``None`` for no limit.
+    channel : int, optional
+        Keep only this channel (0-based) of each ``(H, W, C)`` array, before any check; an array without it is
+        bad. ``None``: each array as it is.
 
     Examples
     --------
@@ -190,6 +194,8 @@ def check_inputs(
     1
     """
     limit = _pixel_limit(max_pixels)
+    if channel is not None:
+        check_channel(channel)
     arrays = list(arrays)
     if not arrays:
         raise ValueError("images is empty; give at least one image")
@@ -202,6 +208,8 @@ def check_inputs(
     for i, (array, name) in enumerate(zip(arrays, names, strict=True)):
         source = f"images[{i}]"
         try:
+            if channel is not None:
+                array = _channel_of_array(array, channel)
             image = check_image(array, name="")
         except (TypeError, ValueError) as exc:
             bad.append(BadInput(source, str(exc).strip()))
@@ -220,6 +228,7 @@ def load_inputs(
     skip_bad: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     wrap: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
+    channel: int | None = None,
 ) -> Inputs:
     """Read and check every image a folder, a file or a list of files names (see :func:`bootseg.io.list_images`).
 
@@ -233,6 +242,10 @@ def load_inputs(
         (PNG, TIFF); ``None`` for no limit.
     wrap : callable, optional
         Wraps the iteration over the paths (a progress bar).
+    channel : int, optional
+        Read only this channel (0-based) of every file (:func:`bootseg.io.read_image`): one stain of a
+        multi-channel TIFF, ``(H, W, C)`` or ``(C, H, W)``, or R, G or B of a colour image. A file without it is
+        bad (its channel count named). ``None``: every image as it is.
 
     Raises
     ------
@@ -252,7 +265,7 @@ def load_inputs(
     >>> inputs.names, [item.reason for item in inputs.skipped]
     (['good'], ['the file is empty (0 bytes)'])
     """
-    items, bad, total = _gather(source, max_pixels, wrap, keep=True)
+    items, bad, total = _gather(source, max_pixels, wrap, keep=True, channel=channel)
     return _finish([(image, path.stem, str(path)) for path, image in items], bad, total, skip_bad)
 
 
@@ -262,10 +275,12 @@ def scan_inputs(
     skip_bad: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     wrap: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
+    channel: int | None = None,
 ) -> tuple[list[Path], list[BadInput]]:
     """Check every image file as :func:`load_inputs` does, keeping none in memory: the usable paths and the bad.
 
     For work that streams over a large folder afterwards (prediction): memory stays that of one image.
+    ``channel`` as for :func:`load_inputs`.
 
     Examples
     --------
@@ -278,23 +293,30 @@ def scan_inputs(
     >>> [p.name for p in paths], bad[0].reason[:17]
     (['good.png'], 'cannot be decoded')
     """
-    items, bad, total = _gather(source, max_pixels, wrap, keep=False)
+    items, bad, total = _gather(source, max_pixels, wrap, keep=False, channel=channel)
     if bad and (not skip_bad or not items):
         raise BadInputError(bad, total=total)
     return [path for path, _ in items], bad
 
 
 def _gather(
-    source: Any, max_pixels: int | None, wrap: Callable[[Iterable[Path]], Iterable[Path]] | None, *, keep: bool
+    source: Any,
+    max_pixels: int | None,
+    wrap: Callable[[Iterable[Path]], Iterable[Path]] | None,
+    *,
+    keep: bool,
+    channel: int | None = None,
 ) -> tuple[list[tuple[Path, Any]], list[BadInput], int]:
     """``(path, image or None)`` for each usable file, the bad ones, and the number of files."""
     from .io import list_images
 
     limit = _pixel_limit(max_pixels)
+    if channel is not None:
+        check_channel(channel)
     paths = list_images(source)
     items: list[tuple[Path, Any]] = []
     bad: list[BadInput] = []
-    for path, image, problem in _each(wrap(paths) if wrap is not None else paths, limit):
+    for path, image, problem in _each(wrap(paths) if wrap is not None else paths, limit, channel):
         if problem is not None:
             bad.append(problem)
         else:
@@ -302,7 +324,9 @@ def _gather(
     return items, bad, len(paths)
 
 
-def _each(paths: Iterable[Path], limit: int | None) -> Iterable[tuple[Path, Any, BadInput | None]]:
+def _each(
+    paths: Iterable[Path], limit: int | None, channel: int | None = None
+) -> Iterable[tuple[Path, Any, BadInput | None]]:
     """``(path, image, None)`` for a usable file, ``(path, None, BadInput)`` for a bad one."""
     from .io import read_image
 
@@ -317,7 +341,7 @@ def _each(paths: Iterable[Path], limit: int | None) -> Iterable[tuple[Path, Any,
             yield path, None, BadInput(label, reason)
             continue
         try:
-            image = check_image(read_image(path, max_pixels=limit), name="")
+            image = check_image(read_image(path, max_pixels=limit, channel=channel), name="")
         except (OSError, TypeError, ValueError) as exc:
             yield path, None, BadInput(label, _reason(exc, path))
             continue
@@ -327,6 +351,18 @@ def _each(paths: Iterable[Path], limit: int | None) -> Iterable[tuple[Path, Any,
             continue
         seen[path.stem] = path
         yield path, image, None
+
+
+def _channel_of_array(array: Any, channel: int) -> Any:
+    """Channel ``channel`` of an ``(H, W, C)`` (or ``(H, W)``) array; other shapes are left to the checks."""
+    from .io import pick_channel
+
+    if not hasattr(array, "ndim") or array.ndim not in (2, 3):
+        return array
+    try:
+        return pick_channel(array, channel, "it")
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix("cannot read it: ")) from None
 
 
 def _reason(exc: BaseException, path: Path) -> str:

@@ -201,6 +201,8 @@ def _sheet_section(run: Mapping[str, Any], folder: Path, evaluation: Mapping[str
             scores.append(f"<span{css}>confidence {conf:.2f}</span>")
         if name in dice_by_name:
             scores.append(f"DSC {dice_by_name[name]:.3f}")
+        if item.get("objects") is not None:
+            scores.append(_objects_text(item["objects"]))
         cards.append(
             f'<div class="card"><a href="overlays/{_e(name)}.png"><img alt="{_e(name)}" '
             f'src="data:image/png;base64,{data}"></a><div class="name">{_e(name)}</div>'
@@ -215,6 +217,36 @@ def _sheet_section(run: Mapping[str, Any], folder: Path, evaluation: Mapping[str
         definition += f" (this run: judged on the {judged})"
     note = f"Sorted {order}.{more}" + (f" Confidence: {_e(definition)}." if definition else "")
     return f'{_legend(run)}<p class="note">{note}</p><div class="sheet">{"".join(cards)}</div>'
+
+
+def _objects_text(count: int) -> str:
+    return f"{count} object{'' if count == 1 else 's'}"
+
+
+def _objects_section(run: Mapping[str, Any], limit: int) -> str:
+    """The objects counted in the final masks (``--labels``, ``--objects``, ``--rois``): how many, how split, in
+    which files, and per image."""
+    entry = run["objects"]
+    inputs = [item for item in run.get("inputs", []) if item.get("objects") is not None]
+    files = [
+        f"<code>{_e(entry[key])}{'' if key == 'table' else '/'}</code>"
+        for key in ("labels", "rois", "table")
+        if entry.get(key)
+    ]
+    counts = [int(item["objects"]) for item in inputs]
+    spread = f" (per image {min(counts)} to {max(counts)}, median {float(np.median(counts)):g})" if counts else ""
+    lead = (
+        f"<p>{_e(_objects_text(int(entry.get('count', sum(counts)))))} in {len(inputs)} images{_e(spread)}, from "
+        f"the masks of {_e(entry.get('stage', '-'))}, split: {_e(entry.get('split', '-'))}; written to "
+        f"{', '.join(files)}.</p>"
+    )
+    rows = "".join(
+        f"<tr><td>{_e(item['name'])}</td><td class=num>{int(item['objects'])}</td></tr>"
+        for item in sorted(inputs, key=lambda item: item["name"])[:limit]
+    )
+    more = f" (the first {limit} of {len(inputs)})" if len(inputs) > limit else ""
+    table = f"<table><tr><th>image</th><th class=num>objects</th></tr>{rows}</table>"
+    return f'{lead}<details class="objects"><summary>objects per image{more}</summary>{table}</details>'
 
 
 def _choice_lines(run: Mapping[str, Any]) -> list[str]:
@@ -274,6 +306,8 @@ def render_report(
     if evaluation:
         parts += ["<h2>Scores against the ground truth</h2>", _evaluation_section(evaluation)]
     parts += ["<h2>Masks to check</h2>", _sheet_section(run, folder, evaluation, limit)]
+    if run.get("objects"):
+        parts += ["<h2>Objects</h2>", _objects_section(run, limit)]
     parts += ["<h2>Stages</h2>", _stages_section(run), "<h2>Run</h2>", _summary_section(run)]
     body = "\n".join(parts)
     return (

@@ -7,9 +7,11 @@ One type, :class:`RunFolder`, knows the layout that ``bootseg run``, ``bootseg p
     stages/<k>-<stage>/NAME.png     each stage's masks (kept for --resume as soon as they are done)
     overlays/NAME.png               the image with the final (and first stage's) outline
     proba/NAME.png|.tif             the last network's probabilities
+    labels/NAME.tif                 the final mask's objects numbered 1..N (:mod:`bootseg.objects`)
+    rois/NAME.zip                   each object's outline, an ImageJ/Fiji ROI set
     model-<k>-<stage>.pt            each trained network (:mod:`bootseg.stagefile`)
     chain-state.json                what the kept work depends on (:mod:`bootseg.resume`)
-    run.json, report.html, confidence.csv, evaluation.csv, bootseg-manifest.json
+    run.json, report.html, confidence.csv, evaluation.csv, objects.csv, bootseg-manifest.json
 
 Every image file is written once: a resumed run keeps what an earlier try finished. Every write goes to a temporary
 file that is renamed into place, so a run killed at any moment leaves only complete files.
@@ -62,6 +64,9 @@ class RunFolder:
     CONFIDENCE = "confidence.csv"
     EVALUATION = "evaluation.csv"
     STATE = "chain-state.json"
+    LABELS = "labels"
+    ROIS = "rois"
+    OBJECTS = "objects.csv"
 
     # -- where each file goes ---------------------------------------------------------------------------------
     def mask(self, name: str) -> Path:
@@ -80,6 +85,14 @@ class RunFolder:
         """The probability map of image ``name`` in ``--proba-format`` ``fmt``."""
         return proba_path(self.root / self.PROBA, name, fmt)
 
+    def labels(self, name: str) -> Path:
+        """The label image of image ``name``."""
+        return self.root / self.LABELS / f"{name}.tif"
+
+    def rois(self, name: str) -> Path:
+        """The ROI set of image ``name``."""
+        return self.root / self.ROIS / f"{name}.zip"
+
     def model(self, key: str) -> Path:
         """The trained network of stage ``key`` (``"1-unet"``)."""
         return self.root / f"model-{key}.pt"
@@ -97,29 +110,55 @@ class RunFolder:
         overlays: bool,
         proba_format: str | None,
         truth: bool,
+        labels: bool = False,
+        rois: bool = False,
+        objects: bool = False,
     ) -> OutputPlan:
-        """What ``bootseg run`` may write (a stage that saves no network, or gives no probabilities, writes less)."""
+        """What ``bootseg run`` may write (a stage that saves no network, or gives no probabilities, writes less);
+        ``labels``, ``rois`` and ``objects`` add ``labels/``, ``rois/`` and ``objects.csv``."""
         folders = {self.MASKS: ".png", **{f"{self.STAGES}/{key}": ".png" for key in stage_keys}}
-        plan = self._per_image(names, folders, overlays=overlays, proba_format=proba_format)
+        plan = self._per_image(names, folders, overlays, proba_format, labels, rois)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE, self.STATE]
         plan.files += [self.model(key).name for key in stage_keys]
         if truth:
             plan.files.append(self.EVALUATION)
+        if objects:
+            plan.files.append(self.OBJECTS)
         return plan
 
-    def predict_plan(self, names: Sequence[str], *, overlays: bool, proba_format: str | None) -> OutputPlan:
+    def predict_plan(
+        self,
+        names: Sequence[str],
+        *,
+        overlays: bool,
+        proba_format: str | None,
+        labels: bool = False,
+        rois: bool = False,
+        objects: bool = False,
+    ) -> OutputPlan:
         """What ``bootseg predict`` writes."""
-        plan = self._per_image(names, {self.MASKS: ".png"}, overlays=overlays, proba_format=proba_format)
+        plan = self._per_image(names, {self.MASKS: ".png"}, overlays, proba_format, labels, rois)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE]
+        if objects:
+            plan.files.append(self.OBJECTS)
         return plan
 
     def _per_image(
-        self, names: Sequence[str], folders: dict[str, str], *, overlays: bool, proba_format: str | None
+        self,
+        names: Sequence[str],
+        folders: dict[str, str],
+        overlays: bool,
+        proba_format: str | None,
+        labels: bool,
+        rois: bool,
     ) -> OutputPlan:
-        if overlays:
-            folders[self.OVERLAYS] = ".png"
-        if proba_format is not None:
-            folders[self.PROBA] = PROBA_FORMATS[proba_format]
+        optional = {
+            self.OVERLAYS: ".png" if overlays else None,
+            self.PROBA: None if proba_format is None else PROBA_FORMATS[proba_format],
+            self.LABELS: ".tif" if labels else None,
+            self.ROIS: ".zip" if rois else None,
+        }
+        folders.update({folder: suffix for folder, suffix in optional.items() if suffix is not None})
         plan = OutputPlan()
         for folder, suffix in folders.items():
             plan.files += [f"{folder}/{name}{suffix}" for name in names]
@@ -155,6 +194,28 @@ class RunFolder:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         write_proba(path, proba, fmt)
+        return True
+
+    def write_labels_once(self, name: str, labels: np.ndarray) -> bool:
+        """Write the label image of ``name`` (:func:`bootseg.objects.write_labels`) unless an earlier try did."""
+        from .objects import write_labels
+
+        path = self.labels(name)
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_labels(path, labels)
+        return True
+
+    def write_rois_once(self, name: str, labels: np.ndarray) -> bool:
+        """Write the ROI set of ``name`` (:func:`bootseg.objects.write_rois`) unless an earlier try did."""
+        from .objects import write_rois
+
+        path = self.rois(name)
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_rois(path, labels)
         return True
 
     def write_record(self, record: Mapping[str, Any]) -> Path:

@@ -1,7 +1,9 @@
 """TIFF files: one 2D image per file (grey, RGB or RGBA, any bit depth), read with ``tifffile``.
 
 A TIFF can hold much more than one image: several images (series), stacks, volumes, channels that are not
-colours. Each of those is refused with the file named and what would be right, rather than read in part.
+colours. Each of those is refused with the file named and what would be right, rather than read in part; channels
+that are not colours (a nuclear and a membrane stain, ``(H, W, C)`` or ``(C, H, W)``) are read when one of them is
+picked (``--channel N``, ``channel=`` in Python).
 """
 
 from __future__ import annotations
@@ -15,15 +17,21 @@ import numpy as np
 
 from .io import ImageReadError, pixel_limit_reason
 
-__all__ = ["encode_tiff", "read_tiff"]
+__all__ = ["MAX_CHANNELS", "encode_tiff", "read_tiff"]
+
+#: The most channels a ``(C, H, W)`` TIFF without named axes may hold to be read as channels (``--channel``); a
+#: longer first axis is a stack. An axis the file names as channels (``C``, or samples ``S``) may be longer.
+MAX_CHANNELS = 8
 
 
-def read_tiff(path: Path, max_pixels: int | None = None) -> np.ndarray:
+def read_tiff(path: Path, max_pixels: int | None = None, *, channels: bool = False) -> np.ndarray:
     """The one 2D image of the TIFF at ``path``: ``(H, W)``, or ``(H, W, C)`` with channels last.
 
     Raises :class:`bootseg.io.ImageReadError` naming the file for a TIFF of several images (series), a stack or
     volume, no pixels, 2 or 4 channels none of which is alpha, or more than ``max_pixels`` pixels (read from the
-    header, before decoding).
+    header, before decoding). With ``channels``, any number of channels is read, first or last (a first axis
+    the file does not name as channels up to :data:`MAX_CHANNELS` long), and an alpha channel is dropped, so that
+    one channel can be picked.
 
     >>> import tempfile, tifffile
     >>> path = Path(tempfile.mkdtemp()) / "a.tif"
@@ -54,19 +62,30 @@ def read_tiff(path: Path, max_pixels: int | None = None) -> np.ndarray:
     keep = [i for i, axis in enumerate(axes) if axis in "YX" or array.shape[i] != 1]
     array = array.reshape([array.shape[i] for i in keep])
     axes = "".join(axes[i] for i in keep)
-    if axes == "SYX":
+    first_is_channels = len(axes) == 3 and axes[1:] == "YX" and _channel_axis(axes[0], array.shape[0])
+    if axes == "SYX" or (channels and first_is_channels):
         array, axes = np.moveaxis(array, 0, -1), "YXS"
     if axes not in ("YX", "YXS"):
+        hint = "; if its first axis holds channels, pick one with --channel N (channel= in Python)"
         raise ImageReadError(
             f"cannot read '{path}': TIFF holds shape {array.shape} (axes {axes}), not a single 2D image; "
-            "multi-page stacks and volumes are not supported"
+            f"multi-page stacks and volumes are not supported{hint if first_is_channels else ''}"
         )
+    if channels:
+        return array[:, :, :-1] if axes == "YXS" and array.shape[2] in (2, 4) and alpha else array
     if axes == "YXS" and array.shape[2] in (2, 4) and not alpha:  # channels that are not grey/RGB + alpha
         raise ImageReadError(
             f"cannot read '{path}': TIFF holds {array.shape[2]} channels (shape {array.shape}) and none is marked as "
-            "alpha, so it is neither grey, RGB nor RGBA; save the channel to segment (or an RGB view) alone"
+            "alpha, so it is neither grey, RGB nor RGBA; pick the channel to segment with --channel N (channel= in "
+            "Python), or save it alone"
         )
     return array
+
+
+def _channel_axis(axis: str, length: int) -> bool:
+    """Whether a first axis ``axis`` of ``length`` is read as channels: one the file names so, or a short unnamed
+    one (``Q``, ``I``: tifffile's name for the pages of a plain TIFF)."""
+    return axis in "CS" or (axis in "QI" and length <= MAX_CHANNELS)
 
 
 def _check_one_series(path: Path, series: Sequence[Any]) -> None:

@@ -39,6 +39,7 @@ PUBLIC_MODULES = [
     "bootseg.overlay",
     "bootseg.report",
     "bootseg.runfile",
+    "bootseg.objects",
 ]
 
 

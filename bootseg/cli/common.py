@@ -144,8 +144,17 @@ DEFAULT_MAX_PIXELS = 2**26
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
-    """``--skip-bad`` and ``--max-pixels``, the same on ``run`` and ``predict``."""
+    """``--channel``, ``--skip-bad`` and ``--max-pixels``, the same on ``run`` and ``predict``."""
     group = parser.add_argument_group("inputs")
+    group.add_argument(
+        "--channel",
+        type=channel_number,
+        default=None,
+        metavar="N",
+        help="segment channel N of every input, counted from 0: one stain of a multi-channel TIFF, (H, W, C) or "
+        "(C, H, W), or R, G, B = 0, 1, 2 of a colour image; picked when the file is read, before any stage sees "
+        "it (default: auto, each image whole: grey as grey, colour as colour, for the first stage to choose from)",
+    )
     group.add_argument(
         "--skip-bad",
         action="store_true",
@@ -263,6 +272,16 @@ def non_negative_int(text: str) -> int:
     value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def channel_number(text: str) -> int | None:
+    """argparse type for ``--channel``: an integer >= 0, or ``auto`` (``None``: each image whole)."""
+    if text == "auto":
+        return None
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a channel number from 0 (the first channel), or auto, got {text!r}")
     return value
 
 

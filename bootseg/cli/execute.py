@@ -21,6 +21,7 @@ from ..degenerate import stage_warnings
 from ..runfolder import RunFolder
 from .chainspec import StageSpec, apply_shared_options
 from .common import UsageError, first_stage_pool, image_source, progress
+from .objectfiles import ObjectWriter
 from .outfolder import check_out, make_out, resume_out
 from .outputs import confidence, write_confidence_csv
 from .runrecord import run_record, started_record
@@ -142,6 +143,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         skip_bad=settings.skip_bad,
         max_pixels=settings.max_pixels,
         wrap=lambda items: progress(items, desc="reading", total=len(paths)),
+        channel=settings.channel,
     )
     timings["read"] = time.perf_counter() - tic
     skipped = [item.as_dict() for item in inputs.skipped]
@@ -176,7 +178,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         if final.proba is not None:
             lines = judges_lines(final.masks)  # one form for the whole set: objects, or thin lines between them
             scores = [confidence(p, image, lines=lines) for p, image in zip(final.proba, images, strict=True)]
-        _write_images(folder, settings, names, images, stages)
+        objects = _write_images(folder, settings, names, images, stages)
         if scores is not None:
             write_confidence_csv(folder.file(folder.CONFIDENCE), names, scores)
         models = _save_models(folder, stages, chain)
@@ -194,7 +196,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         timings["total"] = time.perf_counter() - start
 
         record = run_record(
-            settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines
+            settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines, objects
         )
         record = replace(
             record,
@@ -235,6 +237,9 @@ def _prepare_out(out: Path, settings: RunSettings, stage_names: list[str], names
         overlays=settings.overlays,
         proba_format=settings.proba_format if settings.save_proba else None,
         truth=settings.truth is not None,
+        labels=settings.labels,
+        rois=settings.rois,
+        objects=settings.objects,
     )
     if resume:
         return resume_out(out, plan)
@@ -265,30 +270,37 @@ def _secondary(settings: RunSettings, rank: int) -> Outcome:
     logging.getLogger("bootseg").setLevel(logging.WARNING)
     chain, _, _ = build_chain(settings)
     inputs = load_inputs(
-        list_images(image_source(settings.inputs)), skip_bad=settings.skip_bad, max_pixels=settings.max_pixels
+        list_images(image_source(settings.inputs)),
+        skip_bad=settings.skip_bad,
+        max_pixels=settings.max_pixels,
+        channel=settings.channel,
     )
     chain.run(inputs.images, names=inputs.names, max_pixels=None)
     return Outcome(Path(settings.out).resolve(), {"rank": rank})
 
 
-def _write_images(folder: RunFolder, settings: RunSettings, names, images, stages) -> None:
-    """Every image's final mask, stage masks, probabilities and overlay; what an earlier try wrote is kept."""
+def _write_images(folder: RunFolder, settings: RunSettings, names, images, stages) -> ObjectWriter:
+    """Every image's final mask, stage masks, probabilities, overlay and objects; what an earlier try wrote is kept.
+    Returns the writer of the object files (it holds the objects' counts)."""
     from ..overlay import overlay
 
     final, first = stages[-1], stages[0]
     proba = final.proba if settings.save_proba else None
     if settings.save_proba and final.proba is None:
         log.warning("--save-proba: the last stage %s gives no probability maps; none written", final.key)
-    for i in progress(range(len(names)), desc="writing", total=len(names)):
-        name = names[i]
-        folder.write_mask_once(folder.mask(name), final.masks[i])
-        for stage in stages:
-            folder.write_mask_once(folder.stage_mask(stage.key, name), stage.masks[i])
-        if proba is not None:
-            folder.write_proba_once(name, proba[i], settings.proba_format)
-        if settings.overlays and not folder.overlay(name).exists():
-            first_mask = first.masks[i] if len(stages) > 1 else None
-            folder.write_image_once(folder.overlay(name), overlay(images[i], final.masks[i], first_mask))
+    with ObjectWriter(folder, settings.object_outputs) as objects:
+        for i in progress(range(len(names)), desc="writing", total=len(names)):
+            name = names[i]
+            folder.write_mask_once(folder.mask(name), final.masks[i])
+            for stage in stages:
+                folder.write_mask_once(folder.stage_mask(stage.key, name), stage.masks[i])
+            if proba is not None:
+                folder.write_proba_once(name, proba[i], settings.proba_format)
+            if settings.overlays and not folder.overlay(name).exists():
+                first_mask = first.masks[i] if len(stages) > 1 else None
+                folder.write_image_once(folder.overlay(name), overlay(images[i], final.masks[i], first_mask))
+            objects.add(name, final.masks[i], None if final.proba is None else final.proba[i])
+    return objects
 
 
 def _save_models(folder: RunFolder, stages, chain) -> dict[str, str]:

@@ -26,6 +26,7 @@ from .common import (
     int_between,
     progress,
 )
+from .objectfiles import ObjectOutputs, ObjectWriter, add_object_options, object_outputs
 from .outfolder import check_out, make_out
 from .outputs import (
     add_output_options,
@@ -45,7 +46,8 @@ DESCRIPTION = """\
 Label new images with a network trained by `bootseg run` (its OUT/model-<k>-<stage>.pt, or the run folder, which
 means its last network). Images are read, predicted and written one batch at a time, so memory does not grow with
 their number. OUT receives masks/NAME.png, overlays/NAME.png (final outline), proba/NAME.png with --save-proba,
-run.json and report.html (the overlays, least confident first)."""
+run.json and report.html (the overlays, least confident first); with --labels, --objects and --rois, the masks'
+objects as labels/NAME.tif, objects.csv and rois/NAME.zip, as `bootseg run` writes them."""
 
 EPILOG = """\
 examples:
@@ -81,6 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="images per prediction batch (default: the model's training batch size)",
     )
     add_report_limit(group)
+    add_object_options(parser)
     add_input_options(parser)
     add_runtime_options(parser, seed=False)
     parser.set_defaults(handler=command)
@@ -107,12 +110,12 @@ def resolve_model(model: str) -> Path:
     return path
 
 
-def _streamed(paths: list[Path], kept: deque, max_pixels: int | None) -> Iterator[np.ndarray]:
+def _streamed(paths: list[Path], kept: deque, max_pixels: int | None, channel: int | None) -> Iterator[np.ndarray]:
     from ..images import check_image
     from ..io import read_image
 
     for path in paths:
-        image = check_image(read_image(path, max_pixels=max_pixels), name=f"image '{path}'")
+        image = check_image(read_image(path, max_pixels=max_pixels, channel=channel), name=f"image '{path}'")
         kept.append(image)
         yield image
 
@@ -146,12 +149,14 @@ def command(args: argparse.Namespace) -> int:
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
     model_path = resolve_model(args.model)
+    objects = object_outputs(args)
     check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
     paths, skipped = scan_inputs(
         list_images(image_source(args.images)),
         skip_bad=args.skip_bad,
         max_pixels=args.max_pixels,
         wrap=lambda items: progress(items, desc="checking", total=None),
+        channel=args.channel,
     )
     for item in skipped:
         log.warning("skipped %s", item.line())
@@ -162,11 +167,16 @@ def command(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else float(stage.threshold)
     out = check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
     plan = RunFolder(out).predict_plan(
-        names, overlays=args.overlays, proba_format=args.proba_format if args.save_proba else None
+        names,
+        overlays=args.overlays,
+        proba_format=args.proba_format if args.save_proba else None,
+        labels=objects.labels,
+        rois=objects.rois,
+        objects=objects.objects,
     )
     manifest = make_out(out, plan, protected=[*args.images, model_path])
     try:
-        _predict(args, out, model_path, (stage, header), threshold, paths, names, skipped, start)
+        _predict(args, out, model_path, (stage, header), threshold, paths, names, skipped, start, objects)
     finally:
         with suppress(OSError):  # a full disk must not hide the error itself
             manifest.prune()  # lists only what was written, also when the prediction failed
@@ -174,8 +184,11 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths, names, skipped, start) -> None:
-    """Predict every image in turn and write its mask (and overlay, probabilities), then run.json and the report."""
+def _predict(
+    args, out: Path, model_path: Path, loaded, threshold: float, paths, names, skipped, start, outputs: ObjectOutputs
+) -> None:
+    """Predict every image in turn and write its mask (and overlay, probabilities, objects), then objects.csv,
+    run.json and the report."""
     from ..overlay import overlay
 
     folder = RunFolder(out)
@@ -189,22 +202,23 @@ def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths,
     scored: list[Factors] = []
     kinds: list[str | None] = []  # which masks are (nearly) empty or full, for one warning at the end
     radii = []
-    probas = _probabilities(stage, _streamed(paths, kept, args.max_pixels), args.batch_size)
-    for index, (path, name, proba) in enumerate(
-        progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths))
-    ):
-        image = kept.popleft()
-        mask = proba > threshold
-        scored.append(factors(proba, image))
-        kinds.append(degenerate_kind(mask))
-        if index in measured:
-            radii.append(class_radii(mask))
-        folder.write_mask_once(folder.mask(name), mask)
-        if args.save_proba:
-            folder.write_proba_once(name, proba, args.proba_format)
-        if args.overlays:
-            folder.write_image_once(folder.overlay(name), overlay(image, mask))
-        inputs.append(input_record(path, name, image))
+    probas = _probabilities(stage, _streamed(paths, kept, args.max_pixels, args.channel), args.batch_size)
+    with ObjectWriter(folder, outputs) as objects:
+        for index, (path, name, proba) in enumerate(
+            progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths))
+        ):
+            image = kept.popleft()
+            mask = proba > threshold
+            scored.append(factors(proba, image))
+            kinds.append(degenerate_kind(mask))
+            if index in measured:
+                radii.append(class_radii(mask))
+            folder.write_mask_once(folder.mask(name), mask)
+            if args.save_proba:
+                folder.write_proba_once(name, proba, args.proba_format)
+            if args.overlays:
+                folder.write_image_once(folder.overlay(name), overlay(image, mask))
+            inputs.append(input_record(path, name, image, objects=objects.add(name, mask, proba)))
     lines = judges_lines_from_radii(radii)
     warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
     for warning in warnings:
@@ -213,12 +227,12 @@ def _predict(args, out: Path, model_path: Path, loaded, threshold: float, paths,
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(folder.file(folder.CONFIDENCE), [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    _write_record(args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings)
+    _write_record(args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings, objects)
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
 
 
 def _write_record(
-    args, out: Path, model_path: Path, loaded, threshold: float, inputs, seconds, skipped, lines, warnings
+    args, out: Path, model_path: Path, loaded, threshold: float, inputs, seconds, skipped, lines, warnings, objects
 ) -> None:
     from ..description import describe_stage
     from ..report import write_report
@@ -245,6 +259,11 @@ def _write_record(
             "overlays": args.overlays,
             "skip_bad": args.skip_bad,
             "max_pixels": args.max_pixels,
+            "channel": args.channel,
+            "labels": args.labels,
+            "objects": args.objects,
+            "rois": args.rois,
+            "split": objects.outputs.split,
         },
         skipped=[item.as_dict() for item in skipped],
         warnings=warnings,
@@ -255,6 +274,7 @@ def _write_record(
         confidence=confidence_record("model", lines),
         inputs=inputs,
         proba={"stage": "model", "folder": "proba", "format": args.proba_format} if args.save_proba else None,
+        objects=objects.record("model"),
     ).to_dict()
     RunFolder(out).write_record(run)
     write_report(run, out, limit=args.report_limit)

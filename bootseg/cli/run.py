@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..objects import DEFAULT_SPLIT
 from .chainspec import StageSpec, load_config, parse_chain
 from .common import (
     UsageError,
@@ -20,8 +21,9 @@ from .common import (
     positive_int,
 )
 from .execute import execute, process_rank, world_size
+from .objectfiles import ObjectOutputs, add_object_options, object_outputs
 from .outputs import add_output_options, add_report_limit
-from .runrecord import SETTINGS_KEYS
+from .runrecord import ADDED_SETTINGS, SETTINGS_KEYS
 
 __all__ = ["RunSettings", "add_parser", "execute", "resumed_settings"]
 
@@ -37,6 +39,8 @@ network trained on them gives better ones. For every input NAME.ext, OUT receive
   stages/<k>-<stage>/NAME.png    every stage's mask (0-otsu, 1-unet, ...)
   overlays/NAME.png              the image with the final outline (red) and the first stage's (blue)
   proba/NAME.png                 the last network's probabilities (with --save-proba)
+  labels/NAME.tif, rois/NAME.zip the final mask's objects: a label image, an ImageJ/Fiji ROI set (with --labels,
+                                 --rois; objects.csv, a row per object, with --objects)
 and once: model-<k>-<stage>.pt (each trained network, for `bootseg predict`), run.json (command, every option
 after presets, versions, device, timings, inputs, training summaries, per-image confidence) and report.html
 (options, timings and the overlays, least confident first). With --truth: evaluation.csv (per-image scores).
@@ -57,6 +61,8 @@ examples:
   bootseg run images/ --out results/ --chain "kmeans(k=3),unet(epochs=30,size=256)" --device cuda
   bootseg run images/ --out results/ --chain "otsu(polarity=dark,median=5),unet,unet" --save-proba
   bootseg run images/ --out results/ --config chain.toml --truth truth/
+  bootseg run images/ --out results/ --labels --objects --rois --split watershed   # objects, for Fiji
+  bootseg run stacks/ --out results/ --channel 0      # the first channel of multi-channel TIFFs
   bootseg run images/ --out results/ --skip-bad       # leave out unreadable images instead of stopping
   bootseg run --resume results/                       # finish an interrupted run
 
@@ -92,6 +98,11 @@ class RunSettings:
     overwrite: bool = False
     skip_bad: bool = False
     max_pixels: int | None = None
+    channel: int | None = None
+    labels: bool = False
+    objects: bool = False
+    rois: bool = False
+    split: str = DEFAULT_SPLIT
     workers: int | None = None
     truth: str | None = None
     quiet: bool = False
@@ -99,6 +110,11 @@ class RunSettings:
     argv: list[str] = field(default_factory=lambda: ["bootseg", *sys.argv[1:]])
     command_name: str = "run"
     resume: bool = False
+
+    @property
+    def object_outputs(self) -> ObjectOutputs:
+        """The object files the run writes (``--labels``, ``--objects``, ``--rois``) and its ``--split``."""
+        return ObjectOutputs(self.labels, self.objects, self.rois, self.split)
 
 
 def add_chain_options(parser: argparse.ArgumentParser) -> None:
@@ -157,6 +173,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="after the run, score every stage against these ground-truth masks (read only then)",
     )
     add_report_limit(group)
+    add_object_options(parser)
     add_input_options(parser)
     add_runtime_options(parser)
     add_workers_option(parser._action_groups[-1])
@@ -174,6 +191,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
     else:
         text = args.chain if args.chain is not None else DEFAULT_CHAIN
         stages = parse_chain(text)
+    objects = object_outputs(args)
     return RunSettings(
         inputs=list(args.images),
         out=args.out,
@@ -191,6 +209,11 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
         max_pixels=args.max_pixels,
+        channel=args.channel,
+        labels=objects.labels,
+        objects=objects.objects,
+        rois=objects.rois,
+        split=objects.split,
         workers=args.workers,
         truth=args.truth,
         quiet=args.quiet,
@@ -281,9 +304,9 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
         print(folder.resolve())
         return None
     stored = record.get("settings")
-    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS):
+    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS if key not in ADDED_SETTINGS):
         raise UsageError(f"--resume '{folder}': run.json does not record the settings of a resumable run")
-    values = {key: stored[key] for key in SETTINGS_KEYS}
+    values = {key: stored[key] for key in SETTINGS_KEYS if key in stored}
     values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
     values["out"] = str(folder)
     log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .run import RunSettings
 
 __all__ = [
+    "ADDED_SETTINGS",
     "SETTINGS_KEYS",
     "RunRecord",
     "StageRecord",
@@ -29,8 +30,11 @@ __all__ = [
 
 SETTINGS_KEYS = (
     "inputs", "out", "stages", "chain_text", "preset", "epochs", "size", "device", "seed", "save_proba",
-    "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit",
+    "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit", "channel", "labels", "objects",
+    "rois", "split",
 )  # fmt: skip
+#: The settings an earlier bootseg did not record: a run it left unfinished is resumed with their defaults.
+ADDED_SETTINGS = ("channel", "labels", "objects", "rois", "split")
 
 
 def settings_record(settings: RunSettings) -> dict[str, Any]:
@@ -60,9 +64,12 @@ def started_record(settings: RunSettings, out: Path, skipped: list[dict[str, str
     }
 
 
-def input_record(path: Path, name: str, image: Any, confidence: float | None = None) -> dict[str, Any]:
-    """One input's entry in ``run.json``: its name, file, shape and the confidence of its final mask."""
-    return {
+def input_record(
+    path: Path, name: str, image: Any, confidence: float | None = None, objects: int | None = None
+) -> dict[str, Any]:
+    """One input's entry in ``run.json``: its name, file, shape, the confidence of its final mask and, where they
+    were counted (``--labels``, ``--objects``, ``--rois``), the number of its objects."""
+    record = {
         "name": name,
         "file": str(path.resolve()),
         "height": int(image.shape[0]),
@@ -71,6 +78,9 @@ def input_record(path: Path, name: str, image: Any, confidence: float | None = N
         "dtype": str(image.dtype),
         "confidence": None if confidence is None else round(float(confidence), 4),
     }
+    if objects is not None:
+        record["objects"] = int(objects)
+    return record
 
 
 @dataclass(frozen=True)
@@ -115,8 +125,9 @@ class StageRecord:
 class RunRecord:
     """The whole ``run.json`` of ``bootseg run`` or ``bootseg predict`` (the entries the report reads).
 
-    ``status`` and ``settings`` are ``run``'s (what ``--resume`` needs), ``model`` is ``predict``'s; entries that
-    are None are left out of the file.
+    ``status`` and ``settings`` are ``run``'s (what ``--resume`` needs), ``model`` is ``predict``'s; ``objects``
+    says which object files were written, from whose masks, with which split, and how many objects they hold;
+    entries that are None are left out of the file.
     """
 
     command_name: str
@@ -133,6 +144,7 @@ class RunRecord:
     skipped: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     proba: Mapping[str, Any] | None = None
+    objects: Mapping[str, Any] | None = None
     status: str | None = None
     settings: Mapping[str, Any] | None = None
     model: str | None = None
@@ -166,6 +178,7 @@ class RunRecord:
             "confidence": dict(self.confidence),
             "inputs": self.inputs,
             "proba": self.proba,
+            "objects": self.objects,
             "constant_images": self.constant_images,
             "resumed": self.resumed,
             "evaluation": self.evaluation,
@@ -182,9 +195,10 @@ def confidence_record(stage_key: str | None, lines: bool) -> dict[str, Any]:
 
 
 def run_record(
-    settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines
+    settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines, objects=None
 ) -> RunRecord:
-    """``bootseg run``'s :class:`RunRecord`: settings, options, stages with their training, inputs, timings."""
+    """``bootseg run``'s :class:`RunRecord`: settings, options, stages with their training, inputs, timings;
+    ``objects`` is the :class:`~bootseg.cli.objectfiles.ObjectWriter` that wrote the object files, if any."""
     stage_records = [
         StageRecord(
             stage.index,
@@ -201,11 +215,12 @@ def run_record(
         for stage, (_, given) in zip(stages, specs, strict=True)
     ]
     devices = sorted({s.described.device for s in stage_records if s.described.device})
+    final = stages[-1]
+    counts = objects.counts if objects is not None and objects.counts else [None] * len(names)
     inputs = [
-        input_record(path, name, image, None if scores is None else scores[i])
+        input_record(path, name, image, None if scores is None else scores[i], counts[i])
         for i, (path, name, image) in enumerate(zip(paths, names, images, strict=True))
     ]
-    final = stages[-1]
     return RunRecord(
         status="complete",
         settings=settings_record(settings),
@@ -227,6 +242,11 @@ def run_record(
             "overwrite": settings.overwrite,
             "skip_bad": settings.skip_bad,
             "max_pixels": settings.max_pixels,
+            "channel": settings.channel,
+            "labels": settings.labels,
+            "objects": settings.objects,
+            "rois": settings.rois,
+            "split": settings.split,
             "workers": settings.workers,
             "truth": settings.truth,
         },
@@ -241,4 +261,5 @@ def run_record(
             if settings.save_proba and final.proba is not None
             else None
         ),
+        objects=None if objects is None else objects.record(final.key),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .atomic import atomic_write, write_bytes_atomic
 from .formats import IMAGE_SUFFIXES, ImageReadError
-from .reading import list_images, pixel_limit_reason, read_image, read_images, read_mask
+from .reading import list_images, pick_channel, pixel_limit_reason, read_image, read_images, read_mask
 from .writing import write_image, write_mask
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "ImageReadError",
     "atomic_write",
     "list_images",
+    "pick_channel",
     "pixel_limit_reason",
     "read_image",
     "read_images",

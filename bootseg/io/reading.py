@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..images import check_channel
 from .formats import (
     IMAGE_SUFFIXES,
     TIFF_SUFFIXES,
@@ -20,7 +21,14 @@ from .formats import (
     _is_image_name,
 )
 
-__all__ = ["list_images", "pixel_limit_reason", "read_image", "read_images", "read_mask"]
+__all__ = [
+    "list_images",
+    "pick_channel",
+    "pixel_limit_reason",
+    "read_image",
+    "read_images",
+    "read_mask",
+]
 
 logger = logging.getLogger("bootseg.io")
 
@@ -44,10 +52,37 @@ def _to_rgb(array: np.ndarray, path: Path, bgr: bool) -> np.ndarray:
     return np.ascontiguousarray(colour)
 
 
-def _read_tiff(path: Path, max_pixels: int | None = None) -> np.ndarray:
+def _read_tiff(path: Path, max_pixels: int | None = None, channel: int | None = None) -> np.ndarray:
     from ..tiff import read_tiff
 
+    if channel is not None:
+        return read_tiff(path, max_pixels, channels=True)
     return _to_rgb(read_tiff(path, max_pixels), path, bgr=False)
+
+
+def pick_channel(image: np.ndarray, channel: int, source: str) -> np.ndarray:
+    """Channel ``channel`` (0-based) of an ``(H, W)`` or ``(H, W, C)`` image, as ``(H, W)``; a grey image has one.
+
+    Raises :class:`ImageReadError` naming ``source``, the image's channel count and ``channel`` when it has no
+    such channel.
+
+    >>> pick_channel(np.dstack([np.zeros((2, 2)), np.ones((2, 2))]), 1, "a.tif").tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    >>> try:
+    ...     pick_channel(np.zeros((4, 4, 2)), 2, "'a.tif'")
+    ... except ImageReadError as error:
+    ...     print(error)
+    cannot read 'a.tif': channel 2 is out of range: the image has 2 channels (0 to 1; shape (4, 4, 2))
+    """
+    check_channel(channel)
+    count = 1 if image.ndim == 2 else int(image.shape[2])
+    if channel >= count:
+        span = "0" if count == 1 else f"0 to {count - 1}"
+        raise ImageReadError(
+            f"cannot read {source}: channel {channel} is out of range: the image has {count} "
+            f"channel{'s' if count > 1 else ''} ({span}; shape {image.shape})"
+        )
+    return image if image.ndim == 2 else np.ascontiguousarray(image[:, :, channel])
 
 
 def _decode_opencv(data: bytes, path: Path) -> np.ndarray:
@@ -89,7 +124,7 @@ def pixel_limit_reason(height: int, width: int, limit: int | None) -> str | None
     )
 
 
-def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
+def read_image(path: PathLike, *, max_pixels: int | None = None, channel: int | None = None) -> np.ndarray:
     """Read one image file, keeping its dtype.
 
     Parameters
@@ -99,6 +134,10 @@ def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     max_pixels : int, optional
         Refuse an image of more than this many pixels (``H × W``) with an :class:`ImageReadError`; PNG and TIFF
         files are refused from their header, before any memory is spent on decoding them.
+    channel : int, optional
+        Return this channel alone (0-based, ``(H, W)``): R, G or B (0, 1, 2) of a colour image, 0 of a grey one,
+        or any channel of a multi-channel TIFF, channels last ``(H, W, C)`` or first ``(C, H, W)``, which is read
+        only so (see :func:`pick_channel`). An alpha channel is dropped first.
 
     Returns
     -------
@@ -115,7 +154,8 @@ def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     ValueError
         If the extension is not a supported image type.
     ImageReadError
-        If the file cannot be decoded (empty, truncated, not an image); a ``ValueError`` too.
+        If the file cannot be decoded (empty, truncated, not an image) or has no channel ``channel``; a
+        ``ValueError`` too.
     TypeError
         If ``path`` is not a str or path.
 
@@ -143,9 +183,11 @@ def read_image(path: PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     size = header_size(data)
     if size is not None:
         _check_pixels(path, size, max_pixels)
-    image = _read_tiff(path, max_pixels) if suffix in TIFF_SUFFIXES else _decode_opencv(data, path)
+    if channel is not None:
+        check_channel(channel)
+    image = _read_tiff(path, max_pixels, channel) if suffix in TIFF_SUFFIXES else _decode_opencv(data, path)
     _check_pixels(path, image.shape[:2], max_pixels)
-    return image
+    return image if channel is None else pick_channel(image, channel, f"'{path}'")
 
 
 def _check_pixels(path: Path, size: tuple[int, ...], limit: int | None) -> None:
