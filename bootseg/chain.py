@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -19,7 +18,7 @@ from .executors import batches, map_batches, refuse_forked_pool
 from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
-from .protocols import Annotator, Described, FitsSet, Named, Network, Refiner, satisfies
+from .protocols import Annotator, Described, FitsSet, Named, Network, Refiner, accepts, satisfies
 from .results import ChainResult, StageResult, StageResults
 from .stagefile import StageHeader, save_stage, unpacked
 from .threads import check_threads
@@ -42,14 +41,6 @@ class _Stage:
     builtin: bool
     spec: StageInfo | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-
-def _accepts(factory: Any, keyword: str) -> bool:
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 class BootstrapChain:
@@ -145,7 +136,7 @@ class BootstrapChain:
         info = self._lookup(index, kind, name)
         for key in _INJECTED:
             value = getattr(self, key)
-            if key not in options and value is not None and kind == "refiner" and _accepts(info.factory, key):
+            if key not in options and value is not None and kind == "refiner" and accepts(info.factory, key):
                 options[key] = value
         stage = self.registry.create(kind, name, **options)
         return _Stage(index, name, kind, stage, info.source, info.plugin in BUILTIN_PLUGINS, info, options)
@@ -370,7 +361,7 @@ class BootstrapChain:
         if isinstance(stage.obj, FitsSet):  # decisions made over the whole set (e.g. the channel), before any image
             fit = stage.obj.fit
             try:
-                if executor is not None and _accepts(fit, "executor"):
+                if executor is not None and accepts(fit, "executor"):
                     fit(arrays, executor=executor)
                 else:
                     fit(arrays)

@@ -38,6 +38,7 @@ __all__ = [
     "get_refiner",
     "make_plugin_manager",
     "reset_registry",
+    "source_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,17 @@ BUILTIN_PLUGINS = ("bootseg.annotators", "bootseg.refiners")
 Kind = Literal["annotator", "refiner"]
 _PROTOCOLS: dict[str, type] = {"annotator": Annotator, "refiner": Refiner}
 _HOOKS: dict[str, str] = {"annotator": "register_annotators", "refiner": "register_refiners"}
+
+
+def source_text(plugin: str, distribution: str | None, version: str | None) -> str:
+    """``plugin (distribution version)``: where a stage comes from, as messages and ``bootseg plugins`` say it.
+
+    >>> source_text("example", "bootseg-example-plugin", "0.1.0"), source_text("here", None, None)
+    ('example (bootseg-example-plugin 0.1.0)', 'here')
+    """
+    if distribution is None:
+        return plugin
+    return f"{plugin} ({distribution} {version or '?'})"
 
 
 @dataclass(frozen=True)
@@ -75,9 +87,7 @@ class StageInfo:
     @property
     def source(self) -> str:
         """``plugin (distribution version)``, as error messages and ``bootseg plugins`` show it."""
-        if self.distribution is None:
-            return self.plugin
-        return f"{self.plugin} ({self.distribution} {self.version or '?'})"
+        return source_text(self.plugin, self.distribution, self.version)
 
 
 @dataclass(frozen=True)

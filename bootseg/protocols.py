@@ -241,3 +241,18 @@ def satisfies(obj: object, protocol: type) -> bool:
     if protocol is Refiner and satisfies(obj, Network):
         return True
     return all(callable(getattr(obj, method, None)) for method in methods)
+
+
+def accepts(function: Any, keyword: str) -> bool:
+    """Whether ``function`` (a factory, a method) takes the keyword argument ``keyword`` (by name or ``**``).
+
+    >>> accepts(lambda *, device=None: None, "device"), accepts(lambda **options: None, "device"), accepts(len, "x")
+    (True, True, False)
+    """
+    import inspect
+
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)

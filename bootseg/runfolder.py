@@ -19,7 +19,7 @@ file that is renamed into place, so a run killed at any moment leaves only compl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,56 +167,43 @@ class RunFolder:
         return plan
 
     # -- writing ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def write_once(path: Path, write: Callable[[Path], Any]) -> bool:
+        """``write(path)`` unless an earlier try wrote ``path`` (its folder made first); whether it wrote. Every
+        writer used here writes atomically."""
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+        return True
+
     def write_mask_once(self, path: Path, mask: np.ndarray) -> bool:
         """Write a 0/255 mask at ``path`` unless an earlier try did; whether it wrote."""
         from .io import write_mask
 
-        if path.exists():
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_mask(path, mask)
-        return True
+        return self.write_once(path, lambda target: write_mask(target, mask))
 
     def write_image_once(self, path: Path, image: np.ndarray) -> bool:
         """Write a picture (an overlay) at ``path`` unless an earlier try did; whether it wrote."""
         from .io import write_image
 
-        if path.exists():
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_image(path, image)
-        return True
+        return self.write_once(path, lambda target: write_image(target, image))
 
     def write_proba_once(self, name: str, proba: np.ndarray, fmt: str) -> bool:
         """Write the probability map of ``name`` in ``fmt`` unless an earlier try did; whether it wrote."""
-        path = self.proba(name, fmt)
-        if path.exists():
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_proba(path, proba, fmt)
-        return True
+        return self.write_once(self.proba(name, fmt), lambda target: write_proba(target, proba, fmt))
 
     def write_labels_once(self, name: str, labels: np.ndarray) -> bool:
         """Write the label image of ``name`` (:func:`bootseg.objects.write_labels`) unless an earlier try did."""
         from .objects import write_labels
 
-        path = self.labels(name)
-        if path.exists():
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_labels(path, labels)
-        return True
+        return self.write_once(self.labels(name), lambda target: write_labels(target, labels))
 
     def write_rois_once(self, name: str, labels: np.ndarray) -> bool:
         """Write the ROI set of ``name`` (:func:`bootseg.objects.write_rois`) unless an earlier try did."""
         from .objects import write_rois
 
-        path = self.rois(name)
-        if path.exists():
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_rois(path, labels)
-        return True
+        return self.write_once(self.rois(name), lambda target: write_rois(target, labels))
 
     def write_record(self, record: Mapping[str, Any]) -> Path:
         """Write ``run.json`` (atomically)."""

@@ -12,7 +12,6 @@ Files of the built-in ``unet`` written before this format (a bare ``bootseg.unet
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import os
@@ -59,9 +58,9 @@ class StageHeader:
     @property
     def source(self) -> str:
         """``plugin (distribution version)``, as ``bootseg plugins`` shows it."""
-        if self.distribution is None:
-            return self.plugin
-        return f"{self.plugin} ({self.distribution} {self.version or '?'})"
+        from .plugins import source_text
+
+        return source_text(self.plugin, self.distribution, self.version)
 
 
 def save_stage(stage: Any, path: str | os.PathLike, header: StageHeader) -> Path:
@@ -150,7 +149,7 @@ def load_stage(
         When the stage the file names is not installed (its plugin and distribution named), or is not a network.
     """
     from .plugins import default_registry
-    from .protocols import Network, satisfies
+    from .protocols import Network, accepts, satisfies
 
     registry = registry if registry is not None else default_registry()
     header = read_header(path)
@@ -173,8 +172,8 @@ def load_stage(
             f"and a load() classmethod; it cannot be rebuilt from {str(path)!r}"
         )
     load = factory.load
-    options = {"device": device} if _accepts(load, "device") else {}
-    if _accepts(load, "threads"):
+    options = {"device": device} if accepts(load, "device") else {}
+    if accepts(load, "threads"):
         options["threads"] = threads
     with unpacked(path) as inner:
         stage = load(inner, **options)
@@ -184,11 +183,3 @@ def load_stage(
             "network stage (fit, predict_proba, save, load, threshold, describe)"
         )
     return stage, header
-
-
-def _accepts(function: Any, keyword: str) -> bool:
-    try:
-        params = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)

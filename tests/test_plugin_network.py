@@ -17,26 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from test_resume import KILLER
 
 from bootseg.datasets import synthetic_spheroids
 from bootseg.io import read_mask, write_image
 
 CHAIN = "otsu,tiny_fcn(epochs=3,width=4)"
-
-KILLER = """
-import os, sys
-limit, count, real = int(sys.argv[1]), [0], os.replace
-def replace(source, target):
-    real(source, target)
-    count[0] += 1
-    if count[0] == limit:
-        os._exit(9)
-os.replace = replace
-from bootseg.cli import main
-status = main(sys.argv[2:])
-print("writes", count[0], file=sys.stderr)
-sys.exit(status)
-"""
 
 
 def _bootseg(
