@@ -18,7 +18,7 @@ from .executors import batches, map_batches, refuse_forked_pool
 from .images import check_stage_mask, read_only
 from .inputs import DEFAULT_MAX_PIXELS, Inputs, check_inputs, load_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
-from .protocols import Annotator, Described, FitsSet, Named, Network, Refiner, accepts, satisfies
+from .protocols import Annotator, FitsSet, Named, Network, Refiner, accepts, satisfies
 from .results import ChainResult, StageResult, StageResults
 from .stagefile import StageHeader, save_stage, unpacked
 from .threads import check_threads
@@ -249,9 +249,8 @@ class BootstrapChain:
         stages = []
         for stage in self._stages:
             options = {k: v for k, v in stage.options.items() if k not in ("device", "threads", "progress")}
-            if stage.spec is None:  # an object: its class and the options it describes
-                described = isinstance(stage.obj, Described)
-                options = dict(describe_stage(stage.obj).options) if described else {"repr": repr(stage.obj)}
+            if stage.spec is None:  # an object: its class and the options it describes, else its repr
+                options = dict(describe_stage(stage.obj, {"repr": repr(stage.obj)}).options)
             stages.append({"name": stage.name, "source": stage.source, "options": options})
         images = [{"name": n, "digest": image_digest(a)} for a, n in zip(arrays, names, strict=True)]
         return {"seed": self.seed, "stages": stages, "images": images}
@@ -304,9 +303,8 @@ class BootstrapChain:
             raise
         return self._checked_masks(last, masks, arrays, names)
 
-    def header(self, stage: _Stage | int) -> StageHeader:
-        """Who a saved stage file of ``stage`` (or of the stage at that position) names as its writer."""
-        stage = self._stages[stage] if isinstance(stage, int) else stage
+    def _header(self, stage: _Stage) -> StageHeader:
+        """Who a saved stage file of ``stage`` names as its writer."""
         if stage.spec is None:  # an object given to the chain: its class
             return StageHeader(stage.name, stage.source)
         return StageHeader(stage.name, stage.spec.plugin, stage.spec.distribution, stage.spec.version)
@@ -389,9 +387,9 @@ class BootstrapChain:
             for i in self._progress(todo, stage, len(todo)):
                 keep(i, self._annotate(stage, arrays[i], names[i]))
             return masks  # type: ignore[return-value]
-        parts = batches(todo, executor)
+        parts = batches(todo, executor)  # the indices of the batches map_batches sends
         bar = self._progress(None, stage, len(todo)) if self.progress else None
-        work = executor.map(_annotate_batch, [stage.obj] * len(parts), [[arrays[i] for i in batch] for batch in parts])
+        work = map_batches(executor, _annotate_batch, [arrays[i] for i in todo], stage.obj)
         for batch, outcomes in zip(parts, work, strict=True):
             for index, (ok, value) in zip(batch, outcomes, strict=False):
                 if not ok:
@@ -437,7 +435,7 @@ class BootstrapChain:
                 else:
                     obj.fit(images, masks)
                     if model is not None:
-                        save_stage(obj, model, self.header(stage))
+                        save_stage(obj, model, self._header(stage))
                 proba = list(obj.predict_proba(images))
                 refined = [p > obj.threshold for p in proba]
             else:

@@ -484,9 +484,11 @@ class RefinerContract(_StageContract):
 def _refined(stage: Any, images: Any, masks: Any) -> list[np.ndarray]:
     """The stage's masks as the chain makes them: a network's maps above its threshold, else ``refine``."""
     if isinstance(stage, Network):
+        from .chain import _predict_batch
+
         images = list(images)
         stage.fit(images, masks)
-        return [np.asarray(p) > stage.threshold for p in stage.predict_proba(images)]
+        return _predict_batch(stage, images)
     return stage.refine(images, masks)
 
 

@@ -181,7 +181,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         objects = _write_images(folder, settings, names, images, stages)
         if scores is not None:
             write_confidence_csv(folder.file(folder.CONFIDENCE), names, scores)
-        models = _save_models(folder, stages, chain)
+        models = _models(folder, stages)
         timings["write"] = time.perf_counter() - tic
 
         evaluation = None
@@ -303,16 +303,9 @@ def _write_images(folder: RunFolder, settings: RunSettings, names, images, stage
     return objects
 
 
-def _save_models(folder: RunFolder, stages, chain) -> dict[str, str]:
-    """Each network stage's file (:mod:`bootseg.stagefile`), by stage key; the chain saved it right after training."""
+def _models(folder: RunFolder, stages) -> dict[str, str]:
+    """Each network stage's file (:mod:`bootseg.stagefile`), by stage key: the chain saved it in OUT, its
+    checkpoint folder, right after training (or found it there on ``--resume``)."""
     from ..protocols import Network
-    from ..stagefile import save_stage
 
-    models = {}
-    for stage in stages:
-        if isinstance(stage.stage, Network):
-            path = folder.model(stage.key)
-            if not path.exists():
-                save_stage(stage.stage, path, chain.header(stage.index))
-            models[stage.key] = path.name
-    return models
+    return {s.key: folder.model(s.key).name for s in stages if isinstance(s.stage, Network)}
