@@ -223,14 +223,19 @@ class StreamsProba(Protocol):
         ...
 
 
-_METHODS = {Annotator: ("annotate",), Refiner: ("refine",), Network: ("fit", "predict_proba", "save", "load")}
+_METHODS = {
+    Annotator: ("annotate",),
+    Refiner: ("refine",),
+    Network: ("fit", "predict_proba", "save", "load", "describe"),  # and ``threshold``, on an instance
+}
 
 
 def satisfies(obj: object, protocol: type) -> bool:
     """Whether ``obj`` (an instance or a class) provides the callable methods that ``protocol`` requires.
 
-    Works on classes as well as instances, so a registry can check a factory before building anything. A
-    :class:`Network` satisfies :class:`Refiner` too (the chain trains it and predicts instead of refining).
+    Works on classes as well as instances, so a registry can check a factory before building anything (a class
+    cannot show the ``threshold`` its instances set; an instance is checked for it). A :class:`Network` satisfies
+    :class:`Refiner` too (the chain trains it and predicts instead of refining).
 
     >>> satisfies(int, Annotator)
     False
@@ -240,7 +245,10 @@ def satisfies(obj: object, protocol: type) -> bool:
         raise TypeError(f"protocol must be Annotator, Refiner or Network, got {protocol!r}")
     if protocol is Refiner and satisfies(obj, Network):
         return True
-    return all(callable(getattr(obj, method, None)) for method in methods)
+    has_methods = all(callable(getattr(obj, method, None)) for method in methods)
+    if protocol is Network and not isinstance(obj, type):
+        return has_methods and isinstance(obj, Network)
+    return has_methods
 
 
 def accepts(function: Any, keyword: str) -> bool:

@@ -195,3 +195,25 @@ def test_names_are_used_in_the_result_and_in_errors(spheroids):
     flat[0, 0] = 1  # two grey levels: too few for three classes
     with pytest.raises(ValueError, match=r"annotator 'multiotsu' failed on 'flat.png': .*classes"):
         BootstrapChain([("multiotsu", {"classes": 3})]).run([images[0], flat], names=["ok.png", "'flat.png'"])
+
+
+def test_half_a_network_is_not_a_later_stage():
+    """fit, predict_proba, save and load without refine, threshold or describe is neither a refiner nor a network:
+    refused when the chain is built, not when it would call refine()."""
+
+    class Half:
+        def fit(self, images, masks):
+            return self
+
+        def predict_proba(self, images):
+            return [np.zeros(im.shape[:2], np.float32) for im in images]
+
+        def save(self, path):
+            return path
+
+        @classmethod
+        def load(cls, path, *, device=None):
+            return cls()
+
+    with pytest.raises(TypeError, match=r"stage 1 is .*Half.*every later stage must be a refiner"):
+        BootstrapChain(["otsu", Half()])
