@@ -119,20 +119,24 @@ def read_header(path: str | os.PathLike) -> StageHeader | None:
 
 @contextmanager
 def unpacked(path: str | os.PathLike) -> Iterator[Path]:
-    """The stage's own file inside a stage archive, unpacked to a temporary folder for the block; ``path`` itself
-    for a file without a header."""
+    """The stage's own file inside a stage archive, unpacked to a temporary folder for the block under the
+    archive's own name (so that a stage's error message names the file the user gave); ``path`` itself for a
+    file without a header."""
     path = Path(path)
     if read_header(path) is None:
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="bootseg-stage-") as tmp, zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            target = (Path(tmp) / name).resolve()
-            if name == HEADER or not target.is_relative_to(Path(tmp).resolve()):
+            if name == HEADER:
+                continue
+            relative = path.name + name[len(PAYLOAD) :] if name.split("/")[0] == PAYLOAD else name
+            target = (Path(tmp) / relative).resolve()
+            if not target.is_relative_to(Path(tmp).resolve()):
                 continue  # never write outside the temporary folder
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(archive.read(name))
-        yield Path(tmp) / PAYLOAD
+        yield Path(tmp) / path.name
 
 
 def load_stage(

@@ -95,3 +95,19 @@ def test_a_save_that_writes_nothing_is_refused(tmp_path):
     with pytest.raises(StageFileError, match=r"stage 'silent' from here: save\(.*\) wrote no file"):
         save_stage(Silent(), tmp_path / "m.pt", StageHeader("silent", "here"))
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_damaged_network_in_a_stage_file_is_refused_naming_that_file(trained, tmp_path):
+    """``bootseg predict``'s path: the stage is unpacked to a temporary folder, and the error still names the file."""
+    import torch
+
+    from bootseg.refiners.checkpoint import CheckpointError
+
+    unet, _ = trained
+    broken = UNetRefiner.load(unet.save(tmp_path / "bare.pt"), device="cpu")
+    with torch.no_grad():
+        next(broken.model.parameters()).fill_(float("nan"))
+    path = save_stage(broken, tmp_path / "model-1-unet.pt", StageHeader("unet", "bootseg.refiners", "bootseg"))
+    for load in (lambda: load_stage(path, device="cpu"), lambda: UNetRefiner.load(path, device="cpu")):
+        with pytest.raises(CheckpointError, match=r"model-1-unet\.pt' holds weights that are not finite"):
+            load()

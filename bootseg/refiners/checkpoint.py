@@ -39,7 +39,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, *, shown: str | os.PathLike | None = None) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; never unpickles arbitrary objects.
 
     Raises
@@ -51,36 +51,37 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         network stage of a version this bootseg reads, or holds weights that are not finite.
     """
     path = Path(path)
+    name = str(shown if shown is not None else path)  # the file the user gave, where ``path`` is unpacked from it
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+        raise FileNotFoundError(f"checkpoint {name!r} does not exist")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refusals and damaged archives raise many kinds
         raise CheckpointError(
-            f"{str(path)!r} is not a loadable bootseg checkpoint (only tensors and plain values are accepted; "
+            f"{name!r} is not a loadable bootseg checkpoint (only tensors and plain values are accepted; "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
-            f"{str(path)!r} is a torch file but not a bootseg network stage (expected format {FORMAT!r}); "
+            f"{name!r} is a torch file but not a bootseg network stage (expected format {FORMAT!r}); "
             "save one with UNetRefiner.save() or `bootseg run`"
         )
     if data.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{str(path)!r} has checkpoint format version {data.get('format_version')!r}; this bootseg reads "
+            f"{name!r} has checkpoint format version {data.get('format_version')!r}; this bootseg reads "
             f"version {FORMAT_VERSION}"
         )
     for key in ("state_dict", "config", "in_channels"):
         if key not in data:
-            raise CheckpointError(f"{str(path)!r} is missing {key!r}; the file is damaged or incomplete")
+            raise CheckpointError(f"{name!r} is missing {key!r}; the file is damaged or incomplete")
     if not isinstance(data["state_dict"], dict):
-        raise CheckpointError(f"{str(path)!r} holds no weights (its state_dict is not a mapping of tensors)")
+        raise CheckpointError(f"{name!r} holds no weights (its state_dict is not a mapping of tensors)")
     from .divergence import non_finite_tensors
 
     broken = non_finite_tensors(data["state_dict"])
     if broken:
         raise CheckpointError(
-            f"{str(path)!r} holds weights that are not finite (NaN or infinite) in {len(broken)} tensors (first: "
+            f"{name!r} holds weights that are not finite (NaN or infinite) in {len(broken)} tensors (first: "
             f"{broken[0]}): the network diverged when it was trained; train it again with a lower learning rate"
         )
     return data

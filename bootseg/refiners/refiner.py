@@ -396,7 +396,7 @@ class UNetRefiner:
         from .unet import UNet
 
         with unpacked(path) as inner:  # a stage file written by ``bootseg run`` holds the checkpoint
-            data = load_checkpoint(inner)
+            data = load_checkpoint(inner, shown=path)
         options = dict(data["config"])
         if device is not None:
             options["device"] = device
