@@ -12,15 +12,18 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .corrections import FirstStageChoice, check_corrections, choose_first_stage, fit_set
 from .description import describe_stage
 from .errors import PluginError, UnknownStageError
 from .executors import batches, map_batches, refuse_forked_pool
 from .images import check_stage_mask, read_only
-from .inputs import DEFAULT_MAX_PIXELS, Inputs, check_inputs, load_inputs
+from .inputs import DEFAULT_MAX_PIXELS, gather_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
 from .protocols import Annotator, FitsSet, Named, Network, Refiner, accepts, satisfies
 from .results import ChainResult, StageResult, StageResults
 from .stagefile import StageHeader, save_stage, unpacked
+from .stagework import annotate_batch as _annotate_batch
+from .stagework import predict_batch as _predict_batch
 from .threads import check_threads
 
 __all__ = ["BootstrapChain", "ChainResult", "StageResult", "StageResults"]
@@ -41,6 +44,7 @@ class _Stage:
     builtin: bool
     spec: StageInfo | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    built: Any = None  # the object as built, where corrections chose another first stage for one run
 
 
 class BootstrapChain:
@@ -169,6 +173,7 @@ class BootstrapChain:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         checkpoint_dir: str | os.PathLike | None = None,
         channel: int | None = None,
+        corrections: Mapping[str, Any] | None = None,
     ) -> ChainResult:
         """Run every stage in order on ``images``.
 
@@ -199,13 +204,17 @@ class BootstrapChain:
             earlier, interrupted run with the same chain, seed and images left there (see :mod:`bootseg.resume`).
         channel : int, optional
             Only this channel (0-based) of every image goes to the stages (:func:`bootseg.inputs.load_inputs`).
+        corrections : mapping of str to (H, W) mask, optional
+            A person's corrected masks of some images, by image name (:mod:`bootseg.corrections`): they choose
+            the first stage when it is a plain ``auto``, are the networks' trusted labels, and are those images'
+            masks at every stage (``result.corrected`` names them).
 
         Returns
         -------
         ChainResult
             ``result.masks`` (the last stage's) and ``result.stages`` (every stage's, in order).
         """
-        inputs = self._inputs(images, names, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
+        inputs = gather_inputs(images, names, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
         arrays, names = [read_only(a) for a in inputs.images], inputs.names  # no stage may change another's input
         for item in inputs.skipped:
             log.warning("skipped %s", item.line())
@@ -215,20 +224,31 @@ class BootstrapChain:
                 len(inputs.constant),
                 ", ".join(inputs.constant[:10]) + (" ..." if len(inputs.constant) > 10 else ""),
             )
+        fixed = check_corrections(corrections, names, arrays) if corrections else {}
         store = None
         if checkpoint_dir is not None:
             from .resume import StageStore
 
-            store = StageStore(checkpoint_dir, names, self._state(arrays, names))
+            store = StageStore(checkpoint_dir, names, self._state(arrays, names, fixed))
         results: list[StageResult] = []
         masks: list[np.ndarray] = []
+        choice = None
+        first = self._stages[0]
+        if first.built is not None:  # an earlier run's corrections chose for that run only
+            first.obj, first.built = first.built, None
         for stage in self._stages:
             start = time.perf_counter()
             if stage.kind == "annotator":
-                masks = self._annotate_all(stage, arrays, names, executor, store)
+                fitted = False
+                if fixed and stage.builtin and stage.name == "auto" and not stage.options:
+                    choice = self._choose_first_stage(stage, arrays, fixed, executor)
+                    fitted = True
+                masks = self._annotate_all(stage, arrays, names, executor, store, fitted=fitted)
                 proba = None
             else:
-                masks, proba = self._refine(stage, arrays, [read_only(m) for m in masks], names, store)
+                masks, proba = self._refine(stage, arrays, [read_only(m) for m in masks], names, store, sorted(fixed))
+            for i, mask in fixed.items():
+                masks[i] = mask
             seconds = time.perf_counter() - start
             mean_fg = float(np.mean([m.mean() for m in masks]))
             log.info(
@@ -240,11 +260,26 @@ class BootstrapChain:
                 mean_fg,
             )
             results.append(StageResult(stage.index, stage.name, stage.kind, masks, proba, seconds, stage.obj))
-        return ChainResult(names, StageResults(results), inputs.skipped, inputs.constant)
+        corrected = [names[i] for i in fixed]
+        return ChainResult(names, StageResults(results), inputs.skipped, inputs.constant, corrected, choice)
 
-    def _state(self, arrays: list[np.ndarray], names: list[str]) -> dict[str, Any]:
+    def _choose_first_stage(
+        self, stage: _Stage, arrays: list[np.ndarray], fixed: dict[int, np.ndarray], executor: Executor | None
+    ) -> FirstStageChoice:
+        """Weigh ``auto``'s candidates and the plain stages on the corrected images; the stage's object becomes the
+        fitted candidate chosen, for this run (:func:`bootseg.corrections.choose_first_stage`)."""
+        stage.built = stage.built if stage.built is not None else stage.obj
+        choice, stage.obj = choose_first_stage(
+            arrays, fixed, lambda spec: self.registry.create("annotator", spec[0], **spec[1]), executor=executor
+        )
+        log.info("stage %d %s: %d corrected image(s): %s", stage.index, stage.name, len(fixed), choice.summary())
+        return choice
+
+    def _state(
+        self, arrays: list[np.ndarray], names: list[str], fixed: dict[int, np.ndarray] | None = None
+    ) -> dict[str, Any]:
         """What a checkpoint folder's work depends on (not the device: a run may go on elsewhere)."""
-        from .resume import image_digest
+        from .resume import chain_state
 
         stages = []
         for stage in self._stages:
@@ -252,8 +287,7 @@ class BootstrapChain:
             if stage.spec is None:  # an object: its class and the options it describes, else its repr
                 options = dict(describe_stage(stage.obj, {"repr": repr(stage.obj)}).options)
             stages.append({"name": stage.name, "source": stage.source, "options": options})
-        images = [{"name": n, "digest": image_digest(a)} for a, n in zip(arrays, names, strict=True)]
-        return {"seed": self.seed, "stages": stages, "images": images}
+        return chain_state(self.seed, stages, arrays, names, fixed or {})
 
     def predict(
         self, images: Iterable[Any] | str | os.PathLike, *, executor: Executor | None = None
@@ -278,7 +312,7 @@ class BootstrapChain:
         >>> all(np.array_equal(a, b) for a, b in zip(masks, chain.predict(images)))
         True
         """
-        inputs = self._inputs(images, None)
+        inputs = gather_inputs(images, None)
         arrays, names = [read_only(a) for a in inputs.images], inputs.names
         last = self._stages[-1]
         if last.kind == "annotator":
@@ -316,32 +350,6 @@ class BootstrapChain:
 
         return tqdm(items, total=total, desc=f"stage {stage.index} {stage.name}", unit="image", leave=False)
 
-    def _inputs(
-        self,
-        images: Any,
-        names: Sequence[str] | None,
-        *,
-        skip_bad: bool = False,
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
-        channel: int | None = None,
-    ) -> Inputs:
-        if isinstance(images, (str, os.PathLike)):
-            inputs = load_inputs(images, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
-            if names is not None:
-                raise ValueError("names are taken from the file names when images is a folder; leave names out")
-            return inputs
-        if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object:
-            raise TypeError(
-                f"images must be a list of arrays or a folder path, got one array of shape {images.shape}; "
-                "wrap a single image in a list: [image]"
-            )
-        try:
-            arrays = list(images)
-        except TypeError as exc:
-            raise TypeError(f"images must be a list/iterable of arrays or a folder path, got {images!r}") from exc
-        given = None if names is None else [str(n) for n in names]
-        return check_inputs(arrays, given, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
-
     def _fail(self, stage: _Stage, what: str, exc: Exception) -> PluginError:
         return PluginError(
             f"{stage.kind} {stage.name!r} from {stage.source} failed {what}: {type(exc).__name__}: {exc}"
@@ -354,15 +362,13 @@ class BootstrapChain:
         names: list[str],
         executor: Executor | None,
         store: Any = None,
+        *,
+        fitted: bool = False,
     ) -> list[np.ndarray]:
         key = f"{stage.index}-{stage.name}"
-        if isinstance(stage.obj, FitsSet):  # decisions made over the whole set (e.g. the channel), before any image
-            fit = stage.obj.fit
+        if isinstance(stage.obj, FitsSet) and not fitted:  # set-level decisions (e.g. the channel), before any image
             try:
-                if executor is not None and accepts(fit, "executor"):
-                    fit(arrays, executor=executor)
-                else:
-                    fit(arrays)
+                fit_set(stage.obj, arrays, executor)
             except Exception as exc:
                 if not stage.builtin:
                     raise self._fail(stage, "in fit()", exc) from exc
@@ -416,7 +422,13 @@ class BootstrapChain:
         return exc
 
     def _refine(
-        self, stage: _Stage, images: list[np.ndarray], masks: list[np.ndarray], names: list[str], store: Any = None
+        self,
+        stage: _Stage,
+        images: list[np.ndarray],
+        masks: list[np.ndarray],
+        names: list[str],
+        store: Any = None,
+        trusted: list[int] | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         obj = stage.obj
         key = f"{stage.index}-{stage.name}"
@@ -433,7 +445,10 @@ class BootstrapChain:
                     with unpacked(model) as inner:
                         obj = stage.obj = type(obj).load(inner)
                 else:
-                    obj.fit(images, masks)
+                    if trusted and accepts(obj.fit, "trusted"):
+                        obj.fit(images, masks, trusted=trusted)
+                    else:
+                        obj.fit(images, masks)
                     if model is not None:
                         save_stage(obj, model, self._header(stage))
                 proba = list(obj.predict_proba(images))
@@ -461,23 +476,3 @@ class BootstrapChain:
             )
         who = f"{stage.kind} {stage.name!r} from {stage.source}"
         return [check_stage_mask(m, i.shape, who=who, name=n) for m, i, n in zip(masks, images, names, strict=True)]
-
-
-# -- work sent to an executor's workers (module-level functions, so that they pickle) ------------------------------
-
-
-def _annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool, Any]]:
-    """``(True, mask)`` or ``(False, exception)`` per image, so that the caller can name the image that failed."""
-    outcomes: list[tuple[bool, Any]] = []
-    for image in images:
-        try:
-            outcomes.append((True, annotator.annotate(image)))
-        except Exception as exc:
-            outcomes.append((False, exc))
-            break
-    return outcomes
-
-
-def _predict_batch(network: Network, images: list[np.ndarray]) -> list[np.ndarray]:
-    """The network's masks: its probabilities above its own threshold, as in :meth:`BootstrapChain.run`."""
-    return [proba > network.threshold for proba in network.predict_proba(images)]

@@ -34,6 +34,7 @@ __all__ = [
     "BadInputError",
     "Inputs",
     "check_inputs",
+    "gather_inputs",
     "load_inputs",
     "scan_inputs",
 ]
@@ -376,3 +377,35 @@ def _reason(exc: BaseException, path: Path) -> str:
         if text.startswith(prefix):
             return replacement + text[len(prefix) :]
     return text.replace(quoted, "the file").strip()
+
+
+def gather_inputs(
+    images: Any,
+    names: Sequence[str] | None,
+    *,
+    skip_bad: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    channel: int | None = None,
+) -> Inputs:
+    """The inputs of :meth:`BootstrapChain.run` and ``predict``: a folder (or file list) read with
+    :func:`load_inputs`, or arrays checked with :func:`check_inputs`.
+
+    >>> gather_inputs([np.zeros((4, 4), np.uint8)], None).names
+    ['image-0000']
+    """
+    if isinstance(images, (str, os.PathLike)):
+        inputs = load_inputs(images, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
+        if names is not None:
+            raise ValueError("names are taken from the file names when images is a folder; leave names out")
+        return inputs
+    if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object:
+        raise TypeError(
+            f"images must be a list of arrays or a folder path, got one array of shape {images.shape}; "
+            "wrap a single image in a list: [image]"
+        )
+    try:
+        arrays = list(images)
+    except TypeError as exc:
+        raise TypeError(f"images must be a list/iterable of arrays or a folder path, got {images!r}") from exc
+    given = None if names is None else [str(n) for n in names]
+    return check_inputs(arrays, given, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)

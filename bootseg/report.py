@@ -203,6 +203,8 @@ def _sheet_section(run: Mapping[str, Any], folder: Path, evaluation: Mapping[str
             scores.append(f"DSC {dice_by_name[name]:.3f}")
         if item.get("objects") is not None:
             scores.append(_objects_text(item["objects"]))
+        if item.get("corrected"):
+            scores.append("corrected")
         cards.append(
             f'<div class="card"><a href="overlays/{_e(name)}.png"><img alt="{_e(name)}" '
             f'src="data:image/png;base64,{data}"></a><div class="name">{_e(name)}</div>'
@@ -253,6 +255,12 @@ def _choice_lines(run: Mapping[str, Any]) -> list[str]:
     """One line per stage that says what it chose over the set and how clear the choice was (its choices'
     ``summary``), so that a person sees first what the run decided without labels."""
     lines = []
+    corrections = run.get("corrections")
+    if corrections:
+        chosen = (corrections.get("first_stage") or {}).get("summary")
+        text = f"{len(corrections.get('images', []))} corrected image(s) from {corrections.get('folder', '')}"
+        text += f"; the first stage {chosen}" if chosen else ""
+        lines.append(f'<p class="choice"><b>Corrections:</b> {_e(text)}</p>')
     for stage in run.get("stages", []):
         summary = (stage.get("choices") or {}).get("summary")
         if summary:

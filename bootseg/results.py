@@ -107,6 +107,11 @@ class ChainResult:
         Inputs left out because they could not be used (``run(..., skip_bad=True)``).
     constant : list of str
         Names of images whose pixels all have one value.
+    corrected : list of str
+        Names of the images given a corrected mask (``run(..., corrections=...)``): their masks are the
+        corrections at every stage.
+    first_stage_choice : FirstStageChoice or None
+        How the corrections chose the first stage (only when it is ``auto`` and corrections were given).
 
     Examples
     --------
@@ -120,6 +125,8 @@ class ChainResult:
     stages: StageResults
     skipped: list[BadInput] = field(default_factory=list)
     constant: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
+    first_stage_choice: Any = None
 
     @property
     def masks(self) -> list[np.ndarray]:

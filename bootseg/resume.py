@@ -47,6 +47,25 @@ def image_digest(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def chain_state(
+    seed: int,
+    stages: list[dict[str, Any]],
+    images: Sequence[np.ndarray],
+    names: Sequence[str],
+    corrections: dict[int, np.ndarray],
+) -> dict[str, Any]:
+    """The state a checkpoint folder's work depends on: the seed, the stages, each image's name and digest, and
+    the corrections' (absent without any, so that folders written before corrections existed still resume)."""
+    state: dict[str, Any] = {
+        "seed": seed,
+        "stages": stages,
+        "images": [{"name": n, "digest": image_digest(a)} for a, n in zip(images, names, strict=True)],
+    }
+    if corrections:
+        state["corrections"] = [{"name": names[i], "digest": image_digest(m)} for i, m in corrections.items()]
+    return state
+
+
 def _check_file_name(name: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or name != name.strip():
         raise ValueError(
@@ -172,6 +191,13 @@ def _compare(old: dict[str, Any], new: dict[str, Any], folder: Path) -> None:
         if a != b:
             what = "another name" if a.get("name") != b.get("name") else "other pixels"
             raise ValueError(f"{where}: image {b.get('name')!r} has {what} than before ({a.get('name')!r}); {advice}")
+    if old.get("corrections") != new.get("corrections"):
+        was = [c.get("name") for c in old.get("corrections", [])]
+        now = [c.get("name") for c in new.get("corrections", [])]
+        said = "the same images', with other masks" if was == now else f"{len(now)} now"
+        raise ValueError(
+            f"{where}: corrections of {len(was)} image(s) there ({', '.join(was[:5]) or 'none'}), {said}; {advice}"
+        )
     raise ValueError(f"{where}; {advice}")
 
 

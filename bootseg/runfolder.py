@@ -62,6 +62,7 @@ class RunFolder:
     RECORD = "run.json"
     REPORT = "report.html"
     CONFIDENCE = "confidence.csv"
+    TO_CORRECT = "to-correct.txt"
     EVALUATION = "evaluation.csv"
     STATE = "chain-state.json"
     LABELS = "labels"
@@ -118,7 +119,7 @@ class RunFolder:
         ``labels``, ``rois`` and ``objects`` add ``labels/``, ``rois/`` and ``objects.csv``."""
         folders = {self.MASKS: ".png", **{f"{self.STAGES}/{key}": ".png" for key in stage_keys}}
         plan = self._per_image(names, folders, overlays, proba_format, labels, rois)
-        plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE, self.STATE]
+        plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE, self.TO_CORRECT, self.STATE]
         plan.files += [self.model(key).name for key in stage_keys]
         if truth:
             plan.files.append(self.EVALUATION)

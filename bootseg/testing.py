@@ -471,7 +471,7 @@ class RefinerContract(_StageContract):
         if other is not None:
             assert other.threshold == 0.3, f"threshold=0.3 gave a stage with threshold {other.threshold!r}"
             stage = other
-        from .chain import _predict_batch
+        from .stagework import predict_batch as _predict_batch
 
         masks = _predict_batch(stage, images)
         for i, (mask, proba) in enumerate(zip(masks, stage.predict_proba(images), strict=True)):
@@ -484,7 +484,7 @@ class RefinerContract(_StageContract):
 def _refined(stage: Any, images: Any, masks: Any) -> list[np.ndarray]:
     """The stage's masks as the chain makes them: a network's maps above its threshold, else ``refine``."""
     if isinstance(stage, Network):
-        from .chain import _predict_batch
+        from .stagework import predict_batch as _predict_batch
 
         images = list(images)
         stage.fit(images, masks)

@@ -23,7 +23,7 @@ from .chainspec import StageSpec, apply_shared_options
 from .common import UsageError, first_stage_pool, image_source, progress
 from .objectfiles import ObjectWriter
 from .outfolder import check_out, make_out, resume_out
-from .outputs import confidence, write_confidence_csv
+from .outputs import confidence, write_confidence_csv, write_to_correct
 from .runrecord import run_record, started_record
 
 if TYPE_CHECKING:
@@ -133,7 +133,13 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     out = (
         Path(settings.out).resolve()
         if resume
-        else check_out(settings.out, settings.inputs, overwrite=settings.overwrite, truth=settings.truth)
+        else check_out(
+            settings.out,
+            settings.inputs,
+            overwrite=settings.overwrite,
+            truth=settings.truth,
+            corrections=settings.corrections,
+        )
     )
     timings: dict[str, float] = {}
 
@@ -150,6 +156,13 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     for item in inputs.skipped:
         log.warning("skipped %s", item.line())
     names, images = inputs.names, inputs.images
+    corrections = None
+    if settings.corrections is not None:  # read and checked before OUT is touched
+        from ..corrections import check_corrections, read_corrections
+
+        corrections = read_corrections(settings.corrections, names)
+        check_corrections(corrections, names, images)
+        log.info("read %d corrected mask(s) from %s", len(corrections), settings.corrections)
     folder = RunFolder(out)
     manifest = _prepare_out(out, settings, chain.stage_names, names, resume=resume)
     if not resume:
@@ -165,7 +178,9 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     try:
         pool = first_stage_pool(settings.workers, images, chain.stages[0])
         try:
-            result = chain.run(images, names=names, max_pixels=None, checkpoint_dir=out, executor=pool)
+            result = chain.run(
+                images, names=names, max_pixels=None, checkpoint_dir=out, executor=pool, corrections=corrections
+            )
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -181,6 +196,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         objects = _write_images(folder, settings, names, images, stages)
         if scores is not None:
             write_confidence_csv(folder.file(folder.CONFIDENCE), names, scores)
+            write_to_correct(folder.file(folder.TO_CORRECT), names, scores, result.corrected)
         models = _models(folder, stages)
         timings["write"] = time.perf_counter() - tic
 
@@ -198,6 +214,10 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         record = run_record(
             settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines, objects
         )
+        corrected = set(result.corrected)
+        for item in record.inputs:
+            if item["name"] in corrected:
+                item["corrected"] = True
         record = replace(
             record,
             skipped=skipped,
@@ -206,6 +226,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             resumed=resume,
             evaluation=None if evaluation is None else evaluation.as_dict(),
             truth=None if evaluation is None else str(Path(settings.truth).resolve()),  # type: ignore[arg-type]
+            corrections=corrections_record(settings, result),
         )
         run = record.to_dict()
         from ..report import write_report
@@ -243,7 +264,8 @@ def _prepare_out(out: Path, settings: RunSettings, stage_names: list[str], names
     )
     if resume:
         return resume_out(out, plan)
-    return make_out(out, plan, protected=[*settings.inputs, *([settings.truth] if settings.truth else [])])
+    protected = [*settings.inputs, *(p for p in (settings.truth, settings.corrections) if p is not None)]
+    return make_out(out, plan, protected=protected)
 
 
 def world_size() -> int:
@@ -275,7 +297,12 @@ def _secondary(settings: RunSettings, rank: int) -> Outcome:
         max_pixels=settings.max_pixels,
         channel=settings.channel,
     )
-    chain.run(inputs.images, names=inputs.names, max_pixels=None)
+    corrections = None
+    if settings.corrections is not None:  # the same trusted labels on every process
+        from ..corrections import read_corrections
+
+        corrections = read_corrections(settings.corrections, inputs.names)
+    chain.run(inputs.images, names=inputs.names, max_pixels=None, corrections=corrections)
     return Outcome(Path(settings.out).resolve(), {"rank": rank})
 
 
@@ -309,3 +336,15 @@ def _models(folder: RunFolder, stages) -> dict[str, str]:
     from ..protocols import Network
 
     return {s.key: folder.model(s.key).name for s in stages if isinstance(s.stage, Network)}
+
+
+def corrections_record(settings: RunSettings, result: Any) -> dict[str, Any] | None:
+    """``run.json``'s ``corrections``: the folder, the images corrected and how they chose the first stage."""
+    if settings.corrections is None:
+        return None
+    choice = result.first_stage_choice
+    return {
+        "folder": str(Path(settings.corrections).resolve()),
+        "images": list(result.corrected),
+        "first_stage": None if choice is None else {**choice.to_dict(), "summary": choice.summary()},
+    }

@@ -40,6 +40,7 @@ def check_out(
     overwrite: bool,
     truth: str | None = None,
     model: str | Path | None = None,
+    corrections: str | None = None,
 ) -> Path:
     """Refuse an OUT that overlaps an input, ``truth`` or ``model``, or that holds results without ``overwrite``.
 
@@ -66,6 +67,14 @@ def check_out(
             raise UsageError(
                 f"--out '{out}' {where} --truth '{truth}'; keep the ground truth in a folder apart from --out, so "
                 "that results are never scored against themselves and the truth is never replaced"
+            )
+    if corrections is not None:
+        how = _overlap(path, Path(corrections).resolve())
+        if how is not None:
+            where = {"is": "is", "holds": "holds", "inside": "is inside"}[how]
+            raise UsageError(
+                f"--out '{out}' {where} --corrections '{corrections}'; keep the corrected masks in a folder apart "
+                "from --out (e.g. a copy of an earlier run's masks you edited), so that a run never replaces them"
             )
     if model is not None and _overlap(path, Path(model).resolve()) == "holds":
         raise UsageError(

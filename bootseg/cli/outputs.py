@@ -19,6 +19,7 @@ __all__ = [
     "read_proba",
     "write_confidence_csv",
     "write_proba",
+    "write_to_correct",
 ]
 
 
@@ -35,6 +36,22 @@ def write_confidence_csv(path: Path, names: list[str], scores: list[float]) -> P
     for score, name in sorted(zip(scores, names, strict=True)):
         writer.writerow([name, f"{score:.4f}"])
     return write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def write_to_correct(path: Path, names: list[str], scores: list[float], corrected: list[str]) -> Path:
+    """The images to correct next, one name per line, least confident first, without those already corrected,
+    atomically.
+
+    >>> import tempfile, pathlib
+    >>> path = write_to_correct(pathlib.Path(tempfile.mkdtemp()) / "t.txt", ["a", "b", "c"], [0.9, 0.1, 0.5], ["b"])
+    >>> path.read_text().split()
+    ['c', 'a']
+    """
+    from ..io import write_bytes_atomic
+
+    done = set(corrected)
+    order = [name for _, name in sorted(zip(scores, names, strict=True)) if name not in done]
+    return write_bytes_atomic(path, "".join(f"{name}\n" for name in order).encode("utf-8"))
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, proba_help: str) -> argparse._ArgumentGroup:

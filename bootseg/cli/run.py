@@ -105,6 +105,7 @@ class RunSettings:
     split: str = DEFAULT_SPLIT
     workers: int | None = None
     truth: str | None = None
+    corrections: str | None = None
     quiet: bool = False
     report_limit: int = 300
     argv: list[str] = field(default_factory=lambda: ["bootseg", *sys.argv[1:]])
@@ -172,6 +173,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="GT",
         help="after the run, score every stage against these ground-truth masks (read only then)",
     )
+    group.add_argument(
+        "--corrections",
+        metavar="DIR",
+        help="corrected masks of some of the images, named by image (0007.png for 0007.tif; 0/255 or 0/1, the "
+        "image's size): they choose the first stage (when it is auto), train the networks as trusted labels and "
+        "are those images' final masks; see docs/corrections.md",
+    )
     add_report_limit(group)
     add_object_options(parser)
     add_input_options(parser)
@@ -216,6 +224,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         split=objects.split,
         workers=args.workers,
         truth=args.truth,
+        corrections=args.corrections,
         quiet=args.quiet,
         report_limit=args.report_limit,
         argv=list(getattr(args, "argv", None) or sys.argv),

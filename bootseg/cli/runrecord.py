@@ -31,10 +31,10 @@ __all__ = [
 SETTINGS_KEYS = (
     "inputs", "out", "stages", "chain_text", "preset", "epochs", "size", "device", "seed", "save_proba",
     "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit", "channel", "labels", "objects",
-    "rois", "split",
+    "rois", "split", "corrections",
 )  # fmt: skip
 #: The settings an earlier bootseg did not record: a run it left unfinished is resumed with their defaults.
-ADDED_SETTINGS = ("channel", "labels", "objects", "rois", "split")
+ADDED_SETTINGS = ("channel", "labels", "objects", "rois", "split", "corrections")
 
 
 def settings_record(settings: RunSettings) -> dict[str, Any]:
@@ -43,8 +43,9 @@ def settings_record(settings: RunSettings) -> dict[str, Any]:
     record["inputs"] = [str(Path(p).resolve()) for p in settings.inputs]
     record["out"] = str(Path(settings.out).resolve())
     record["stages"] = [[name, dict(options)] for name, options in settings.stages]
-    if settings.truth is not None:
-        record["truth"] = str(Path(settings.truth).resolve())
+    for key in ("truth", "corrections"):
+        if getattr(settings, key) is not None:
+            record[key] = str(Path(getattr(settings, key)).resolve())
     return record
 
 
@@ -152,6 +153,7 @@ class RunRecord:
     constant_images: list[str] | None = None
     evaluation: Mapping[str, Any] | None = None
     truth: str | None = None
+    corrections: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able record, with the time it was made and the versions of this installation."""
@@ -183,6 +185,7 @@ class RunRecord:
             "resumed": self.resumed,
             "evaluation": self.evaluation,
             "truth": self.truth,
+            "corrections": self.corrections,
         }
         return {key: value for key, value in record.items() if value is not None}
 
@@ -249,6 +252,7 @@ def run_record(
             "split": settings.split,
             "workers": settings.workers,
             "truth": settings.truth,
+            "corrections": settings.corrections,
         },
         device_used=", ".join(devices) if devices else "cpu (no network stage)",
         stages=stage_records,

@@ -146,7 +146,7 @@ class UNetRefiner:
         return self._device
 
     # -- training ---------------------------------------------------------------------------------------------
-    def fit(self, images: Sequence[Any], masks: Sequence[Any]) -> UNetRefiner:
+    def fit(self, images: Sequence[Any], masks: Sequence[Any], *, trusted: Sequence[int] = ()) -> UNetRefiner:
         """Train a new network on (image, mask) pairs.
 
         Parameters
@@ -155,6 +155,9 @@ class UNetRefiner:
             Any numeric dtype; sizes may differ.
         masks : sequence of (H, W) ndarray
             Bool, 0/1 or 0/255; each of its image's size.
+        trusted : sequence of int
+            Indices of the images whose masks a person corrected: always trained on, never held out for
+            validation, and weighted up in the loss (:func:`bootseg.corrections.trust_weight`).
 
         Returns
         -------
@@ -163,6 +166,7 @@ class UNetRefiner:
         """
         import torch
 
+        from ..corrections import trust_weight
         from .augment import AugmentConfig
         from .training import train_network
         from .unet import UNet
@@ -177,6 +181,9 @@ class UNetRefiner:
         bool_masks = [
             check_mask(m, im.shape, name=f"masks[{i}]") for i, (m, im) in enumerate(zip(masks, checked, strict=True))
         ]
+        trusted = sorted({int(i) for i in trusted})
+        if trusted and not (trusted[0] >= 0 and trusted[-1] < len(images)):
+            raise ValueError(f"trusted holds image indices outside 0..{len(images) - 1}: {trusted}")
         self.config = self._scaled_config(checked, bool_masks)
         side = (self.config.size, self.config.size)
         mask_arrays = [self._target(mask, side) for mask in bool_masks]
@@ -200,7 +207,8 @@ class UNetRefiner:
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         augment = AugmentConfig() if cfg.augment else None
-        self.report = train_network(model, x, y, cfg, augment=augment)
+        weight = trust_weight(len(trusted), len(images))
+        self.report = train_network(model, x, y, cfg, augment=augment, trusted=trusted, trust_weight=weight)
         self.model = model.eval()  # once, here: prediction never switches modes, so threads may share it
         if self.report.rank == 0:  # one process logs under torchrun
             log.info(

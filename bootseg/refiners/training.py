@@ -10,6 +10,7 @@ import contextlib
 import inspect
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,15 +87,24 @@ class TrainReport:
         return self.train_images * len(self.history) / self.seconds if self.seconds else float("nan")
 
 
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(n: int, val_fraction: float, seed: int, keep: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
     """A seeded random split of ``range(n)`` into training and validation indices.
 
-    At least one image is held out when ``val_fraction > 0`` and ``n >= 2``; a single image trains alone.
+    At least one image is held out when ``val_fraction > 0`` and ``n >= 2``; a single image trains alone. The
+    indices in ``keep`` (trusted labels) are always trained on; the others are split as ``range(n)`` is without
+    them.
 
     >>> train, val = split_indices(10, 0.2, seed=0)
     >>> len(train), len(val), sorted([*train, *val]) == list(range(10))
     (8, 2, True)
+    >>> train, val = split_indices(10, 0.2, seed=0, keep=[0, 1])
+    >>> {0, 1} <= set(train.tolist()), len(val)
+    (True, 2)
     """
+    if len(keep):
+        rest = np.setdiff1d(np.arange(n), np.asarray(keep, dtype=int))
+        train, val = split_indices(len(rest), val_fraction, seed)
+        return np.sort(np.concatenate([rest[train], np.asarray(keep, dtype=int)])), rest[val]
     order = np.random.default_rng(seed).permutation(n)
     n_val = 0 if val_fraction <= 0 or n < 2 else max(1, round(val_fraction * n))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
@@ -154,6 +164,8 @@ def train_network(
     cfg: UNetConfig,
     *,
     augment: AugmentConfig | None = None,
+    trusted: Sequence[int] = (),
+    trust_weight: float = 1.0,
 ) -> TrainReport:
     """Train ``model`` in place on (image, mask) pairs that already live on the training device.
 
@@ -168,6 +180,10 @@ def train_network(
         Loss, learning rate, batch size, epochs, validation share, patience, amp, seed, progress.
     augment : AugmentConfig, optional
         Augment every training batch on the device; ``None`` trains on the plain images.
+    trusted : sequence of int
+        Images whose masks are trusted (a person's corrections): always trained on, never held out for
+        validation, and weighted ``trust_weight`` in the loss (every other image: 1).
+    trust_weight : float
 
     Returns
     -------
@@ -203,21 +219,33 @@ def train_network(
     (2, 2, 5, 1)
     """
     context = join(images.device)
+    trust = _Trust(tuple(int(i) for i in trusted), float(trust_weight), images.shape[0], images.device)
     if context is not None:
-        report = _train_distributed(model, images, masks, cfg, augment, context)
+        report = _train_distributed(model, images, masks, cfg, augment, context, trust)
     else:
-        report = _train_with_retries(model, images, masks, cfg, augment)
+        report = _train_with_retries(model, images, masks, cfg, augment, trust)
     check_converged(report, model, lr=cfg.lr)
     return report
 
 
-def _train_with_retries(model, images, masks, cfg: UNetConfig, augment) -> TrainReport:
+class _Trust:
+    """Which images are trusted labels and each image's loss weight (``None`` when no image is trusted)."""
+
+    def __init__(self, trusted: tuple[int, ...], weight: float, n: int, device: torch.device) -> None:
+        self.trusted = trusted
+        self.weights = None
+        if trusted and weight != 1.0:
+            self.weights = torch.ones(n, device=device)
+            self.weights[list(trusted)] = weight
+
+
+def _train_with_retries(model, images, masks, cfg: UNetConfig, augment, trust: _Trust) -> TrainReport:
     device = images.device
     initial = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     batch_size, retries = cfg.batch_size, 0
     while True:
         try:
-            report = _train(model, images, masks, cfg, augment, batch_size, None, model)
+            report = _train(model, images, masks, cfg, augment, batch_size, None, model, trust)
         except out_of_memory_errors() as exc:
             if batch_size <= 1:
                 raise too_large_error("training", device, size=cfg.size, base_channels=cfg.base_channels) from exc
@@ -235,7 +263,9 @@ def _train_with_retries(model, images, masks, cfg: UNetConfig, augment) -> Train
         retries += 1
 
 
-def _train_distributed(model, images, masks, cfg: UNetConfig, augment, context: Distributed) -> TrainReport:
+def _train_distributed(
+    model, images, masks, cfg: UNetConfig, augment, context: Distributed, trust: _Trust
+) -> TrainReport:
     from torch.nn.parallel import DistributedDataParallel
 
     device = images.device
@@ -248,7 +278,7 @@ def _train_distributed(model, images, masks, cfg: UNetConfig, augment, context: 
         options["device_ids"] = [device.index if device.index is not None else torch.cuda.current_device()]
     wrapped = DistributedDataParallel(model, **options)
     try:
-        return _train(model, images, masks, cfg, augment, cfg.batch_size, context, wrapped)
+        return _train(model, images, masks, cfg, augment, cfg.batch_size, context, wrapped, trust)
     except out_of_memory_errors() as exc:
         if cfg.batch_size <= 1:
             raise too_large_error("training", device, size=cfg.size, base_channels=cfg.base_channels) from exc
@@ -260,12 +290,14 @@ def _train_distributed(model, images, masks, cfg: UNetConfig, augment, context: 
         ) from exc
 
 
-def _train(model, images, masks, cfg: UNetConfig, augment, batch_size: int, context, step_model) -> TrainReport:
+def _train(
+    model, images, masks, cfg: UNetConfig, augment, batch_size: int, context, step_model, trust: _Trust
+) -> TrainReport:
     """One training run at ``batch_size``; ``context`` is ``None`` in one process, ``step_model`` the DDP wrapper."""
     device = images.device
     rank, world = (context.rank, context.world_size) if context is not None else (0, 1)
     main = rank == 0
-    train_np, val_np = split_indices(images.shape[0], cfg.val_fraction, cfg.seed)
+    train_np, val_np = split_indices(images.shape[0], cfg.val_fraction, cfg.seed, trust.trusted)
     train_idx = torch.as_tensor(train_np, device=device)
     val_idx = torch.as_tensor(val_np, device=device)
     own_val = val_idx[rank::world]
@@ -303,7 +335,10 @@ def _train(model, images, masks, cfg: UNetConfig, augment, batch_size: int, cont
                 if augment is not None:
                     x, y = augment_batch(x, y, augment, generator)
                 with autocast_for(device, cfg.amp):
-                    loss = loss_fn(step_model(_layout(x, device)), y)
+                    if trust.weights is None:
+                        loss = loss_fn(step_model(_layout(x, device)), y)
+                    else:
+                        loss = loss_fn(step_model(_layout(x, device)), y, weight=trust.weights[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -1,0 +1,226 @@
+"""Annotation effort: how much k corrected masks lift every other mask, against training on k human masks.
+
+Per dataset (at most ``--limit`` images, evenly spaced) and seed, the default chain (``auto,unet``, built as
+``bootseg run`` builds it) runs on every image, transductively, as a user runs it:
+
+* k = 0: no correction. Its confidence ranks the images (least confident first), as ``to-correct.txt`` does.
+* (a) k corrections chosen least confident first, (b) k chosen at random (the seed's draw): the true masks of those
+  images stand in for a person's corrections (``chain.run(..., corrections=...)``);
+* (c) the chain's network trained on the k random images' true masks alone (the supervised alternative);
+* (d) U-Net(human): the same network trained on every image's true mask.
+
+Every row keeps its per-image Dice, so that each is scored on the images *not* corrected (for (a), those not in
+its own k). Results are written to ``--json`` after every row, and a run started again skips the rows there.
+
+    python benchmarks/annotation_effort.py --datasets wbc_cellavision_brightfield --limit 60 --ks 0,1,5,20 --seeds 0 \\
+        --json /tmp/effort.json
+    python benchmarks/annotation_effort.py --analyse --json /tmp/effort.json [--plot docs/images/annotation-effort.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_protocol import Settings, _human_network, dataset_pairs
+
+from bootseg.cli.execute import build_chain
+from bootseg.confidence import confidence, judges_lines
+from bootseg.io import read_image, read_mask
+from bootseg.metrics import dice
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+
+
+def evenly_spaced(pairs: list[Any], limit: int | None) -> list[Any]:
+    """At most ``limit`` of ``pairs``, evenly spaced over the whole list (all of them without a limit)."""
+    if limit is None or len(pairs) <= limit:
+        return pairs
+    return [pairs[i] for i in np.linspace(0, len(pairs) - 1, limit).round().astype(int)]
+
+
+def _dice_list(masks: list[np.ndarray], truths: list[np.ndarray]) -> list[float]:
+    return [float(dice(m, t)) for m, t in zip(masks, truths, strict=True)]
+
+
+EPOCHS: int | None = None  # --epochs: fewer than the preset's, for a quick look only
+
+
+def _chain(seed: int):
+    settings = Settings("auto,unet", None, EPOCHS, None, None, "cpu", 2, None)
+    chain, _, _ = build_chain(settings.run_settings(seed))
+    return chain
+
+
+def run_rows(folder: Path, seed: int, ks: list[int], limit: int | None, done: dict[str, Any], save) -> None:
+    """Every row of one dataset and seed not already in ``done`` (a dict this function fills and saves)."""
+    pairs = evenly_spaced(dataset_pairs(folder), limit)
+    names = [name for name, _, _ in pairs]
+    images = [read_image(path) for _, path, _ in pairs]
+    truths = [read_mask(path) for _, _, path in pairs]
+    done.setdefault("names", names)
+
+    def row(key: str, make) -> dict[str, Any]:
+        if key not in done:
+            start = time.perf_counter()
+            done[key] = {**make(), "seconds": time.perf_counter() - start}
+            print(
+                f"{folder.name} seed {seed} {key}: mean DSC {np.mean(done[key]['dice']):.3f} "
+                f"({done[key]['seconds']:.0f} s)",
+                flush=True,
+            )
+            save()
+        return done[key]
+
+    def chain_row(corrected: list[int]) -> dict[str, Any]:
+        chain = _chain(seed)
+        result = chain.run(images, names=names, corrections={names[i]: truths[i] for i in corrected} or None)
+        final = list(result.stages.values())[-1]
+        lines = judges_lines(final.masks)
+        scores = [confidence(p, im, lines=lines) for p, im in zip(final.proba, images, strict=True)]
+        choice = result.first_stage_choice
+        return {
+            "corrected": corrected,
+            "dice": _dice_list(result.masks, truths),
+            "first_dice": _dice_list(result.stages[0].masks, truths),
+            "confidence": scores,
+            "first_stage": None if choice is None else choice.to_dict(),
+        }
+
+    def supervised_row(chosen: list[int]) -> dict[str, Any]:
+        network = _human_network(_chain(seed).stages[1])
+        network.fit([images[i] for i in chosen], [truths[i] for i in chosen])
+        return {"corrected": chosen, "dice": _dice_list(network.predict(images), truths)}
+
+    none = row("k0", lambda: chain_row([]))
+    row("human", lambda: supervised_row(list(range(len(images)))))
+    order = list(np.argsort(none["confidence"], kind="stable"))
+    draw = list(np.random.default_rng(seed).permutation(len(images)))
+    for k in ks:
+        if k <= 0 or k >= len(images):
+            continue
+        row(f"a{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k])))
+        row(f"b{k}", lambda k=k: chain_row(sorted(int(i) for i in draw[:k])))
+        row(f"c{k}", lambda k=k: supervised_row(sorted(int(i) for i in draw[:k])))
+
+
+def _mean_without(values: list[float], left_out: list[int]) -> float:
+    skip = set(left_out)
+    return float(np.mean([v for i, v in enumerate(values) if i not in skip]))
+
+
+def analyse(results: dict[str, Any], plot: Path | None) -> str:
+    """The markdown tables of the saved results (and the plot when asked)."""
+    lines = [
+        "| dataset | seed | images | k | no correction | (a) least confident | (b) random | (c) k human masks alone "
+        "| U-Net(human) | gap closed by (a) | first stage chosen by (a) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    curves: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for key in sorted(results):
+        dataset, seed = key.rsplit(":", 1)
+        rows = results[key]
+        if "k0" not in rows or "human" not in rows:
+            continue
+        ks = sorted(int(name[1:]) for name in rows if name.startswith("a") and name[1:].isdigit())
+        n = len(rows["names"])
+        for k in ks:
+            if any(f"{x}{k}" not in rows for x in "abc"):
+                continue
+            a, b, c = rows[f"a{k}"], rows[f"b{k}"], rows[f"c{k}"]
+            base = _mean_without(rows["k0"]["dice"], a["corrected"])
+            human = _mean_without(rows["human"]["dice"], a["corrected"])
+            got = _mean_without(a["dice"], a["corrected"])
+            gap = human - base
+            closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
+            chosen = (a.get("first_stage") or {}).get("chosen", "-")
+            lines.append(
+                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {got:.3f} | "
+                f"{_mean_without(b['dice'], b['corrected']):.3f} | {_mean_without(c['dice'], c['corrected']):.3f} | "
+                f"{human:.3f} | {closed} | `{chosen}` |"
+            )
+            curve = curves.setdefault(dataset, {"a": [], "b": [], "c": []})
+            for x, row in (("a", a), ("b", b), ("c", c)):
+                curve[x].append((k, _mean_without(row["dice"], row["corrected"])))
+        curve = curves.setdefault(dataset, {"a": [], "b": [], "c": []})
+        for x in "ab":
+            curve[x].insert(0, (0, float(np.mean(rows["k0"]["dice"]))))
+        curve["human"] = [(n, float(np.mean(rows["human"]["dice"])))]
+    if plot is not None and curves:
+        _plot(curves, plot)
+    return "\n".join(lines)
+
+
+def _plot(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    count = len(curves)
+    fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.0), squeeze=False)
+    names = {
+        "a": "bootseg + k corrections (least confident)",
+        "b": "bootseg + k corrections (random)",
+        "c": "network on k human masks alone",
+    }
+    for ax, (dataset, curve) in zip(axes[0], sorted(curves.items()), strict=True):
+        for key, style in (("a", "o-"), ("b", "s--"), ("c", "^:")):
+            points = sorted(curve[key])
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], style, label=names[key])
+        human = curve["human"][0][1]
+        ax.axhline(human, color="grey", lw=1, label="U-Net(human), all masks")
+        ax.set_title(dataset, fontsize=8)
+        ax.set_xlabel("k corrected / human masks")
+        ax.set_ylabel("mean Dice")
+        ax.set_ylim(0, 1)
+    axes[0][0].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--datasets", default=None, help="comma-separated names (default: all in --data)")
+    parser.add_argument("--limit", type=int, default=100, help="at most this many images per dataset")
+    parser.add_argument("--ks", default="0,1,5,20")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=None, help="the networks' epochs (default: the preset's)")
+    parser.add_argument("--analyse", action="store_true", help="print the tables of --json; run nothing")
+    parser.add_argument("--plot", type=Path, default=None, help="with --analyse: write the curves as a PNG")
+    args = parser.parse_args(argv)
+    results = json.loads(args.json.read_text()) if args.json.exists() else {}
+    if args.analyse:
+        print(analyse(results, args.plot))
+        return 0
+    datasets = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
+    ks = [int(k) for k in args.ks.split(",")]
+    global EPOCHS
+    EPOCHS = args.epochs
+
+    def save() -> None:
+        args.json.write_text(json.dumps(results))
+
+    start = time.perf_counter()
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for dataset in datasets:
+            done = results.setdefault(f"{dataset}:{seed}", {})
+            run_rows(args.data / dataset, seed, ks, args.limit, done, save)
+    print(f"done in {time.perf_counter() - start:.0f} s")
+    print(analyse(results, None))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
