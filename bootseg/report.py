@@ -261,6 +261,13 @@ def _choice_lines(run: Mapping[str, Any]) -> list[str]:
         text = f"{len(corrections.get('images', []))} corrected image(s) from {corrections.get('folder', '')}"
         text += f"; the first stage {chosen}" if chosen else ""
         lines.append(f'<p class="choice"><b>Corrections:</b> {_e(text)}</p>')
+    waiting = [i for i in run.get("inputs", []) if i.get("confidence") is not None and not i.get("corrected")]
+    if waiting:
+        waiting.sort(key=lambda item: (item["confidence"], item["name"]))
+        names = ", ".join(item["name"] for item in waiting[:5])
+        lines.append(
+            f'<p class="next"><b>To correct next</b> (least confident first; all in to-correct.txt): {_e(names)}</p>'
+        )
     for stage in run.get("stages", []):
         summary = (stage.get("choices") or {}).get("summary")
         if summary:

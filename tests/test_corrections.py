@@ -255,7 +255,12 @@ def test_run_with_corrections_writes_what_to_correct_next(folders, tmp_path):
     from bootseg.io import read_mask
 
     np.testing.assert_array_equal(read_mask(out / "masks" / "c04.png"), read_mask(folders / "fixes" / "c04.png"))
-    assert "Corrections:" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert (
+        "Corrections:" in page
+        and f"<b>To correct next</b> (least confident first; all in to-correct.txt): {', '.join(expected[:5])}</p>"
+        in page
+    )
 
 
 def test_run_refuses_bad_corrections_before_writing(folders, tmp_path, capsys):
@@ -270,3 +275,23 @@ def test_run_refuses_bad_corrections_before_writing(folders, tmp_path, capsys):
     inside = ["run", str(folders / "images"), "--out", str(folders / "fixes" / "out"), "--chain", "otsu"]
     assert main([*inside, "--corrections", str(folders / "fixes"), "-q"]) == 2
     assert "is inside --corrections" in capsys.readouterr().err
+
+
+def test_run_again_repeats_an_earlier_run_with_corrections(folders, tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    chain = "otsu,unet(size=32,epochs=1,base_channels=4,batch_size=4)"
+    assert main(["run", str(folders / "images"), "--out", str(first), "--chain", chain, "--seed", "3", "-q"]) == 0
+    again = ["run", "--again", str(first), "--out", str(second), "--corrections", str(folders / "fixes"), "-q"]
+    assert main(again) == 0
+    before, after = (json.loads((f / "run.json").read_text()) for f in (first, second))
+    for key in ("inputs", "stages", "seed", "chain_text", "preset"):
+        assert after["settings"][key] == before["settings"][key]
+    assert after["corrections"]["images"] == ["c01", "c04"] and "corrections" not in before
+    assert (second / "to-correct.txt").read_text().split()[0] not in ("c01", "c04")
+    capsys.readouterr()
+    assert main(["run", "--again", str(first), "--out", str(tmp_path / "x"), "--chain", "kmeans", "-q"]) == 2
+    assert "leave out --chain" in capsys.readouterr().err
+    assert main(["run", "--again", str(first), "-q"]) == 2
+    assert "--again RUN needs --out NEW" in capsys.readouterr().err
+    assert main(["run", "--again", str(tmp_path), "--out", str(tmp_path / "y"), "-q"]) == 2
+    assert "no run.json there" in capsys.readouterr().err

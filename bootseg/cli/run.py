@@ -53,7 +53,12 @@ name another input has) the run lists them all and stops before writing anything
 out (they are listed in the log, run.json and the report). Each stage's masks and each trained network are
 written as soon as they are done, so an interrupted run (Ctrl-C, a killed process) is finished by
 `bootseg run --resume OUT`: finished work is kept, trained networks are loaded instead of retrained, and the
-results are those of an uninterrupted run."""
+results are those of an uninterrupted run.
+
+Corrections: fix a few masks (to-correct.txt lists the images least confident first), save them in a folder
+under their images' names, and run again with --corrections (--again RUN takes the inputs and settings of an
+earlier run): the corrections choose the first stage, train the networks as trusted labels and are those
+images' masks."""
 
 EPILOG = """\
 examples:
@@ -65,6 +70,7 @@ examples:
   bootseg run stacks/ --out results/ --channel 0      # the first channel of multi-channel TIFFs
   bootseg run images/ --out results/ --skip-bad       # leave out unreadable images instead of stopping
   bootseg run --resume results/                       # finish an interrupted run
+  bootseg run --again results/ --corrections fixed/ --out results-2/   # the same run, with corrected masks
 
 chain.toml:
   [[stage]]
@@ -166,6 +172,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="finish the interrupted run in OUT with the settings it was started with (give no other input or "
         "option); what it finished is kept",
     )
+    parser.add_argument(
+        "--again",
+        metavar="RUN",
+        help="run again with the inputs and settings of the earlier run in RUN (its run.json), into a new --out; "
+        "give --corrections (and --truth, runtime options) beside it",
+    )
     add_chain_options(parser)
     group = add_output_options(parser, proba_help="also write the last network's probability maps")
     group.add_argument(
@@ -235,9 +247,13 @@ def command(args: argparse.Namespace) -> int:
     if args.resume is not None and world_size() > 1:
         raise UsageError("--resume runs in one process; start it without torchrun")
     if args.resume is not None:
+        if args.again is not None:
+            raise UsageError("give --resume OUT or --again RUN, not both")
         settings = resumed_settings(args)
         if settings is None:
             return 0
+    elif args.again is not None:
+        settings = again_settings(args)
     else:
         settings = settings_from_args(args)
     try:
@@ -322,6 +338,39 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     argv = record.get("argv") if isinstance(record.get("argv"), list) else list(args.argv)
     runtime = {key: getattr(args, key, None) for key in ("workers", "threads")}  # this machine's, not the run's
     return RunSettings(**values, overwrite=False, quiet=args.quiet, argv=argv, resume=True, **runtime)
+
+
+def again_settings(args: argparse.Namespace) -> RunSettings:
+    """The settings of the earlier run in ``args.again`` (its ``run.json``), with this command's ``--out``,
+    ``--corrections``, ``--truth`` and runtime options; any other input or option is refused (it would be a
+    different run, so start it with ``bootseg run IMAGES ...``)."""
+    from ..runfile import read_runfile
+
+    allowed = ("again", "out", "corrections", "truth", "overwrite", "quiet", "verbose", "workers", "threads")
+    given = _options_given(args, allowed=(*allowed, "help", "handler", "argv"))
+    if given:
+        raise UsageError(
+            f"--again takes the inputs and settings of the earlier run; leave out {', '.join(given)} (beside "
+            "--again give only --out, --corrections, --truth, --overwrite and runtime options)"
+        )
+    if args.out is None:
+        raise UsageError("--again RUN needs --out NEW: the folder of the new run (RUN is left as it is)")
+    folder = Path(args.again)
+    if not (folder / "run.json").is_file():
+        raise UsageError(f"--again '{folder}': no run.json there, so no earlier run to repeat")
+    try:
+        record = read_runfile(folder)
+    except ValueError as exc:
+        raise UsageError(f"--again '{folder}': {exc}") from exc
+    stored = record.get("settings")
+    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS if key not in ADDED_SETTINGS):
+        raise UsageError(f"--again '{folder}': run.json does not record the settings of a run")
+    values = {key: stored[key] for key in SETTINGS_KEYS if key in stored}
+    values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
+    values.update(out=args.out, corrections=args.corrections, truth=args.truth)
+    runtime = {key: getattr(args, key, None) for key in ("workers", "threads")}
+    log.info("running again the run of '%s' (%s) into '%s'", folder, record.get("command", ""), args.out)
+    return RunSettings(**values, overwrite=args.overwrite, quiet=args.quiet, argv=list(args.argv), **runtime)
 
 
 def _resumable(exc: OSError, out: str) -> OSError:
