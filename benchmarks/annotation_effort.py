@@ -156,7 +156,26 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
         curve["human"] = [(n, float(np.mean(rows["human"]["dice"])))]
     if plot is not None and curves:
         _plot(curves, plot)
+    lines += ["", "| dataset | bootseg + 5 corrections | human masks the network alone needs to match it |"]
+    lines.append("|---|---|---|")
+    for dataset, curve in sorted(curves.items()):
+        target = dict(curve["a"]).get(5)
+        if target is None:
+            continue
+        lines.append(f"| {dataset} | {target:.3f} | {_needed(curve, target)} |")
     return "\n".join(lines)
+
+
+def _needed(curve: dict[str, list[tuple[int, float]]], target: float) -> str:
+    """How many human masks the network trained on them alone needs to reach ``target``, as a range of the k
+    measured (the last point: every image's mask)."""
+    points = sorted([*curve["c"], *curve["human"]])
+    below = 0
+    for k, value in points:
+        if value >= target:
+            return f"{below + 1}–{k}" if below + 1 < k else f"{k}"
+        below = k
+    return f"more than {points[-1][0]} (all: {points[-1][1]:.3f})"
 
 
 def _plot(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> None:
