@@ -290,9 +290,16 @@ class BootstrapChain:
         return chain_state(self.seed, stages, arrays, names, fixed or {})
 
     def predict(
-        self, images: Iterable[Any] | str | os.PathLike, *, executor: Executor | None = None
+        self,
+        images: Iterable[Any] | str | os.PathLike,
+        *,
+        executor: Executor | None = None,
+        channel: int | None = None,
     ) -> list[np.ndarray]:
         """Label new images with the trained last stage (the first stage alone for a one-stage chain).
+
+        ``channel`` picks one channel (0-based) of every image, as in :meth:`run`: give the one the chain was
+        run with.
 
         Returns bool ``(H, W)`` masks, one per image. A network stage must have been trained by :meth:`run`
         (or be a trained object given to the chain).
@@ -312,7 +319,7 @@ class BootstrapChain:
         >>> all(np.array_equal(a, b) for a, b in zip(masks, chain.predict(images)))
         True
         """
-        inputs = gather_inputs(images, None)
+        inputs = gather_inputs(images, None, channel=channel)
         arrays, names = [read_only(a) for a in inputs.images], inputs.names
         last = self._stages[-1]
         if last.kind == "annotator":

@@ -93,6 +93,18 @@ def test_the_first_stage_on_a_channel_is_the_first_stage_on_that_channel_alone(s
     assert not all(np.array_equal(a, b) for a, b in zip(nuclei, alone))  # the channel matters
 
 
+def test_chain_predict_takes_the_channel_too(stacks):
+    arrays, folders = stacks
+    chain = BootstrapChain(["otsu", ("unet", {"size": 48, "epochs": 1, "base_channels": 4})], progress=False)
+    chain.run(folders["last"], channel=1)
+    alone = chain.predict(folders["alone"])
+    for source in (folders["first"], arrays):
+        picked = chain.predict(source, channel=1)
+        assert all(np.array_equal(a, b) for a, b in zip(picked, alone))
+    with pytest.raises(BadInputError, match="channel"):
+        chain.predict(folders["last"])  # two channels without one picked
+
+
 def test_cli_run_with_a_channel(stacks, tmp_path, capsys):
     _, folders = stacks
     picked, alone = tmp_path / "picked", tmp_path / "alone-out"
