@@ -6,7 +6,8 @@ Per dataset (at most ``--limit`` images, evenly spaced) and seed, the default ch
 * k = 0: no correction. Its confidence ranks the images (least confident first), as ``to-correct.txt`` does.
 * (a) k corrections chosen least confident first, (b) k chosen at random (the seed's draw): the true masks of those
   images stand in for a person's corrections (``chain.run(..., corrections=...)``);
-* (c) the chain's network trained on the k random images' true masks alone (the supervised alternative);
+* (c) the chain's network trained on the k random images' true masks alone (the supervised alternative), with as
+  many optimiser steps and as much patience as on every image;
 * (d) U-Net(human): the same network trained on every image's true mask.
 
 Every row keeps its per-image Dice, so that each is scored on the images *not* corrected (for (a), those not in
@@ -97,6 +98,7 @@ def run_rows(folder: Path, seed: int, ks: list[int], limit: int | None, done: di
 
     def supervised_row(chosen: list[int]) -> dict[str, Any]:
         network = _human_network(_chain(seed).stages[1])
+        network = _as_many_steps(network, len(chosen), len(images))
         network.fit([images[i] for i in chosen], [truths[i] for i in chosen])
         return {"corrected": chosen, "dice": _dice_list(network.predict(images), truths)}
 
@@ -110,6 +112,22 @@ def run_rows(folder: Path, seed: int, ks: list[int], limit: int | None, done: di
         row(f"a{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k])))
         row(f"b{k}", lambda k=k: chain_row(sorted(int(i) for i in draw[:k])))
         row(f"c{k}", lambda k=k: supervised_row(sorted(int(i) for i in draw[:k])))
+
+
+def _as_many_steps(network: Any, k: int, n: int) -> Any:
+    """The network to train on ``k`` images with as many optimiser steps (and as much patience) as on ``n``: a user
+    who trains on a few masks trains until the network has converged, not for the epochs of a large set."""
+    import math
+
+    cfg = network.config
+    steps = lambda count: math.ceil(max(1, count - round(cfg.val_fraction * count)) / cfg.batch_size)  # noqa: E731
+    factor = steps(n) / steps(k)
+    if factor <= 1:
+        return network
+    options = {**cfg.to_dict(), "epochs": math.ceil(cfg.epochs * factor)}
+    if cfg.patience is not None:
+        options["patience"] = math.ceil(cfg.patience * factor)
+    return type(network)(preset=None, **options)
 
 
 def _mean_without(values: list[float], left_out: list[int]) -> float:

@@ -251,7 +251,7 @@ def _objects_section(run: Mapping[str, Any], limit: int) -> str:
     return f'{lead}<details class="objects"><summary>objects per image{more}</summary>{table}</details>'
 
 
-def _choice_lines(run: Mapping[str, Any]) -> list[str]:
+def _choice_lines(run: Mapping[str, Any], folder: str | os.PathLike | None = None) -> list[str]:
     """One line per stage that says what it chose over the set and how clear the choice was (its choices'
     ``summary``), so that a person sees first what the run decided without labels."""
     lines = []
@@ -261,10 +261,17 @@ def _choice_lines(run: Mapping[str, Any]) -> list[str]:
         text = f"{len(corrections.get('images', []))} corrected image(s) from {corrections.get('folder', '')}"
         text += f"; the first stage {chosen}" if chosen else ""
         lines.append(f'<p class="choice"><b>Corrections:</b> {_e(text)}</p>')
-    waiting = [i for i in run.get("inputs", []) if i.get("confidence") is not None and not i.get("corrected")]
+    from .runfolder import RunFolder
+
+    listed = Path(folder) / RunFolder.TO_CORRECT if folder is not None else None
+    if listed is not None and listed.is_file():  # the run's own order (confidence at full precision)
+        waiting = listed.read_text(encoding="utf-8").split("\n")
+    else:
+        scored = [i for i in run.get("inputs", []) if i.get("confidence") is not None and not i.get("corrected")]
+        waiting = [item["name"] for item in sorted(scored, key=lambda item: (item["confidence"], item["name"]))]
+    waiting = [name for name in waiting if name]
     if waiting:
-        waiting.sort(key=lambda item: (item["confidence"], item["name"]))
-        names = ", ".join(item["name"] for item in waiting[:5])
+        names = ", ".join(waiting[:5])
         lines.append(
             f'<p class="next"><b>To correct next</b> (least confident first; all in to-correct.txt): {_e(names)}</p>'
         )
@@ -313,7 +320,7 @@ def render_report(
     if warnings:  # first: a run that segmented nothing must not look like a result
         items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
         parts += [f'<h2 class="low">Warnings ({len(warnings)})</h2>', f'<ul class="warnings low">{items}</ul>']
-    parts += _choice_lines(run)
+    parts += _choice_lines(run, folder)
     skipped = run.get("skipped") or []
     if skipped:
         items = "".join(f"<li><code>{_e(i.get('source', ''))}</code>: {_e(i.get('reason', ''))}</li>" for i in skipped)

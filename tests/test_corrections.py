@@ -295,3 +295,20 @@ def test_run_again_repeats_an_earlier_run_with_corrections(folders, tmp_path, ca
     assert "--again RUN needs --out NEW" in capsys.readouterr().err
     assert main(["run", "--again", str(tmp_path), "--out", str(tmp_path / "y"), "-q"]) == 2
     assert "no run.json there" in capsys.readouterr().err
+
+
+def test_the_network_trains_on_the_corrected_images_alone_after_the_set(spheroids):
+    from bootseg.refiners import UNetRefiner
+
+    images, truth = spheroids
+    options = {"size": 32, "epochs": 2, "base_channels": 4, "batch_size": 4, "progress": False, "min_radius": 0}
+    unet = UNetRefiner(trusted_epochs=3, **options).fit(images, truth, trusted=[1, 6])
+    report = unet.trusted_report
+    assert report is not None and len(report.history) == 3 and report.train_images == 2 and report.val_images == 0
+    assert unet.choices()["trusted"] == {"images": 2, "weight": trust_weight(2, 10), "epochs": 3}
+    plain = UNetRefiner(trusted_epochs=3, **options).fit(images, truth)
+    assert plain.trusted_report is None and "trusted" not in plain.choices()
+    with pytest.raises(ValueError, match=r"trusted_epochs must be between 0 and 100000 \(MAX_EPOCHS\), got 100001"):
+        UNetRefiner(trusted_epochs=100_001)
+    with pytest.raises(ValueError, match=r"trusted holds image indices outside 0\.\.9: \[3, 10\]"):
+        UNetRefiner(**options).fit(images, truth, trusted=[3, 10])

@@ -68,6 +68,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The learning rate of the training on the corrected images alone (``trusted_epochs``), as a share of ``lr``: small
+#: steps from the weights the whole set gave, so that the network keeps what it learned there.
+TRUSTED_LR_SCALE = 0.1
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """Every option of the ``unet`` stage, after the preset was applied.
@@ -111,6 +116,11 @@ class UNetConfig:
         Never stop before this many epochs.
     augment : bool
         Apply the paper's augmentations (see :class:`bootseg.refiners.augment.AugmentConfig`) to training batches.
+    trusted_epochs : int
+        After training on every image, train this many more epochs on the corrected images alone (the ``trusted``
+        of :meth:`UNetRefiner.fit`), at a tenth of ``lr`` (:data:`TRUSTED_LR_SCALE`), with nothing held out, so that the
+        network takes their rule over a first stage's mistake that is the same on many images; 0 for none. Only
+        with corrections.
     label_sigma : float
         Gaussian smoothing (in working-size pixels) of the noisy masks into soft targets (default 1.0; the
         ``paper`` preset: 0, hard targets). Speckle in a first stage's mask becomes a minority vote the network
@@ -158,6 +168,7 @@ class UNetConfig:
     min_delta: float = 0.0
     min_epochs: int = 0
     augment: bool = True
+    trusted_epochs: int = 100
     label_sigma: float = 1.0
     threshold: float = 0.5
     tta: bool = False
@@ -214,6 +225,7 @@ class UNetConfig:
         ):
             raise ValueError(f"min_delta must be a share of the loss in [0, 1), such as 0.01, got {self.min_delta!r}")
         _check_int("min_epochs", self.min_epochs, 0)
+        _check_int("trusted_epochs", self.trusted_epochs, 0, MAX_EPOCHS, "MAX_EPOCHS")
         if not (
             isinstance(self.label_sigma, (int, float)) and math.isfinite(self.label_sigma) and self.label_sigma >= 0
         ):

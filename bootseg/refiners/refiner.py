@@ -59,6 +59,16 @@ def _resize(array: np.ndarray, size: tuple[int, int], *, nearest: bool = False) 
     return out[:, :, None] if array.ndim == 3 and out.ndim == 2 else out
 
 
+def _trusted_config(cfg: UNetConfig) -> UNetConfig:
+    """The options of the training on the corrected images alone: ``trusted_epochs`` at a tenth of ``lr``, every
+    epoch, nothing held out."""
+    from .config import TRUSTED_LR_SCALE
+
+    return dataclasses.replace(
+        cfg, epochs=cfg.trusted_epochs, lr=cfg.lr * TRUSTED_LR_SCALE, val_fraction=0.0, patience=None, min_epochs=0
+    )
+
+
 class UNetRefiner:
     """A U-Net stage that learns from noisy masks (the :class:`~bootseg.protocols.Refiner` protocol).
 
@@ -101,6 +111,9 @@ class UNetRefiner:
         self.model: torch.nn.Module | None = None
         self.in_channels: int | None = None
         self.report: TrainReport | None = None
+        #: The training on the corrected images alone (``trusted_epochs``), when :meth:`fit` had any.
+        self.trusted_report: TrainReport | None = None
+        self._trusted: dict[str, Any] = {}
         self._device: torch.device | None = None
         from .device import resolve_device
 
@@ -209,6 +222,10 @@ class UNetRefiner:
         augment = AugmentConfig() if cfg.augment else None
         weight = trust_weight(len(trusted), len(images))
         self.report = train_network(model, x, y, cfg, augment=augment, trusted=trusted, trust_weight=weight)
+        self.trusted_report = None
+        self._trusted = {"images": len(trusted), "weight": weight, "epochs": cfg.trusted_epochs} if trusted else {}
+        if trusted and cfg.trusted_epochs > 0:  # then the corrected images alone, in small steps
+            self.trusted_report = train_network(model, x[trusted], y[trusted], _trusted_config(cfg), augment=augment)
         self.model = model.eval()  # once, here: prediction never switches modes, so threads may share it
         if self.report.rank == 0:  # one process logs under torchrun
             log.info(
@@ -255,8 +272,11 @@ class UNetRefiner:
 
     def choices(self) -> dict[str, Any]:
         """What :meth:`fit` chose for its set: the masks' finest radius, the working size and the crop (with
-        ``min_radius`` > 0), and on the CPU the threads it trained with and why (empty before :meth:`fit`)."""
+        ``min_radius`` > 0), with corrections how many it trusted, their weight and the epochs on them alone, and
+        on the CPU the threads it trained with and why (empty before :meth:`fit`)."""
         made = dict(self.scale)
+        if self._trusted:
+            made["trusted"] = dict(self._trusted)
         if self.threads is not None:
             made["threads"], made["threads_reason"] = self.threads.threads, self.threads.reason
             made["omp_wait_policy"] = self.threads.wait_policy
