@@ -204,3 +204,25 @@ def test_a_full_disk_names_the_file_and_says_to_resume(images, tmp_path, monkeyp
     assert "No space left on device" in message and f"'{out}" in message
     assert f"bootseg run --resume {out}" in message
     assert not list(out.rglob("*.tmp"))
+
+
+def test_a_killed_run_with_corrections_resumes_to_the_same_outputs(images, tmp_path):
+    from bootseg.io import write_mask
+
+    fixes = tmp_path / "fixes"
+    fixes.mkdir()
+    _, truths = synthetic_spheroids(8, size=40, seed=3)
+    for i in (2, 5):
+        write_mask(fixes / f"cell {i:02d}.png", truths[i])
+    chain = "auto,unet(size=32,epochs=2,base_channels=4,batch_size=4,trusted_epochs=2)"
+    common = ["--chain", chain, "--corrections", fixes, "-q"]
+    reference = tmp_path / "reference"
+    done = _bootseg(tmp_path, 0, "run", images, "--out", reference, *common)
+    assert done.returncode == 0, done.stderr
+    writes = int(done.stderr.split("writes")[-1])
+    out = tmp_path / "killed"
+    assert _bootseg(tmp_path, writes // 2, "run", images, "--out", out, *common).returncode == 9
+    resumed = _bootseg(tmp_path, 0, "run", "--resume", out, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    _same_outputs(reference, out)
+    assert json.loads((out / "run.json").read_text())["corrections"]["images"] == ["cell 02", "cell 05"]
