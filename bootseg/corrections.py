@@ -68,22 +68,14 @@ def read_corrections(folder: str | Path, names: Sequence[str]) -> dict[str, np.n
     >>> {name: int(mask.sum()) for name, mask in read_corrections(folder, ["a", "b"]).items()}
     {'b': 3}
     """
-    from .io import list_images, read_mask
+    from .io import index_by_stem, read_mask
 
     folder = Path(folder)
-    if not folder.exists():
-        raise FileNotFoundError(f"corrections folder '{folder}' does not exist")
-    if not folder.is_dir():
-        raise ValueError(f"corrections '{folder}' is not a folder; give the folder that holds the corrected masks")
+    try:
+        found = index_by_stem(folder, "corrections")
+    except NotADirectoryError as exc:
+        raise ValueError(str(exc)) from exc
     known = set(names)
-    found: dict[str, Path] = {}
-    for path in list_images(folder):
-        if path.stem in found:
-            raise ValueError(
-                f"corrections folder '{folder}' holds two files named {path.stem!r}: {found[path.stem].name} and "
-                f"{path.name}; keep one"
-            )
-        found[path.stem] = path
     unknown = sorted(set(found) - known)
     if unknown:
         listed = ", ".join(found[name].name for name in unknown[:5]) + (" ..." if len(unknown) > 5 else "")

@@ -23,22 +23,12 @@ def index_masks(folder: str | Path, what: str) -> dict[str, Path]:
     >>> sorted(index_masks(folder, "ground-truth"))
     ['0001', '0002']
     """
-    from ..io import list_images
+    from ..io import index_by_stem
 
-    folder = Path(folder)
-    if not folder.exists():
-        raise FileNotFoundError(f"{what} folder '{folder}' does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"{what} '{folder}' is not a folder; give the folder that holds the masks")
-    index: dict[str, Path] = {}
-    for path in list_images(folder):
-        if path.stem in index:
-            raise ValueError(
-                f"{what} folder '{folder}' holds two files named {path.stem!r}: "
-                f"{index[path.stem].name} and {path.name}; keep one"
-            )
-        index[path.stem] = path
-    return index
+    try:
+        return index_by_stem(folder, what)
+    except NotADirectoryError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 class Matching(NamedTuple):

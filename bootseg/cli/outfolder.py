@@ -60,22 +60,17 @@ def check_out(
                 f"--out '{out}' holds the input '{source}'; choose an --out that neither holds an input nor lies "
                 "inside one, so that bootseg never writes over or removes its inputs"
             )
-    if truth is not None:
-        how = _overlap(path, Path(truth).resolve())
+    kept = {
+        "--truth": "keep the ground truth in a folder apart from --out, so that results are never scored against "
+        "themselves and the truth is never replaced",
+        "--corrections": "keep the corrected masks in a folder apart from --out (e.g. a copy of an earlier run's "
+        "masks you edited), so that a run never replaces them",
+    }
+    for flag, folder in (("--truth", truth), ("--corrections", corrections)):
+        how = None if folder is None else _overlap(path, Path(folder).resolve())
         if how is not None:
             where = {"is": "is", "holds": "holds", "inside": "is inside"}[how]
-            raise UsageError(
-                f"--out '{out}' {where} --truth '{truth}'; keep the ground truth in a folder apart from --out, so "
-                "that results are never scored against themselves and the truth is never replaced"
-            )
-    if corrections is not None:
-        how = _overlap(path, Path(corrections).resolve())
-        if how is not None:
-            where = {"is": "is", "holds": "holds", "inside": "is inside"}[how]
-            raise UsageError(
-                f"--out '{out}' {where} --corrections '{corrections}'; keep the corrected masks in a folder apart "
-                "from --out (e.g. a copy of an earlier run's masks you edited), so that a run never replaces them"
-            )
+            raise UsageError(f"--out '{out}' {where} {flag} '{folder}'; {kept[flag]}")
     if model is not None and _overlap(path, Path(model).resolve()) == "holds":
         raise UsageError(
             f"--out '{out}' holds the model '{model}' that predict reads; choose another --out (e.g. "

@@ -10,6 +10,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..objects import DEFAULT_SPLIT
 from .chainspec import StageSpec, load_config, parse_chain
@@ -302,14 +303,31 @@ def _options_given(args: argparse.Namespace, *, allowed: tuple[str, ...]) -> lis
     return given
 
 
+def _recorded(folder: Path, flag: str, missing: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run record in ``folder`` and the settings it stored, as :class:`RunSettings` fields; ``flag`` and
+    ``missing`` word the errors."""
+    from ..runfile import read_runfile
+
+    if not (folder / "run.json").is_file():
+        raise UsageError(f"{flag} '{folder}': no run.json there, so {missing}")
+    try:
+        record = read_runfile(folder)
+    except ValueError as exc:
+        raise UsageError(f"{flag} '{folder}': {exc}") from exc
+    stored = record.get("settings")
+    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS if key not in ADDED_SETTINGS):
+        raise UsageError(f"{flag} '{folder}': run.json does not record the settings of a resumable run")
+    values = {key: stored[key] for key in SETTINGS_KEYS if key in stored}
+    values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
+    return record, values
+
+
 def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
     """The settings of the interrupted run in ``args.resume``, or ``None`` (logged) if that run is complete.
 
     Raises :class:`UsageError` if other inputs or options are given beside ``--resume``, or the folder holds no
     run that can be resumed.
     """
-    from ..runfile import read_runfile
-
     allowed = ("resume", "quiet", "verbose", "workers", "threads", "help", "handler", "argv")
     given = _options_given(args, allowed=allowed)
     if given:
@@ -318,21 +336,11 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
             "(or start a new run in another folder)"
         )
     folder = Path(args.resume)
-    if not (folder / "run.json").is_file():
-        raise UsageError(f"--resume '{folder}': no run.json there, so no run to resume; {_no_record_hint(folder)}")
-    try:
-        record = read_runfile(folder)
-    except ValueError as exc:
-        raise UsageError(f"--resume '{folder}': {exc}") from exc
+    record, values = _recorded(folder, "--resume", f"no run to resume; {_no_record_hint(folder)}")
     if record.get("status") == "complete":
         log.info("the run in '%s' is complete; nothing to resume", folder)
         print(folder.resolve())
         return None
-    stored = record.get("settings")
-    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS if key not in ADDED_SETTINGS):
-        raise UsageError(f"--resume '{folder}': run.json does not record the settings of a resumable run")
-    values = {key: stored[key] for key in SETTINGS_KEYS if key in stored}
-    values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
     values["out"] = str(folder)
     log.info("resuming the run in '%s' (%s)", folder, record.get("command", ""))
     argv = record.get("argv") if isinstance(record.get("argv"), list) else list(args.argv)
@@ -344,8 +352,6 @@ def again_settings(args: argparse.Namespace) -> RunSettings:
     """The settings of the earlier run in ``args.again`` (its ``run.json``), with this command's ``--out``,
     ``--corrections``, ``--truth`` and runtime options; any other input or option is refused (it would be a
     different run, so start it with ``bootseg run IMAGES ...``)."""
-    from ..runfile import read_runfile
-
     allowed = ("again", "out", "corrections", "truth", "overwrite", "quiet", "verbose", "workers", "threads")
     given = _options_given(args, allowed=(*allowed, "help", "handler", "argv"))
     if given:
@@ -356,17 +362,7 @@ def again_settings(args: argparse.Namespace) -> RunSettings:
     if args.out is None:
         raise UsageError("--again RUN needs --out NEW: the folder of the new run (RUN is left as it is)")
     folder = Path(args.again)
-    if not (folder / "run.json").is_file():
-        raise UsageError(f"--again '{folder}': no run.json there, so no earlier run to repeat")
-    try:
-        record = read_runfile(folder)
-    except ValueError as exc:
-        raise UsageError(f"--again '{folder}': {exc}") from exc
-    stored = record.get("settings")
-    if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS if key not in ADDED_SETTINGS):
-        raise UsageError(f"--again '{folder}': run.json does not record the settings of a run")
-    values = {key: stored[key] for key in SETTINGS_KEYS if key in stored}
-    values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
+    record, values = _recorded(folder, "--again", "no earlier run to repeat")
     values.update(out=args.out, corrections=args.corrections, truth=args.truth)
     runtime = {key: getattr(args, key, None) for key in ("workers", "threads")}
     log.info("running again the run of '%s' (%s) into '%s'", folder, record.get("command", ""), args.out)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from .atomic import atomic_write, write_bytes_atomic
 from .formats import IMAGE_SUFFIXES, ImageReadError
-from .reading import list_images, pick_channel, pixel_limit_reason, read_image, read_images, read_mask
+from .reading import index_by_stem, list_images, pick_channel, pixel_limit_reason, read_image, read_images, read_mask
 from .writing import write_image, write_mask
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageReadError",
     "atomic_write",
+    "index_by_stem",
     "list_images",
     "pick_channel",
     "pixel_limit_reason",

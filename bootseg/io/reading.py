@@ -339,3 +339,32 @@ def read_images(source: PathLike | Iterable[PathLike]) -> tuple[list[np.ndarray]
     """
     paths = list_images(source)
     return [read_image(path) for path in paths], paths
+
+
+def index_by_stem(folder: PathLike, what: str) -> dict[str, Path]:
+    """The image files in ``folder`` by file stem (``0001.png`` → ``"0001"``), for masks named by their image.
+
+    ``what`` names the folder in the errors: a missing folder (:class:`FileNotFoundError`), a file where a folder
+    was asked for (:class:`NotADirectoryError`), no image file in it or two files of one stem (:class:`ValueError`).
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("0002.tif", "0001.png"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> sorted(index_by_stem(folder, "ground-truth"))
+    ['0001', '0002']
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"{what} folder '{folder}' does not exist")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{what} '{folder}' is not a folder; give the folder that holds the masks")
+    index: dict[str, Path] = {}
+    for path in list_images(folder):
+        if path.stem in index:
+            raise ValueError(
+                f"{what} folder '{folder}' holds two files named {path.stem!r}: "
+                f"{index[path.stem].name} and {path.name}; keep one"
+            )
+        index[path.stem] = path
+    return index
