@@ -22,6 +22,7 @@ from .formats import (
 )
 
 __all__ = [
+    "index_by_stem",
     "list_images",
     "pick_channel",
     "pixel_limit_reason",
