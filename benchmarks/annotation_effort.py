@@ -15,7 +15,8 @@ its own k). Results are written to ``--json`` after every row, and a run started
 
     python benchmarks/annotation_effort.py --datasets wbc_cellavision_brightfield --limit 60 --ks 0,1,5,20 --seeds 0 \\
         --json /tmp/effort.json
-    python benchmarks/annotation_effort.py --analyse --json /tmp/effort.json [--plot docs/images/annotation-effort.png]
+    python benchmarks/annotation_effort.py --analyse --json /tmp/effort.json [more.json ...] \\
+        [--plot docs/images/annotation-effort.png]
 """
 
 from __future__ import annotations
@@ -174,13 +175,23 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
         curve["human"] = [(n, float(np.mean(rows["human"]["dice"])))]
     if plot is not None and curves:
         _plot(curves, plot)
-    lines += ["", "| dataset | bootseg + 5 corrections | human masks the network alone needs to match it |"]
-    lines.append("|---|---|---|")
+    lines += ["", "| dataset | bootseg + 5 corrections | human masks the network alone needs to match it | minutes |"]
+    lines.append("|---|---|---|---|")
     for dataset, curve in sorted(curves.items()):
         target = dict(curve["a"]).get(5)
         if target is None:
             continue
-        lines.append(f"| {dataset} | {target:.3f} | {_needed(curve, target)} |")
+        minutes = (
+            sum(
+                row.get("seconds", 0.0)
+                for key, rows in results.items()
+                if key.startswith(f"{dataset}:")
+                for row in rows.values()
+                if isinstance(row, dict)
+            )
+            / 60
+        )
+        lines.append(f"| {dataset} | {target:.3f} | {_needed(curve, target)} | {minutes:.0f} |")
     return "\n".join(lines)
 
 
@@ -232,22 +243,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=100, help="at most this many images per dataset")
     parser.add_argument("--ks", default="0,1,5,20")
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--json", type=Path, nargs="+", required=True, help="with --analyse: one or more")
     parser.add_argument("--epochs", type=int, default=None, help="the networks' epochs (default: the preset's)")
     parser.add_argument("--analyse", action="store_true", help="print the tables of --json; run nothing")
     parser.add_argument("--plot", type=Path, default=None, help="with --analyse: write the curves as a PNG")
     args = parser.parse_args(argv)
-    results = json.loads(args.json.read_text()) if args.json.exists() else {}
     if args.analyse:
-        print(analyse(results, args.plot))
+        merged: dict[str, Any] = {}
+        for path in args.json:
+            merged.update(json.loads(path.read_text()))
+        print(analyse(merged, args.plot))
         return 0
+    if len(args.json) != 1:
+        parser.error("give one --json file to run into")
+    target = args.json[0]
+    results = json.loads(target.read_text()) if target.exists() else {}
     datasets = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
     ks = [int(k) for k in args.ks.split(",")]
     global EPOCHS
     EPOCHS = args.epochs
 
     def save() -> None:
-        args.json.write_text(json.dumps(results))
+        target.write_text(json.dumps(results))
 
     start = time.perf_counter()
     for seed in (int(s) for s in args.seeds.split(",")):
