@@ -308,6 +308,8 @@ def test_the_network_trains_on_the_corrected_images_alone_after_the_set(spheroid
     assert unet.choices()["trusted"] == {"images": 2, "weight": trust_weight(2, 10), "epochs": 3}
     plain = UNetRefiner(trusted_epochs=3, **options).fit(images, truth)
     assert plain.trusted_report is None and "trusted" not in plain.choices()
+    default = UNetRefiner(**options).fit(images, truth, trusted=[1, 6])  # weighted, but no epochs on them alone
+    assert default.trusted_report is None and default.choices()["trusted"]["epochs"] == 0
     with pytest.raises(ValueError, match=r"trusted_epochs must be between 0 and 100000 \(MAX_EPOCHS\), got 100001"):
         UNetRefiner(trusted_epochs=100_001)
     with pytest.raises(ValueError, match=r"trusted holds image indices outside 0\.\.9: \[3, 10\]"):

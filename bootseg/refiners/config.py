@@ -119,8 +119,9 @@ class UNetConfig:
     trusted_epochs : int
         After training on every image, train this many more epochs on the corrected images alone (the ``trusted``
         of :meth:`UNetRefiner.fit`), at a tenth of ``lr`` (:data:`TRUSTED_LR_SCALE`), with nothing held out, so that the
-        network takes their rule over a first stage's mistake that is the same on many images; 0 for none. Only
-        with corrections.
+        network takes their rule over a first stage's mistake that is the same on many images. Default 0 (none):
+        the few images a person corrected may all be of one kind, and a network trained on them alone can forget
+        the rest of the set. Only with corrections.
     label_sigma : float
         Gaussian smoothing (in working-size pixels) of the noisy masks into soft targets (default 1.0; the
         ``paper`` preset: 0, hard targets). Speckle in a first stage's mask becomes a minority vote the network
@@ -168,7 +169,7 @@ class UNetConfig:
     min_delta: float = 0.0
     min_epochs: int = 0
     augment: bool = True
-    trusted_epochs: int = 100
+    trusted_epochs: int = 0
     label_sigma: float = 1.0
     threshold: float = 0.5
     tta: bool = False
