@@ -174,7 +174,7 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
             curve[x].insert(0, (0, float(np.mean(rows["k0"]["dice"]))))
         curve["human"] = [(n, float(np.mean(rows["human"]["dice"])))]
     if plot is not None and curves:
-        _plot(curves, plot)
+        _plot({name: curve for name, curve in curves.items() if len(curve["c"])}, plot)
     lines += ["", "| dataset | bootseg + 5 corrections | human masks the network alone needs to match it | minutes |"]
     lines.append("|---|---|---|---|")
     for dataset, curve in sorted(curves.items()):
