@@ -35,6 +35,7 @@ from _quality_protocol import Settings, _human_network, dataset_pairs
 
 from bootseg.cli.execute import build_chain
 from bootseg.confidence import confidence, judges_lines
+from bootseg.corrections import spread_order
 from bootseg.io import read_image, read_mask
 from bootseg.metrics import dice
 
@@ -62,7 +63,9 @@ def _chain(seed: int):
     return chain
 
 
-def run_rows(folder: Path, seed: int, ks: list[int], limit: int | None, done: dict[str, Any], save) -> None:
+def run_rows(
+    folder: Path, seed: int, ks: list[int], limit: int | None, done: dict[str, Any], save, spread: bool = False
+) -> None:
     """Every row of one dataset and seed not already in ``done`` (a dict this function fills and saves)."""
     pairs = evenly_spaced(dataset_pairs(folder), limit)
     names = [name for name, _, _ in pairs]
@@ -113,6 +116,8 @@ def run_rows(folder: Path, seed: int, ks: list[int], limit: int | None, done: di
         row(f"a{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k])))
         row(f"b{k}", lambda k=k: chain_row(sorted(int(i) for i in draw[:k])))
         row(f"c{k}", lambda k=k: supervised_row(sorted(int(i) for i in draw[:k])))
+        if spread:  # (a'): the least confident of each kind of image first
+            row(f"d{k}", lambda k=k: chain_row(sorted(spread_order(images, none["confidence"])[:k])))
 
 
 def _as_many_steps(network: Any, k: int, n: int) -> Any:
@@ -139,9 +144,9 @@ def _mean_without(values: list[float], left_out: list[int]) -> float:
 def analyse(results: dict[str, Any], plot: Path | None) -> str:
     """The markdown tables of the saved results (and the plot when asked)."""
     lines = [
-        "| dataset | seed | images | k | no correction | (a) least confident | (b) random | (c) k human masks alone "
-        "| U-Net(human) | gap closed by (a) | first stage chosen by (a) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | seed | images | k | no correction | (a) least confident | (a') spread over kinds | (b) random "
+        "| (c) k human masks alone | U-Net(human) | gap closed by (a) | first stage chosen by (a) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     curves: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for key in sorted(results):
@@ -161,8 +166,10 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
             gap = human - base
             closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
             chosen = (a.get("first_stage") or {}).get("chosen", "-")
+            spread = rows.get(f"d{k}")
+            spread_text = "–" if spread is None else f"{_mean_without(spread['dice'], spread['corrected']):.3f}"
             lines.append(
-                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {got:.3f} | "
+                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {got:.3f} | {spread_text} | "
                 f"{_mean_without(b['dice'], b['corrected']):.3f} | {_mean_without(c['dice'], c['corrected']):.3f} | "
                 f"{human:.3f} | {closed} | `{chosen}` |"
             )
@@ -246,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, nargs="+", required=True, help="with --analyse: one or more")
     parser.add_argument("--epochs", type=int, default=None, help="the networks' epochs (default: the preset's)")
     parser.add_argument("--analyse", action="store_true", help="print the tables of --json; run nothing")
+    parser.add_argument("--spread", action="store_true", help="also (a'): k corrections spread over kinds of image")
     parser.add_argument("--plot", type=Path, default=None, help="with --analyse: write the curves as a PNG")
     args = parser.parse_args(argv)
     if args.analyse:
@@ -270,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in (int(s) for s in args.seeds.split(",")):
         for dataset in datasets:
             done = results.setdefault(f"{dataset}:{seed}", {})
-            run_rows(args.data / dataset, seed, ks, args.limit, done, save)
+            run_rows(args.data / dataset, seed, ks, args.limit, done, save, args.spread)
     print(f"done in {time.perf_counter() - start:.0f} s")
     print(analyse(results, None))
     return 0

@@ -37,6 +37,7 @@ __all__ = [
     "fit_set",
     "read_corrections",
     "spec_text",
+    "spread_order",
     "trust_weight",
 ]
 
@@ -292,3 +293,56 @@ def fit_set(stage: Any, images: list[np.ndarray], executor: Executor | None = No
         stage.fit(images, executor=executor)
     else:
         stage.fit(images)
+
+
+#: How many kinds of image :func:`spread_order` tells apart: the first this many names are one of each kind.
+KINDS = 5
+
+
+def image_features(image: np.ndarray) -> np.ndarray:
+    """A few numbers that tell kinds of image apart: each channel's mean and standard deviation (grey as three
+    equal channels), on the 0..1 scale of the image's dtype.
+
+    >>> image_features(np.full((4, 4), 255, np.uint8)).tolist()
+    [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    """
+    from .images import to_uint8
+
+    array = to_uint8(np.asarray(image)).astype(np.float64) / 255.0
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    flat = array.reshape(-1, array.shape[2])[:, :3]
+    return np.stack([flat.mean(0), flat.std(0)], axis=1).ravel()
+
+
+def spread_order(images: Sequence[np.ndarray], confidence: Sequence[float], *, kinds: int = KINDS) -> list[int]:
+    """The images in the order to correct them: the least confident image of each kind first (kinds found by
+    k-means on :func:`image_features`, the kind with the least confident image first), then the next of each
+    kind, and so on; within a kind, least confident first.
+
+    A set's least confident images are often of one unusual kind; corrections of those alone can mislead what the
+    whole set is given. Spread over the kinds, the first few corrections speak for the whole set.
+
+    >>> images = [np.full((2, 2), v, np.uint8) for v in (0, 0, 0, 255, 255)]
+    >>> spread_order(images, [0.1, 0.2, 0.3, 0.9, 0.8], kinds=2)
+    [0, 4, 1, 3, 2]
+    """
+    from sklearn.cluster import KMeans
+
+    n = len(images)
+    if n == 0:
+        return []
+    features = np.stack([image_features(image) for image in images])
+    count = max(1, min(kinds, n, len(np.unique(features.round(6), axis=0))))
+    if count == 1:
+        labels = np.zeros(n, dtype=int)
+    else:
+        scaled = (features - features.mean(0)) / (features.std(0) + 1e-9)
+        labels = KMeans(count, n_init=10, random_state=0).fit_predict(scaled)
+    score = np.asarray(confidence, dtype=float)
+    groups = [sorted(np.flatnonzero(labels == g).tolist(), key=lambda i: (score[i], i)) for g in range(count)]
+    groups.sort(key=lambda members: (score[members[0]], members[0]))
+    order: list[int] = []
+    for rank in range(max(len(g) for g in groups)):
+        order += [members[rank] for members in groups if rank < len(members)]
+    return order

@@ -314,3 +314,22 @@ def test_the_network_trains_on_the_corrected_images_alone_after_the_set(spheroid
         UNetRefiner(trusted_epochs=100_001)
     with pytest.raises(ValueError, match=r"trusted holds image indices outside 0\.\.9: \[3, 10\]"):
         UNetRefiner(**options).fit(images, truth, trusted=[3, 10])
+
+
+def test_spread_order_takes_the_least_confident_of_each_kind_first():
+    from bootseg.corrections import spread_order
+
+    rng = np.random.default_rng(0)
+    levels = [20, 120, 220]  # three kinds of image, by brightness
+    kinds = [i % 3 for i in range(15)]
+    images = [np.clip(rng.normal(levels[k], 5, (8, 8)), 0, 255).astype(np.uint8) for k in kinds]
+    confidence = rng.random(15)
+    order = spread_order(images, confidence, kinds=3)
+    assert sorted(order) == list(range(15))
+    assert {kinds[i] for i in order[:3]} == {0, 1, 2}
+    for kind in range(3):
+        mine = [i for i in order if kinds[i] == kind]
+        assert mine == sorted(mine, key=lambda i: confidence[i])
+    first = [min((i for i in range(15) if kinds[i] == k), key=lambda i: confidence[i]) for k in range(3)]
+    assert order[:3] == sorted(first, key=lambda i: confidence[i])
+    assert spread_order([], []) == [] and spread_order(images[:1], [0.5]) == [0]
