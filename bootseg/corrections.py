@@ -337,8 +337,7 @@ def spread_order(images: Sequence[np.ndarray], confidence: Sequence[float], *, k
     if count == 1:
         labels = np.zeros(n, dtype=int)
     else:
-        scaled = (features - features.mean(0)) / (features.std(0) + 1e-9)
-        labels = KMeans(count, n_init=10, random_state=0).fit_predict(scaled)
+        labels = KMeans(count, n_init=10, random_state=0).fit_predict(features)  # all on one 0..1 scale
     score = np.asarray(confidence, dtype=float)
     groups = [sorted(np.flatnonzero(labels == g).tolist(), key=lambda i: (score[i], i)) for g in range(count)]
     groups.sort(key=lambda members: (score[members[0]], members[0]))
