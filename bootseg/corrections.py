@@ -334,10 +334,8 @@ def spread_order(images: Sequence[np.ndarray], confidence: Sequence[float], *, k
         return []
     features = np.stack([image_features(image) for image in images])
     count = max(1, min(kinds, n, len(np.unique(features.round(6), axis=0))))
-    if count == 1:
-        labels = np.zeros(n, dtype=int)
-    else:
-        labels = KMeans(count, n_init=10, random_state=0).fit_predict(features)  # all on one 0..1 scale
+    # the features are all on one 0..1 scale, so k-means takes them as they are
+    labels = np.zeros(n, dtype=int) if count == 1 else KMeans(count, n_init=10, random_state=0).fit_predict(features)
     score = np.asarray(confidence, dtype=float)
     groups = [sorted(np.flatnonzero(labels == g).tolist(), key=lambda i: (score[i], i)) for g in range(count)]
     groups.sort(key=lambda members: (score[members[0]], members[0]))
