@@ -98,7 +98,7 @@ def test_killed_between_any_two_writes_then_resumed_gives_the_same_outputs(image
 
 def test_ctrl_c_says_how_to_resume_and_resume_finishes(images, tmp_path):
     out = tmp_path / "out"
-    chain = "otsu,unet(size=32,epochs=25,base_channels=4,batch_size=4)"
+    chain = "otsu,unet(size=32,epochs=150,patience=150,base_channels=4,batch_size=4)"  # long enough to interrupt
     command = [sys.executable, "-m", "bootseg", "run", str(images), "--out", str(out), "--chain", chain, "-q"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
