@@ -221,13 +221,18 @@ def _plot(curves: dict[str, dict[str, list[tuple[int, float]]]], path: Path) -> 
     import matplotlib.pyplot as plt
 
     count = len(curves)
-    fig, axes = plt.subplots(1, count, figsize=(3.2 * count, 3.0), squeeze=False)
+    columns = min(4, count)
+    rows = -(-count // columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    axes = [list(grid.ravel())]
+    for ax in axes[0][count:]:
+        ax.set_visible(False)
     names = {
         "a": "bootseg + k corrections (least confident)",
         "b": "bootseg + k corrections (random)",
         "c": "network on k human masks alone",
     }
-    for ax, (dataset, curve) in zip(axes[0], sorted(curves.items()), strict=True):
+    for ax, (dataset, curve) in zip(axes[0][:count], sorted(curves.items()), strict=True):
         for key, style in (("a", "o-"), ("b", "s--"), ("c", "^:")):
             points = sorted(curve[key])
             if points:
