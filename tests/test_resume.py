@@ -99,7 +99,13 @@ def test_killed_between_any_two_writes_then_resumed_gives_the_same_outputs(image
 def test_ctrl_c_says_how_to_resume_and_resume_finishes(images, tmp_path):
     out = tmp_path / "out"
     chain = "otsu,unet(size=32,epochs=150,patience=150,base_channels=4,batch_size=4)"  # long enough to interrupt
-    command = [sys.executable, "-m", "bootseg", "run", str(images), "--out", str(out), "--chain", chain, "-q"]
+    # Ctrl-C's handler set in the child itself: a test run started in the background by a shell inherits SIGINT
+    # ignored, and so would bootseg (Python keeps an inherited "ignore" instead of raising KeyboardInterrupt)
+    launcher = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from bootseg.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    command = [sys.executable, "-c", launcher, "run", str(images), "--out", str(out), "--chain", chain, "-q"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out / "stages" / "0-otsu" / "cell 07.png").exists():  # the first stage is done: training now
