@@ -15,8 +15,9 @@ def annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool,
     """``(True, mask)`` or ``(False, exception)`` per image, so that the caller can name the image that failed.
 
     >>> from bootseg.annotators import Otsu
-    >>> [ok for ok, _ in annotate_batch(Otsu(), [np.eye(4, dtype=np.uint8)])]
-    [True]
+    >>> ok, mask = annotate_batch(Otsu(), [np.eye(4, dtype=np.uint8)])[0]
+    >>> ok, mask.shape
+    (True, (4, 4))
     """
     outcomes: list[tuple[bool, Any]] = []
     for image in images:
