@@ -268,7 +268,7 @@ class BootstrapChain:
     ) -> FirstStageChoice:
         """Weigh ``auto``'s candidates and the plain stages on the corrected images; the stage's object becomes the
         fitted candidate chosen, for this run (:func:`bootseg.corrections.choose_first_stage`)."""
-        stage.built = stage.built if stage.built is not None else stage.obj
+        stage.built = stage.obj  # run() put back the object as built before any stage
         choice, stage.obj = choose_first_stage(
             arrays, fixed, lambda spec: self.registry.create("annotator", spec[0], **spec[1]), executor=executor
         )

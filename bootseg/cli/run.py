@@ -303,9 +303,9 @@ def _options_given(args: argparse.Namespace, *, allowed: tuple[str, ...]) -> lis
     return given
 
 
-def _recorded(folder: Path, flag: str, missing: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run record in ``folder`` and the settings it stored, as :class:`RunSettings` fields; ``flag`` and
-    ``missing`` word the errors."""
+def _recorded(folder: Path, flag: str, missing: str, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run record in ``folder`` and the settings it stored, as :class:`RunSettings` fields; ``flag``,
+    ``missing`` and ``kind`` (the run the flag needs) word the errors."""
     from ..runfile import read_runfile
 
     if not (folder / "run.json").is_file():
@@ -316,7 +316,7 @@ def _recorded(folder: Path, flag: str, missing: str) -> tuple[dict[str, Any], di
         raise UsageError(f"{flag} '{folder}': {exc}") from exc
     stored = record.get("settings")
     if not isinstance(stored, dict) or any(key not in stored for key in SETTINGS_KEYS if key not in ADDED_SETTINGS):
-        raise UsageError(f"{flag} '{folder}': run.json does not record the settings of a resumable run")
+        raise UsageError(f"{flag} '{folder}': run.json does not record the settings of {kind}")
     values = {key: stored[key] for key in SETTINGS_KEYS if key in stored}
     values["stages"] = [(name, dict(options)) for name, options in values["stages"]]
     return record, values
@@ -336,7 +336,8 @@ def resumed_settings(args: argparse.Namespace) -> RunSettings | None:
             "(or start a new run in another folder)"
         )
     folder = Path(args.resume)
-    record, values = _recorded(folder, "--resume", f"no run to resume; {_no_record_hint(folder)}")
+    missing = f"no run to resume; {_no_record_hint(folder)}"
+    record, values = _recorded(folder, "--resume", missing, "a resumable run")
     if record.get("status") == "complete":
         log.info("the run in '%s' is complete; nothing to resume", folder)
         print(folder.resolve())
@@ -362,7 +363,7 @@ def again_settings(args: argparse.Namespace) -> RunSettings:
     if args.out is None:
         raise UsageError("--again RUN needs --out NEW: the folder of the new run (RUN is left as it is)")
     folder = Path(args.again)
-    record, values = _recorded(folder, "--again", "no earlier run to repeat")
+    record, values = _recorded(folder, "--again", "no earlier run to repeat", "a run to repeat")
     values.update(out=args.out, corrections=args.corrections, truth=args.truth)
     runtime = {key: getattr(args, key, None) for key in ("workers", "threads")}
     log.info("running again the run of '%s' (%s) into '%s'", folder, record.get("command", ""), args.out)
