@@ -106,13 +106,24 @@ def test_ctrl_c_says_how_to_resume_and_resume_finishes(images, tmp_path):
         "from bootseg.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     command = [sys.executable, "-c", launcher, "run", str(images), "--out", str(out), "--chain", chain, "-q"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, stderr=sink, text=True)
+    deadline, lost = time.monotonic() + 120, 0
     while not (out / "stages" / "0-otsu" / "cell 07.png").exists():  # the first stage is done: training now
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    # CPython drops a KeyboardInterrupt raised inside a weakref callback (an import's module lock holds one) and
+    # says so on stderr: that Ctrl-C is lost, as it would be for a user, who presses it again
+    deadline = time.monotonic() + 120
+    while process.poll() is None:
+        assert time.monotonic() < deadline, log.read_text()
+        if log.read_text().count("Exception ignored") > lost:
+            lost += 1
+            process.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    stderr = log.read_text()
     assert process.returncode in (130, -signal.SIGINT), stderr  # a shell shows both as status 130
     assert "bootseg: interrupted" in stderr and f"bootseg run --resume {out}" in stderr
     assert not (out / "masks").exists()
