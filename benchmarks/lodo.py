@@ -43,6 +43,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 _CH = "bootseg.annotators.channels"
 _BASE = "bootseg.annotators.base"
 _CAND = "bootseg.annotators.candidates"
+_KINDS = "bootseg.annotators.kinds"
 
 #: Each rule of the default first stage: its settings, the default first.
 RULES: dict[str, list[str]] = {
@@ -62,6 +63,12 @@ RULES: dict[str, list[str]] = {
     ],
     "neck": ["auto", "auto(neck=0)"],
     "fill_holes": ["auto", "auto(fill_holes=false)"],
+    "kinds (a plan per kind of image)": [
+        "auto",
+        "auto(kinds=false)",
+        f"auto | {_KINDS}.SEPARATION=4.0",
+        f"auto | {_KINDS}.SEPARATION=12.0",
+    ],
 }
 
 

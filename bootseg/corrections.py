@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .annotators.kinds import image_features
 from .images import check_mask
 from .metrics import dice
 
@@ -299,26 +300,10 @@ def fit_set(stage: Any, images: list[np.ndarray], executor: Executor | None = No
 KINDS = 5
 
 
-def image_features(image: np.ndarray) -> np.ndarray:
-    """A few numbers that tell kinds of image apart: each channel's mean and standard deviation (grey as three
-    equal channels), on the 0..1 scale of the image's dtype.
-
-    >>> image_features(np.full((4, 4), 255, np.uint8)).tolist()
-    [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
-    """
-    from .images import to_uint8
-
-    array = to_uint8(np.asarray(image)).astype(np.float64) / 255.0
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    flat = array.reshape(-1, array.shape[2])[:, :3]
-    return np.stack([flat.mean(0), flat.std(0)], axis=1).ravel()
-
-
 def spread_order(images: Sequence[np.ndarray], confidence: Sequence[float], *, kinds: int = KINDS) -> list[int]:
     """The images in the order to correct them: the least confident image of each kind first (kinds found by
-    k-means on :func:`image_features`, the kind with the least confident image first), then the next of each
-    kind, and so on; within a kind, least confident first.
+    k-means on :func:`~bootseg.annotators.kinds.image_features`, the kind with the least confident image first),
+    then the next of each kind, and so on; within a kind, least confident first.
 
     A set's least confident images are often of one unusual kind; corrections of those alone can mislead what the
     whole set is given. Spread over the kinds, the first few corrections speak for the whole set.

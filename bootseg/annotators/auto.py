@@ -13,6 +13,7 @@ import numpy as np
 from ..thickness import MAX_MEASURED_MASKS, evenly_spaced, median_radii, thin_background
 from .channels import subsample
 from .decide import map_images, segment_batch
+from .kinds import MIN_KIND, Kind, image_features, split_kinds
 from .options import check_bool
 from .per_object import rethreshold_objects
 from .plan import Plan, plan_view
@@ -72,6 +73,10 @@ class Auto(MultiOtsu):
         Each object's own threshold: ``"auto"`` when :meth:`fit` keeps several objects per image, with two
         classes and no ridges; True always (with three classes each neighbourhood is split in three and the
         upper two kept; with ridges it is skipped); False never.
+    kinds : bool, default True
+        Look for kinds of image that are clearly apart in the set (:mod:`~bootseg.annotators.kinds`: nuclei in
+        fluorescence beside nuclei in bright-field) and choose every setting above for each kind; an image is
+        segmented with the plan of the kind nearest to it. False: one plan for the whole set.
     median, fill_holes, min_size
         The shared options; defaults ``0``, ``True``, ``0``.
 
@@ -95,6 +100,7 @@ class Auto(MultiOtsu):
         neck: float = 0.5,
         ridges: bool | str = "auto",
         per_object: bool | str = False,
+        kinds: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -107,6 +113,7 @@ class Auto(MultiOtsu):
         )
         self.ridges: bool | str = "auto" if ridges == "auto" else check_bool("ridges", ridges)
         self.per_object: bool | str = "auto" if per_object == "auto" else check_bool("per_object", per_object)
+        self.kinds = check_bool("kinds", kinds)
 
     use_ridges = plan_view(
         lambda plan: plan.ridges,
@@ -133,7 +140,7 @@ class Auto(MultiOtsu):
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments, ``ridges`` and ``per_object`` included."""
-        return {**super().options(), "ridges": self.ridges, "per_object": self.per_object}
+        return {**super().options(), "ridges": self.ridges, "per_object": self.per_object, "kinds": self.kinds}
 
     def plan_from_options(self) -> Plan:
         """:class:`MultiOtsu`'s plan, with the ridge filter and the per-object thresholds as the options say
@@ -151,6 +158,29 @@ class Auto(MultiOtsu):
         return self.ridges is not False or self.per_object is not False or super()._fits()
 
     def _decide(self, images: list[np.ndarray], executor: Executor | None, plan: Plan) -> Plan:
+        """With ``kinds=True`` and several kinds of image in the set (:func:`~.kinds.split_kinds`), one plan per
+        kind (:meth:`_decide_kind`), held by the largest kind's plan; else the plan for the whole set."""
+        if not self.kinds or len(images) < 2 * MIN_KIND:
+            return self._decide_kind(images, executor, plan)
+        features = np.stack([image_features(image) for image in images])
+        groups = split_kinds(features)
+        if len(groups) == 1:
+            return self._decide_kind(images, executor, plan)
+        kinds = tuple(
+            Kind(
+                tuple(float(value) for value in features[group].mean(0)),
+                len(group),
+                self._decide_kind([images[i] for i in group], executor, plan),
+            )
+            for group in groups
+        )
+        summary = f"{len(kinds)} kinds of image, each with its own plan: " + "; ".join(
+            f"{kind.images} images: {kind.plan.summary or kind.plan.polarity}" for kind in kinds
+        )
+        log.info("%s: %s", self.name, summary)
+        return dataclasses.replace(kinds[0].plan, kinds=kinds, summary=summary)
+
+    def _decide_kind(self, images: list[np.ndarray], executor: Executor | None, plan: Plan) -> Plan:
         """The channel, classes, polarity and one-object rule as :class:`MultiOtsu`, on the threshold alone (no
         ridges, no per-object thresholds); then the background's choices (:func:`decide_background`)."""
         plan = super()._decide(images, executor, dataclasses.replace(plan, ridges=False, per_object=False))

@@ -188,7 +188,8 @@ class ThresholdAnnotator:
         return f"{type(self).__name__}({args})"
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
-        """Segment one image as :attr:`plan` says.
+        """Segment one image as :attr:`plan` says (the plan of the image's kind, where :meth:`fit` found several
+        kinds of image).
 
         Parameters
         ----------
@@ -208,7 +209,7 @@ class ThresholdAnnotator:
             For a non-array or a non-numeric dtype.
         """
         image = check_image(image, name="image")
-        plan = self.plan
+        plan = self.plan.for_image(image)
         return self._segment(image, self.channel_for(image, plan), plan)
 
     def fit(self, images: Sequence[np.ndarray], *, executor: Executor | None = None) -> ThresholdAnnotator:

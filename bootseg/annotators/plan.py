@@ -12,7 +12,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .kinds import Kind
 
 __all__ = ["CHOSEN", "Plan", "plan_view"]
 
@@ -49,6 +54,9 @@ class Plan:
         (:mod:`~bootseg.annotators.per_object`).
     chosen : tuple of str
         The settings ``fit`` chose, in the order of :data:`CHOSEN` (empty before ``fit``).
+    kinds : tuple of Kind
+        Where ``fit`` found several kinds of image in the set (:mod:`~bootseg.annotators.kinds`): each kind with
+        its own plan, which :meth:`for_image` gives the images of that kind. This plan is then the largest kind's.
     channel_agreement, centred_share, objectness, summary, background_ratio
         What ``fit`` measured: each candidate channel's agreement with the others, the share of images whose
         largest object covers the centre, each candidate's objectness, one sentence on the choice, and the
@@ -83,6 +91,20 @@ class Plan:
     objectness: tuple[tuple[str, float], ...] = ()
     summary: str = ""
     background_ratio: tuple[float, float] | None = None
+    kinds: tuple[Kind, ...] = ()
+
+    def for_image(self, image: np.ndarray) -> Plan:
+        """The plan for ``image``: this plan, or where ``fit`` found several kinds of image in the set
+        (:mod:`~bootseg.annotators.kinds`) the plan of the kind nearest to the image.
+
+        >>> Plan().for_image(np.zeros((4, 4))) == Plan()
+        True
+        """
+        if not self.kinds:
+            return self
+        from .kinds import nearest_kind
+
+        return nearest_kind(self.kinds, image).plan
 
     def choose(self, *names: str, **changes: Any) -> Plan:
         """A copy with ``changes`` applied and ``names`` (among :data:`CHOSEN`) marked as chosen by ``fit``.
@@ -136,6 +158,8 @@ class Plan:
                 made["per_object"] = self.per_object
                 if self.per_object:
                     made["grow"] = round(self.grow, 2)
+        if self.kinds:
+            made["kinds"] = [{"images": kind.images, **kind.plan.choices()} for kind in self.kinds]
         return made
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +173,10 @@ class Plan:
             value = getattr(self, field.name)
             if field.name in ("channel_agreement", "objectness"):
                 value = dict(value)
+            elif field.name == "kinds":
+                value = [
+                    {"centre": list(kind.centre), "images": kind.images, "plan": kind.plan.to_dict()} for kind in value
+                ]
             elif isinstance(value, tuple):
                 value = list(value)
             made[field.name] = value
