@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["MAX_KINDS", "MIN_KIND", "SEPARATION", "Kind", "image_features", "nearest_kind", "split_kinds"]
+__all__ = ["MAX_KINDS", "MIN_KIND", "SEPARATION", "Kind", "image_features", "nearest_kind", "split_kinds", "two_means"]
 
 #: The separation of two groups (centre distance over the within-group spread) above which they are two kinds.
 SEPARATION = 7.0
