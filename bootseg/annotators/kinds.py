@@ -82,8 +82,8 @@ def split_kinds(features: np.ndarray) -> list[np.ndarray]:
     holds at least :data:`MIN_KIND` rows, until there are :data:`MAX_KINDS` kinds.
 
     >>> rows = np.array([[0.1], [0.12], [0.11], [0.1], [0.13], [0.9], [0.91], [0.92], [0.9], [0.93], [0.9]])
-    >>> [kind.tolist() for kind in split_kinds(rows)]
-    [[5, 6, 7, 8, 9, 10], [0, 1, 2, 3, 4]]
+    >>> [(len(kind), int(kind.min()), int(kind.max())) for kind in split_kinds(rows)]
+    [(6, 5, 10), (5, 0, 4)]
     """
     rows = np.asarray(features, dtype=np.float64)
     done: list[np.ndarray] = []
