@@ -82,8 +82,9 @@ def split_kinds(features: np.ndarray) -> list[np.ndarray]:
     holds at least :data:`MIN_KIND` rows, until there are :data:`MAX_KINDS` kinds.
 
     >>> rows = np.array([[0.1], [0.12], [0.11], [0.1], [0.13], [0.9], [0.91], [0.92], [0.9], [0.93], [0.9]])
-    >>> [(len(kind), int(kind.min()), int(kind.max())) for kind in split_kinds(rows)]
-    [(6, 5, 10), (5, 0, 4)]
+    >>> larger, smaller = split_kinds(rows)
+    >>> len(larger), int(larger.min()), len(smaller), int(smaller.min())
+    (6, 5, 5, 0)
     """
     rows = np.asarray(features, dtype=np.float64)
     done: list[np.ndarray] = []
