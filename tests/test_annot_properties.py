@@ -24,6 +24,7 @@ DTYPES = [np.bool_, np.uint8, np.uint16, np.int16, np.int32, np.float32, np.floa
 # the messages a ValueError on a valid (finite, well-shaped) image may carry: each says what is wrong with it
 CLEAR = (
     "more than float64 can hold",
+    "too narrow a range for 256 grey levels",
     "distinct grey levels",
     "isodata found no threshold",
 )

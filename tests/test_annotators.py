@@ -371,3 +371,10 @@ def test_values_beyond_float64_range_raise_clearly():
     image = np.array([[-1e308, 1e308], [0.0, 1.0]])
     with pytest.raises(ValueError, match=r"more than float64 can hold.*rescale"):
         Otsu().annotate(image)
+
+
+@pytest.mark.parametrize("name", ["otsu", "multiotsu", "auto", "kmeans"])
+def test_a_range_of_subnormal_numbers_raises_clearly(name):
+    image = np.array([[5e-324, 0.0], [0.0, 0.0]])  # no 256 histogram bins fit between 0 and 5e-324
+    with pytest.raises(ValueError, match=r"span \[0, 4\.94066e-324\], too narrow a range for 256 grey levels.*rescale"):
+        bootseg.get_annotator(name).annotate(image)

@@ -27,6 +27,10 @@ _UINT8_LEVELS = 256
 _FLOAT32_EXACT_INTS = 2**24
 
 
+#: The bins of the grey-level histograms the thresholds are computed on.
+_HISTOGRAM_BINS = 256
+
+
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Convert a checked image to one grey channel without losing precision.
 
@@ -131,7 +135,8 @@ def is_constant(data: np.ndarray) -> bool:
 
 
 def check_range(data: np.ndarray) -> None:
-    """Refuse float data whose span overflows float64 (a threshold between its extremes cannot be computed).
+    """Refuse float data whose span overflows float64, or is too narrow for a histogram of 256 bins (a threshold
+    between its extremes cannot be computed).
 
     >>> check_range(np.array([-1e308, 1e308]))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -145,4 +150,9 @@ def check_range(data: np.ndarray) -> None:
         raise ValueError(
             f"image values span [{low:g}, {high:g}], more than float64 can hold after grey conversion; "
             "rescale the image (e.g. divide by its maximum absolute value) first"
+        )
+    if high > low and np.any(np.diff(np.linspace(low, high, _HISTOGRAM_BINS + 1)) <= 0):
+        raise ValueError(
+            f"image values span [{low:g}, {high:g}], too narrow a range for {_HISTOGRAM_BINS} grey levels in "
+            "float64 (subnormal numbers); rescale the image (e.g. divide by its maximum absolute value) first"
         )
