@@ -263,3 +263,9 @@ def render(summaries: list[DatasetSummary], *, command: str, machine: str, date:
         *(dataset_table(s) for s in summaries),
     ]
     return "\n\n".join(parts)
+
+
+def short_name(name: str, names: list[str]) -> str:
+    """The dataset's name up to its first underscore, or up to its second where two names share the first part."""
+    first = name.split("_")[0]
+    return first if sum(n.split("_")[0] == first for n in names) == 1 else "_".join(name.split("_")[:2])

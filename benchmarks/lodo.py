@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_protocol import PLAIN_STAGES, dataset_pairs
-from _quality_report import markdown_table
+from _quality_report import markdown_table, short_name
 from first_stage import score as first_stage_score
 
 from bootseg.io import read_image, read_mask
@@ -123,12 +123,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _short(name: str, names: list[str]) -> str:
-    """The dataset's name up to its first underscore, or up to its second where two names share the first part."""
-    first = name.split("_")[0]
-    return first if sum(n.split("_")[0] == first for n in names) == 1 else "_".join(name.split("_")[:2])
-
-
 def evenly(items: list, limit: int | None) -> list:
     if limit is None or len(items) <= limit:
         return items
@@ -173,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 args.json.write_text(json.dumps(cache, indent=1))
     scores = {d: {s: cache[f"{d} :: {s} :: {args.limit}"]["dice"] for s in wanted} for d in names}
-    short = [_short(name, names) for name in names]
+    short = [short_name(name, names) for name in names]
     best_plain = {d: max(scores[d][p] for p in plain) for d in names}
     print(f"First-stage mean DSC per dataset ({args.limit or 'all'} images each, evenly spaced).\n")
     print(

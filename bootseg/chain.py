@@ -23,6 +23,7 @@ from .protocols import Annotator, FitsSet, Named, Network, Refiner, accepts, sat
 from .results import ChainResult, StageResult, StageResults
 from .stagefile import StageHeader, save_stage, unpacked
 from .stagework import annotate_batch as _annotate_batch
+from .stagework import network_masks
 from .stagework import predict_batch as _predict_batch
 from .threads import check_threads
 
@@ -459,7 +460,7 @@ class BootstrapChain:
                     if model is not None:
                         save_stage(obj, model, self._header(stage))
                 proba = list(obj.predict_proba(images))
-                refined = [p > obj.threshold for p in proba]
+                refined = [network_masks(obj, p, m) for p, m in zip(proba, masks, strict=True)]
             else:
                 proba = None
                 kept = None if store is None else [store.load_mask(key, i, a.shape) for i, a in enumerate(images)]

@@ -20,6 +20,7 @@ from .description import StageDescription
 
 __all__ = [
     "Annotator",
+    "Confident",
     "Described",
     "FitsCandidates",
     "FitsSet",
@@ -164,7 +165,8 @@ class Described(Protocol):
 class Network(Protocol):
     """A later stage that trains, then predicts probabilities, and can be saved and loaded.
 
-    The chain calls ``fit(images, masks)`` then ``predict_proba(images)`` and keeps ``proba > threshold`` (it
+    The chain calls ``fit(images, masks)`` then ``predict_proba(images)`` and keeps ``proba > threshold`` (or,
+    for a :class:`Confident` network, the input masks changed where it is sure; it
     never calls ``refine`` on a network); ``bootseg run`` saves the trained stage with ``save(path)`` as soon as
     it is trained, ``--resume`` and ``bootseg predict`` rebuild it with the classmethod ``load(path,
     device=None)``. A network is a :class:`Refiner` too: ``refine`` may be left out.
@@ -204,6 +206,22 @@ class Network(Protocol):
     def describe(self) -> StageDescription:
         """Options, choices, training summary and device (:class:`~bootseg.description.StageDescription`)."""
         ...
+
+
+@runtime_checkable
+class Confident(Protocol):
+    """A network whose masks in a chain run change its input masks only where it is sure
+    (:func:`bootseg.stagework.network_masks`): foreground where its probability is at least ``confident``,
+    background where it is at most ``1 - confident``, the previous stage's class in between. Without the
+    attribute (or at 0.5) the chain keeps the probabilities above ``threshold``.
+
+    >>> from bootseg.refiners import UNetRefiner
+    >>> unet = UNetRefiner(size=32, epochs=1)
+    >>> isinstance(unet, Confident), unet.confident
+    (True, 0.8)
+    """
+
+    confident: float
 
 
 @runtime_checkable

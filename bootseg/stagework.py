@@ -8,7 +8,7 @@ import numpy as np
 
 from .protocols import Network
 
-__all__ = ["annotate_batch", "predict_batch"]
+__all__ = ["annotate_batch", "network_masks", "predict_batch"]
 
 
 def annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool, Any]]:
@@ -29,8 +29,33 @@ def annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool,
     return outcomes
 
 
+def network_masks(network: Any, proba: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """A network stage's mask of one image in a chain run, from its probabilities and its input mask.
+
+    With a ``confident`` level above 0.5 (:class:`~bootseg.protocols.Confident`), the input mask changed only
+    where the network is sure: foreground where ``proba >= confident``, background where
+    ``proba <= 1 - confident``, the input's class in between. Otherwise (0.5, or a network without the
+    attribute) the probabilities above the network's ``threshold``.
+
+    >>> class Sure:
+    ...     threshold, confident = 0.5, 0.8
+    >>> proba = np.array([[0.9, 0.6, 0.4, 0.1]])
+    >>> mask = network_masks(Sure(), proba, np.array([[False, False, True, True]]))
+    >>> "".join(str(int(value)) for value in mask.ravel())
+    '1010'
+    """
+    confident = getattr(network, "confident", None)
+    if confident is None or confident <= 0.5:
+        return proba > network.threshold
+    mask = np.array(previous, dtype=bool, copy=True)
+    mask[proba >= confident] = True
+    mask[proba <= 1.0 - confident] = False
+    return mask
+
+
 def predict_batch(network: Network, images: list[np.ndarray]) -> list[np.ndarray]:
-    """The network's masks: its probabilities above its own threshold, as in :meth:`BootstrapChain.run`.
+    """The network's masks of new images: its probabilities above its own threshold (there is no input mask for
+    ``confident`` to keep).
 
     >>> class Half:
     ...     threshold = 0.5

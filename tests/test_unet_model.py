@@ -64,6 +64,8 @@ def test_presets_and_overrides():
         ({"val_fraction": 1.0}, ValueError, r"val_fraction must be in \[0, 1\), got 1.0"),
         ({"lr": -1}, ValueError, r"lr must be a finite number > 0 \(the paper.s: 1e-3\), got -1"),
         ({"threshold": 1.5}, ValueError, r"threshold must be in \(0, 1\), got 1.5"),
+        ({"confident": 0.4}, ValueError, r"confident must be in \[0.5, 1\] \(0.5: every pixel the network's.*got 0.4"),
+        ({"confident": True}, ValueError, r"confident must be in \[0.5, 1\].*got True"),
         ({"label_sigma": -1}, ValueError, r"label_sigma must be a number >= 0, got -1"),
         ({"epoch": 3}, TypeError, r"unknown unet option\(s\) epoch; valid options: .*epochs"),
     ],

@@ -55,6 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "label_sigma": 0.0,
         "min_radius": 0.0,
         "patience": None,
+        "confident": 0.5,
     },
     "fast": {
         "size": 128,
@@ -128,6 +129,14 @@ class UNetConfig:
         does not learn to reproduce; a larger value also erases objects only a few pixels wide.
     threshold : float
         Probability above which a pixel is foreground in :meth:`predict`.
+    confident : float
+        In a chain run, the stage's masks are its input masks changed only where the network is sure: a pixel
+        becomes foreground where the probability is at least ``confident`` and background where it is at most
+        ``1 - confident``, and keeps the previous stage's class in between (default 0.8; the ``paper`` preset:
+        0.5, every pixel the network's, above ``threshold``). A network trained on a noisy teacher is least sure
+        where the teacher was inconsistent; there it has learned nothing better than the teacher, and its guess
+        there lost more than it won on the benchmark sets (``docs/benchmarks.md``). New images (``bootseg
+        predict``, :meth:`~bootseg.BootstrapChain.predict`) have no input masks: ``threshold`` decides there.
     tta : bool
         Test-time augmentation: predict each image also flipped left-right, top-bottom and both, and average the
         four probability maps (four times the prediction cost).
@@ -172,6 +181,7 @@ class UNetConfig:
     trusted_epochs: int = 0
     label_sigma: float = 1.0
     threshold: float = 0.5
+    confident: float = 0.8
     tta: bool = False
     device: str = "auto"
     threads: int | None = None
@@ -233,6 +243,13 @@ class UNetConfig:
             raise ValueError(f"label_sigma must be a number >= 0, got {self.label_sigma!r}")
         if not (isinstance(self.threshold, (int, float)) and 0 < self.threshold < 1):
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
+        if isinstance(self.confident, bool) or not (
+            isinstance(self.confident, (int, float)) and 0.5 <= self.confident <= 1
+        ):
+            raise ValueError(
+                f"confident must be in [0.5, 1] (0.5: every pixel the network's; 1: only certain pixels), "
+                f"got {self.confident!r}"
+            )
         check_threads(self.threads)
         if not isinstance(self.device, str):
             raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {self.device!r}")

@@ -287,6 +287,11 @@ class UNetRefiner:
         """The probability above which a pixel is foreground (the ``threshold`` option)."""
         return self.config.threshold
 
+    @property
+    def confident(self) -> float:
+        """How sure the network must be to change its input mask in a chain run (the ``confident`` option)."""
+        return self.config.confident
+
     def describe(self) -> StageDescription:
         """The options it trained with, what it chose, its training summary and its device (for ``run.json``)."""
         report = self.report

@@ -1,0 +1,123 @@
+"""How sure a network must be to change its first stage's masks (the ``unet`` option ``confident``).
+
+For each dataset in ``../shared/data``, ``bootseg run`` with the chain given (one network stage after a first
+stage) on N images evenly spaced, with ``--save-proba``; then, from the first stage's masks and the network's
+probabilities, the masks at each level ``c``: the first stage's class where ``1 - c < proba < c``, the network's
+elsewhere (``c = 0.5``: the network alone; above 1: the first stage alone). Scored against the true masks (read by
+the scoring only). The last rows are leave-one-dataset-out: the level with the highest mean over the other
+datasets, and its Dice on the one left out.
+
+    python benchmarks/confident.py --chain auto,unet --limit 60 --out /tmp/confident-auto
+    python benchmarks/confident.py --chain kmeans,unet --limit 60 --out /tmp/confident-kmeans
+
+A run folder already complete under ``--out`` is scored again without running (``bootseg run --resume``
+finishes one that was stopped). One thread per run (``--threads 1``), two runs at a time with ``--jobs 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_report import markdown_table, short_name
+
+from bootseg.io import read_mask
+from bootseg.metrics import dice
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chain", default="auto,unet", help="first stage and one network (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of datasets (default: %(default)s)")
+    parser.add_argument("--datasets", help="comma-separated dataset names (default: every folder under --data)")
+    parser.add_argument("--limit", type=int, default=60, help="images per dataset, evenly spaced (default: 60)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
+    parser.add_argument("--out", type=Path, required=True, help="one run folder per dataset goes here")
+    return parser.parse_args(argv)
+
+
+def evenly_spaced(files: list[Path], limit: int) -> list[Path]:
+    """``limit`` of ``files`` (sorted) evenly spaced, first and last included; all of them when fewer."""
+    if len(files) <= limit:
+        return files
+    return [files[i * (len(files) - 1) // (limit - 1)] for i in range(limit)]
+
+
+def run(chain: str, files: list[Path], out: Path, seed: int) -> None:
+    """``bootseg run`` on ``files`` into ``out``, unless a complete run is there."""
+    if (out / "masks").is_dir():
+        return
+    command = [sys.executable, "-m", "bootseg", "run", *map(str, files), "--out", str(out), "--chain", chain]
+    command += ["--seed", str(seed), "--threads", "1", "--save-proba", "--no-overlays", "-q"]
+    subprocess.run(command, check=True)
+
+
+def scores(run_folder: Path, truth_folder: Path, names: list[str]) -> list[float]:
+    """Mean Dice at each of :data:`LEVELS`, then of the first stage alone."""
+    first = next(folder for folder in sorted((run_folder / "stages").iterdir()) if folder.name.startswith("0-"))
+    rows = []
+    for name in names:
+        truth = read_mask(truth_folder / f"{name}.png")
+        teacher = read_mask(first / f"{name}.png")
+        raw = _read_proba(run_folder / "proba" / f"{name}.png")
+        row = []
+        for level in LEVELS:
+            if level == 0.5:
+                mask = raw > 0.5
+            else:
+                mask = teacher.copy()
+                mask[raw >= level] = True
+                mask[raw <= 1 - level] = False
+            row.append(dice(mask, truth))
+        row.append(dice(teacher, truth))
+        rows.append(row)
+    return np.mean(rows, axis=0).tolist()
+
+
+def _read_proba(path: Path) -> np.ndarray:
+    from bootseg.io import read_image
+
+    values = read_image(path).astype(np.float64)
+    return values / (65535.0 if values.max() > 255 else 255.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
+    picks = {name: evenly_spaced(sorted((args.data / name / "images").glob("*.png")), args.limit) for name in names}
+    args.out.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        list(pool.map(lambda name: run(args.chain, picks[name], args.out / name, args.seed), names))
+    table = {name: scores(args.out / name, args.data / name / "masks", [f.stem for f in picks[name]]) for name in names}
+    labels = [f"c = {level}" + (" (network alone)" if level == 0.5 else "") for level in LEVELS]
+    labels.append("first stage alone")
+    rows = [[label, *(f"{table[name][i]:.3f}" for name in names)] for i, label in enumerate(labels)]
+    picked, held = [], []
+    for name in names:
+        others = [other for other in names if other != name]
+        best = max(range(len(LEVELS)), key=lambda i: np.mean([table[other][i] for other in others]))
+        picked.append(str(LEVELS[best]))
+        held.append(f"{table[name][best]:.3f}")
+    rows += [["**left out: the pick's DSC**", *held], ["left out: the pick", *picked]]
+    for row in rows[:-1]:
+        values = [float(v) for v in row[1:]]
+        row.append(f"{np.mean(values):.3f}")
+    rows[-1].append("")
+    print(f"`{args.chain}`, {args.limit} images per dataset, seed {args.seed}:\n")
+    print(markdown_table(["masks", *[short_name(name, names) for name in names], "mean"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
