@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NEARLY", "STAGE_SHARE", "degenerate_kind", "degenerate_warning", "stage_warnings"]
+__all__ = [
+    "NEARLY",
+    "STAGE_SHARE",
+    "UNSURE_SHARE",
+    "degenerate_kind",
+    "degenerate_warning",
+    "stage_warnings",
+    "unsure_warning",
+]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +29,9 @@ log = logging.getLogger(__name__)
 NEARLY = 0.01
 #: A stage is warned about when at least this share of its masks are (nearly) empty or (nearly) full.
 STAGE_SHARE = 0.9
+#: A network stage that keeps its input where it is unsure is warned about when it was unsure on at least this share
+#: of all pixels: its masks are then mostly the previous stage's.
+UNSURE_SHARE = 0.5
 
 
 def degenerate_kind(mask: np.ndarray) -> str | None:
@@ -64,14 +75,44 @@ def degenerate_warning(stage: str, kinds: Iterable[str | None] | Sequence[np.nda
     )
 
 
+def unsure_warning(stage: str, proba: Sequence[np.ndarray] | None, confident: float | None) -> str | None:
+    """The warning for a network ``stage`` that keeps its input masks where it is unsure (``confident`` above 0.5,
+    :func:`bootseg.stagework.network_masks`) when it was unsure on at least :data:`UNSURE_SHARE` of all pixels.
+
+    >>> unsure_warning("1-unet", [np.full((4, 4), 0.5)], 0.8)[:70]
+    'stage 1-unet: the network was unsure (probability between 0.2 and 0.8)'
+    >>> unsure_warning("1-unet", [np.full((4, 4), 0.5)], 0.5) is None
+    True
+    """
+    if confident is None or confident <= 0.5 or not proba:
+        return None
+    total = sum(int(np.size(p)) for p in proba)
+    unsure = sum(int(np.count_nonzero((p > 1.0 - confident) & (p < confident))) for p in proba)
+    share = unsure / max(total, 1)
+    if share < UNSURE_SHARE:
+        return None
+    return (
+        f"stage {stage}: the network was unsure (probability between {1.0 - confident:.2g} and {confident:.2g}) on "
+        f"{share:.0%} of the pixels, where the previous stage's masks were kept, so its masks are mostly its "
+        "input's: it found no rule its input masks agree on; its probability maps (--save-proba) show where"
+    )
+
+
 def stage_warnings(stages: Iterable[Any]) -> list[str]:
-    """:func:`degenerate_warning` of each stage result (``.key``, ``.masks``) that has one, each logged as a warning.
+    """:func:`degenerate_warning` of each stage result (``.key``, ``.masks``) that has one, and for network stages
+    (``.proba`` and a ``confident`` level on ``.stage``) :func:`unsure_warning`, each logged as a warning.
 
     >>> from types import SimpleNamespace
     >>> stage_warnings([SimpleNamespace(key="0-otsu", masks=[np.eye(20, dtype=bool)])])
     []
     """
+    stages = list(stages)
     found = [w for stage in stages if (w := degenerate_warning(stage.key, stage.masks)) is not None]
+    for stage in stages:
+        confident = getattr(getattr(stage, "stage", None), "confident", None)
+        warning = unsure_warning(stage.key, getattr(stage, "proba", None), confident)
+        if warning is not None:
+            found.append(warning)
     for warning in found:
         log.warning("%s", warning)
     return found

@@ -122,3 +122,25 @@ def test_a_loss_that_diverges_after_the_kept_epoch_warns_and_nan_weights_fail(ca
         TrainingDivergedError, match=r"1 weight tensors of the kept epoch 1 are not finite \(first: bias\)"
     ):
         check_converged(report, model, lr=0.1)
+
+
+def test_a_network_unsure_on_most_pixels_warns_that_its_masks_are_its_inputs(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images, _ = synthetic_spheroids(6, size=32, seed=3)
+    for i, image in enumerate(images):
+        write_image(folder / f"{i}.png", image)
+    untrained = "size=32,epochs=1,lr=1e-9,base_channels=4,depth=2,batch_size=6,augment=false"  # outputs near 0.5
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--chain", f"otsu,unet({untrained})", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: stage 1-unet: the network was unsure (probability between 0.2 and 0.8) on" in err
+    record = json.loads((out / "run.json").read_text())
+    assert any("where the previous stage's masks were kept" in w for w in record["warnings"])
+    assert "where the previous stage&#x27;s masks were kept" in (out / "report.html").read_text()
+    # every pixel the network's: nothing was kept, nothing to say
+    again = tmp_path / "again"
+    assert (
+        main(["run", str(folder), "--out", str(again), "--chain", f"otsu,unet({untrained},confident=0.5)", "-q"]) == 0
+    )
+    assert "unsure" not in capsys.readouterr().err

@@ -54,3 +54,16 @@ def test_a_chain_run_keeps_the_first_stage_where_the_network_is_unsure(spheroids
         np.testing.assert_array_equal(mask[~unsure], proba[~unsure] >= 0.9)
     # new images have no input mask: the threshold decides there
     np.testing.assert_array_equal(chain.predict(images[:1])[0], network.proba[0] > 0.5)
+
+
+def test_the_unsure_warning_counts_the_pixels_network_masks_keeps():
+    from bootseg.degenerate import UNSURE_SHARE, unsure_warning
+
+    proba = [np.linspace(0, 1, 100).reshape(10, 10), np.full((5, 5), 0.5)]
+    kept = sum(int(np.count_nonzero((p > 0.2) & (p < 0.8))) for p in proba)  # 60 of 100, then 25 of 25
+    share = kept / 125
+    assert share >= UNSURE_SHARE
+    assert f"on {share:.0%} of the pixels" in unsure_warning("1-unet", proba, 0.8)
+    assert unsure_warning("1-unet", proba[:1], 0.9) is not None  # 80 of 100 between 0.1 and 0.9
+    assert unsure_warning("1-unet", proba[:1], 0.6) is None  # 20 of 100 between 0.4 and 0.6
+    assert unsure_warning("1-unet", None, 0.8) is None
