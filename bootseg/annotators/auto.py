@@ -139,7 +139,7 @@ class Auto(MultiOtsu):
     )
 
     def options(self) -> dict[str, Any]:
-        """The options as keyword arguments, ``ridges`` and ``per_object`` included."""
+        """The options as keyword arguments, ``ridges``, ``per_object`` and ``kinds`` included."""
         return {**super().options(), "ridges": self.ridges, "per_object": self.per_object, "kinds": self.kinds}
 
     def plan_from_options(self) -> Plan:
