@@ -21,6 +21,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -29,6 +30,8 @@ from _quality_report import markdown_table, short_name
 
 from bootseg.io import read_mask
 from bootseg.metrics import dice
+from bootseg.runfolder import read_proba
+from bootseg.stagework import network_masks
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -70,26 +73,14 @@ def scores(run_folder: Path, truth_folder: Path, names: list[str]) -> list[float
     for name in names:
         truth = read_mask(truth_folder / f"{name}.png")
         teacher = read_mask(first / f"{name}.png")
-        raw = _read_proba(run_folder / "proba" / f"{name}.png")
+        proba = read_proba(run_folder / "proba" / f"{name}.png")
         row = []
         for level in LEVELS:
-            if level == 0.5:
-                mask = raw > 0.5
-            else:
-                mask = teacher.copy()
-                mask[raw >= level] = True
-                mask[raw <= 1 - level] = False
-            row.append(dice(mask, truth))
+            network = SimpleNamespace(threshold=0.5, confident=level)
+            row.append(dice(network_masks(network, proba, teacher), truth))
         row.append(dice(teacher, truth))
         rows.append(row)
     return np.mean(rows, axis=0).tolist()
-
-
-def _read_proba(path: Path) -> np.ndarray:
-    from bootseg.io import read_image
-
-    values = read_image(path).astype(np.float64)
-    return values / (65535.0 if values.max() > 255 else 255.0)
 
 
 def main(argv: list[str] | None = None) -> int:

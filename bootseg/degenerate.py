@@ -87,7 +87,9 @@ def unsure_warning(stage: str, proba: Sequence[np.ndarray] | None, confident: fl
     if confident is None or confident <= 0.5 or not proba:
         return None
     total = sum(int(np.size(p)) for p in proba)
-    unsure = sum(int(np.count_nonzero((p > 1.0 - confident) & (p < confident))) for p in proba)
+    from .stagework import unsure_pixels
+
+    unsure = sum(int(np.count_nonzero(unsure_pixels(p, confident))) for p in proba)
     share = unsure / max(total, 1)
     if share < UNSURE_SHARE:
         return None

@@ -8,7 +8,7 @@ import numpy as np
 
 from .protocols import Network
 
-__all__ = ["annotate_batch", "network_masks", "predict_batch"]
+__all__ = ["annotate_batch", "network_masks", "predict_batch", "unsure_pixels"]
 
 
 def annotate_batch(annotator: Any, images: list[np.ndarray]) -> list[tuple[bool, Any]]:
@@ -47,10 +47,17 @@ def network_masks(network: Any, proba: np.ndarray, previous: np.ndarray) -> np.n
     confident = getattr(network, "confident", None)
     if confident is None or confident <= 0.5:
         return proba > network.threshold
-    mask = np.array(previous, dtype=bool, copy=True)
-    mask[proba >= confident] = True
-    mask[proba <= 1.0 - confident] = False
-    return mask
+    return np.where(unsure_pixels(proba, confident), np.asarray(previous, dtype=bool), proba >= confident)
+
+
+def unsure_pixels(proba: np.ndarray, confident: float) -> np.ndarray:
+    """Where a network with this ``confident`` level (above 0.5) keeps its input's class:
+    ``1 - confident < proba < confident``.
+
+    >>> "".join(str(int(value)) for value in unsure_pixels(np.array([0.1, 0.15, 0.5, 0.8, 0.9]), 0.8))
+    '00100'
+    """
+    return (proba > 1.0 - confident) & (proba < confident)
 
 
 def predict_batch(network: Network, images: list[np.ndarray]) -> list[np.ndarray]:
