@@ -26,6 +26,16 @@ def data():
     return images, masks
 
 
+def _spheroid_folder(tmp_path, *, seed):
+    """A folder of six synthetic 32² spheroid images, for a run through the command line."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images, _ = synthetic_spheroids(6, size=32, seed=seed)
+    for i, image in enumerate(images):
+        write_image(folder / f"{i}.png", image)
+    return folder
+
+
 def test_a_training_whose_loss_is_never_finite_fails_saying_what_to_change(data):
     images, masks = data
     stage = UNetRefiner(preset=None, lr=1e30, device="cpu", **TINY)
@@ -40,11 +50,7 @@ def test_a_non_finite_learning_rate_is_refused_at_build():
 
 
 def test_run_with_a_diverging_network_exits_1_and_saves_no_model(tmp_path, capsys):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    images, _ = synthetic_spheroids(6, size=32, seed=2)
-    for i, image in enumerate(images):
-        write_image(folder / f"{i}.png", image)
+    folder = _spheroid_folder(tmp_path, seed=2)
     out = tmp_path / "out"
     chain = "otsu,unet(lr=1e30,size=32,base_channels=4,depth=2,batch_size=4,epochs=2)"
     assert main(["run", str(folder), "--out", str(out), "--chain", chain, "--device", "cpu", "-q"]) == 1
@@ -125,11 +131,7 @@ def test_a_loss_that_diverges_after_the_kept_epoch_warns_and_nan_weights_fail(ca
 
 
 def test_a_network_unsure_on_most_pixels_warns_that_its_masks_are_its_inputs(tmp_path, capsys):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    images, _ = synthetic_spheroids(6, size=32, seed=3)
-    for i, image in enumerate(images):
-        write_image(folder / f"{i}.png", image)
+    folder = _spheroid_folder(tmp_path, seed=3)
     untrained = "size=32,epochs=1,lr=1e-9,base_channels=4,depth=2,batch_size=6,augment=false"  # outputs near 0.5
     out = tmp_path / "out"
     assert main(["run", str(folder), "--out", str(out), "--chain", f"otsu,unet({untrained})", "-q"]) == 0
