@@ -13,6 +13,16 @@ The rule's constants are chosen by leave-one-dataset-out: for each dataset, a ru
 nine others (:func:`choose`: DSC within ``--tolerance`` of the fixed epochs on average and ``--worst`` on any one,
 then the plainest of those within 10 % of the fewest epochs) and scored on the dataset left out.
 
+With ``--budgets`` the same recordings answer another question: how many epochs at most (``BUDGETS``, with the
+preset's patience) the default chain needs. Each budget is replayed as above and scored twice: the chain's masks
+(the network's where it is sure, its first stage's elsewhere: :func:`bootseg.stagework.network_masks`) and the
+network's own masks (what ``bootseg predict`` gives on new images). The budget is chosen leave-one-dataset-out
+(:func:`choose_budget`: the fewest epochs within ``--tolerance`` on average and ``--worst`` on each dataset, over
+the mean of each dataset's seeds). ``--seeds`` records several seeds; ``--even`` takes ``--limit`` images evenly
+spaced by name; ``--json`` may be a pattern (``'/tmp/es_*.json'``) to analyse the files of parallel processes.
+
+    python benchmarks/early_stop.py --limit 60 --even --seeds 0,1,2 --json /tmp/es_a.json --datasets A,B --budgets
+    python benchmarks/early_stop.py --seeds 0,1,2 --json '/tmp/es_*.json' --analyse --budgets
     python benchmarks/early_stop.py --limit 70 --json /tmp/early_stop.json            # record (resumable)
     python benchmarks/early_stop.py --json /tmp/early_stop.json --analyse --write     # table into the docs
     python benchmarks/early_stop.py --smoke                                          # plumbing only
@@ -38,7 +48,10 @@ from bootseg.cli.execute import build_chain
 from bootseg.cli.run import DEFAULT_CHAIN
 from bootseg.io import atomic_write, read_image, read_mask
 from bootseg.metrics import dice
+from bootseg.refiners.config import PRESETS
 from bootseg.refiners.stopping import stop_epoch
+from bootseg.stagework import network_masks
+from bootseg.thickness import evenly_spaced
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -49,6 +62,10 @@ BEGIN, END = "<!-- early-stop:begin -->", "<!-- early-stop:end -->"
 PATIENCE = (5, 8, 10, 15, 20)
 MIN_DELTA = (0.0, 0.005, 0.01, 0.02)
 MIN_EPOCHS = (10, 20, 30)
+#: The epoch budgets (``epochs``, with the preset's patience) the ``--budgets`` table replays.
+BUDGETS = (10, 15, 20, 25, 30, 40, 50, 60, 75)
+#: The ``fast`` preset's patience, which the budgets keep.
+DEFAULT_PATIENCE = PRESETS["fast"]["patience"]
 
 
 class _Recorder:
@@ -92,44 +109,51 @@ def best_epoch(losses: list[float], stop: int) -> int:
     return int(np.argmin(losses[:stop])) + 1
 
 
-def record(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+def record(folder: Path, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(args.threads)
-    pairs = dataset_pairs(folder, args.limit)
+    pairs = dataset_pairs(folder)
+    pairs = evenly_spaced(pairs, args.limit) if args.even and args.limit else pairs[: args.limit]
     images = [read_image(path) for _, path, _ in pairs]
     truths = [read_mask(path) for _, _, path in pairs]
     settings = Settings(args.chain, None, args.epochs, args.size, args.base_channels, "cpu", 2, args.limit)
-    chain, _, _ = build_chain(settings.run_settings(args.seed))
+    chain, _, _ = build_chain(settings.run_settings(seed))
     start = time.perf_counter()
     result = chain.run(images, names=[name for name, _, _ in pairs])
     total = time.perf_counter() - start
     rec = _Recorder.latest
     stage = result.stages[1].stage
+    teacher = result.stages[0].masks
     report = stage.report
-    first = [dice(m, t) for m, t in zip(result.stages[0].masks, truths, strict=True)]
-    fixed = [dice(m, t) for m, t in zip(result.masks, truths, strict=True)]
-    needed = sorted({best_epoch(rec.losses, e) for e in range(min(MIN_EPOCHS), len(rec.losses) + 1)})
+    first = [dice(m, t) for m, t in zip(teacher, truths, strict=True)]
+    fixed = [dice(m, t) for m, t in zip(result.stages[1].masks, truths, strict=True)]
+    needed = sorted({best_epoch(rec.losses, e) for e in range(1, len(rec.losses) + 1)})
     scored: dict[str, float] = {}
+    alone: dict[str, float] = {}
     predict_seconds = []
     for epoch in needed:
         stage.model.load_state_dict(rec.snapshots[epoch])
         begin = time.perf_counter()
         proba = stage.predict_proba(images)
         predict_seconds.append(time.perf_counter() - begin)
-        masks = [p > stage.config.threshold for p in proba]
+        masks = [network_masks(stage, p, m) for p, m in zip(proba, teacher, strict=True)]
         scored[str(epoch)] = float(np.mean([dice(m, t) for m, t in zip(masks, truths, strict=True)]))
+        bare = [p > stage.config.threshold for p in proba]
+        alone[str(epoch)] = float(np.mean([dice(m, t) for m, t in zip(bare, truths, strict=True)]))
     check = scored[str(best_epoch(rec.losses, len(rec.losses)))]
     if abs(check - float(np.mean(fixed))) > 1e-6:
         raise RuntimeError(f"{folder.name}: the replayed best weights give DSC {check}, the run {np.mean(fixed)}")
     return {
         "dataset": folder.name,
+        "seed": seed,
         "images": len(images),
         "threads": torch.get_num_threads(),
         "size": stage.config.size,
         "losses": rec.losses,
         "epoch_seconds": rec.times,
         "dice_at_best": scored,
+        "alone_at_best": alone,
         "first_stage_dice": float(np.mean(first)),
         "fixed_dice": float(np.mean(fixed)),
         "train_seconds": report.seconds,
@@ -138,11 +162,14 @@ def record(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def replay(run: dict[str, Any], rule: tuple[int, float, int] | None) -> tuple[float, int, float]:
-    """(mean DSC, epochs trained, estimated chain seconds) of ``run`` under ``rule`` (None: every epoch)."""
-    losses = run["losses"]
+def replay(
+    run: dict[str, Any], rule: tuple[int, float, int] | None, budget: int | None = None, key: str = "dice_at_best"
+) -> tuple[float, int, float]:
+    """(mean DSC, epochs trained, estimated chain seconds) of ``run`` under ``rule`` (None: every epoch), training
+    at most ``budget`` epochs; ``key`` picks the masks scored (the chain's, or the network's alone)."""
+    losses = run["losses"][:budget] if budget else run["losses"]
     stop = len(losses) if rule is None else stop_epoch(losses, rule[0], min_delta=rule[1], min_epochs=rule[2])
-    score = run["dice_at_best"][str(best_epoch(losses, stop))]
+    score = run[key][str(best_epoch(losses, stop))]
     seconds = run["chain_seconds"] - run["train_seconds"] + float(np.median(run["epoch_seconds"])) * stop
     return score, stop, seconds
 
@@ -202,6 +229,73 @@ def analyse(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) 
     return "\n".join(lines)
 
 
+def _mean_replay(runs: list[dict[str, Any]], budget: int | None, key: str = "dice_at_best") -> tuple[float, float]:
+    """Mean DSC and summed estimated seconds of ``runs`` (one dataset's seeds) under the preset's patience and
+    ``budget`` epochs at most."""
+    replays = [replay(run, (DEFAULT_PATIENCE, 0.0, 0), budget, key) for run in runs]
+    return float(np.mean([score for score, _, _ in replays])), float(sum(seconds for _, _, seconds in replays))
+
+
+def choose_budget(groups: dict[str, list[dict[str, Any]]], tolerance: float, worst: float) -> int:
+    """The fewest epochs of :data:`BUDGETS` whose chain DSC over ``groups`` stays within ``tolerance`` of every
+    epoch on average and within ``worst`` on each dataset (the largest budget when none does)."""
+    for budget in BUDGETS:
+        drops = [_mean_replay(runs, None)[0] - _mean_replay(runs, budget)[0] for runs in groups.values()]
+        if np.mean(drops) <= tolerance and max(drops) <= worst:
+            return budget
+    return max(BUDGETS)
+
+
+def analyse_budgets(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) -> str:
+    """The ``--budgets`` table: per dataset (mean over its seeds) the first stage, the network alone and the chain
+    at each epoch budget, and the budget chosen without the dataset with its DSC and time ratio."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(run["dataset"], []).append(run)
+    seeds = sorted({run.get("seed", 0) for run in runs})
+    shown = (10, 20, 30, 40)
+    lines = [
+        f"`{command}` (seeds {', '.join(map(str, seeds))})",
+        "",
+        "| dataset | first stage | "
+        + " | ".join(f"{b} ep.: alone / chain" for b in shown)
+        + f" | {len(runs[0]['losses'])} ep.: alone / chain | budget chosen without it | chain DSC | Δ "
+        "| network alone Δ | time ratio |",
+        "|---|---|" + "---|" * (len(shown) + 6),
+    ]
+    held = []
+    for name, group in groups.items():
+        others = {other: g for other, g in groups.items() if other != name}
+        budget = choose_budget(others, args.tolerance, args.worst)
+        full, full_s = _mean_replay(group, None)
+        cut, cut_s = _mean_replay(group, budget)
+        alone_drop = _mean_replay(group, budget, "alone_at_best")[0] - _mean_replay(group, None, "alone_at_best")[0]
+        held.append((full, cut, full_s, cut_s, alone_drop))
+        cells = [f"{_mean_replay(group, b, 'alone_at_best')[0]:.3f} / {_mean_replay(group, b)[0]:.3f}" for b in shown]
+        first = np.mean([run["first_stage_dice"] for run in group])
+        alone_full = _mean_replay(group, None, "alone_at_best")[0]
+        lines.append(
+            f"| {name} | {first:.3f} | " + " | ".join(cells) + f" | {alone_full:.3f} / {full:.3f} | {budget} | "
+            f"{cut:.3f} | {cut - full:+.3f} | {alone_drop:+.3f} | {cut_s / full_s:.2f} |"
+        )
+    final = choose_budget(groups, args.tolerance, args.worst)
+    lines += [
+        f"| **mean** | {np.mean([np.mean([r['first_stage_dice'] for r in g]) for g in groups.values()]):.3f} | "
+        + " | ".join(
+            f"{np.mean([_mean_replay(g, b, 'alone_at_best')[0] for g in groups.values()]):.3f} / "
+            f"{np.mean([_mean_replay(g, b)[0] for g in groups.values()]):.3f}"
+            for b in shown
+        )
+        + f" | {np.mean([_mean_replay(g, None, 'alone_at_best')[0] for g in groups.values()]):.3f} / "
+        f"{np.mean([h[0] for h in held]):.3f} | | **{np.mean([h[1] for h in held]):.3f}** | "
+        f"{np.mean([h[1] - h[0] for h in held]):+.3f} | {np.mean([h[4] for h in held]):+.3f} | "
+        f"**{sum(h[3] for h in held) / sum(h[2] for h in held):.2f}** |",
+        "",
+        f"Chosen on all datasets: {final} epochs.",
+    ]
+    return "\n".join(lines)
+
+
 def write_doc(text: str, doc: Path) -> None:
     content = doc.read_text()
     if BEGIN in content:
@@ -218,7 +312,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--datasets", help="comma-separated dataset names (default: every folder under --data)")
     parser.add_argument("--limit", type=int, help="only the first N images of each dataset (by name)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    parser.add_argument("--even", action="store_true", help="--limit images evenly spaced by name, not the first")
+    parser.add_argument("--budgets", action="store_true", help="analyse epoch budgets, not stopping rules")
     parser.add_argument("--chain", default=DEFAULT_CHAIN)
     parser.add_argument("--epochs", type=int, help="as bootseg run --epochs (default: the preset's)")
     parser.add_argument("--size", type=int)
@@ -240,20 +336,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = args.datasets.split(",") if args.datasets else None
     folders = sorted(p for p in args.data.iterdir() if p.is_dir() and (names is None or p.name in names))
-    cache: dict[str, Any] = json.loads(args.json.read_text()) if args.json.exists() else {}
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    cache: dict[str, Any] = {}
+    for path in args.json.parent.glob(args.json.name):
+        cache.update(json.loads(path.read_text()))
     if not args.analyse:
         _patch()
-        for folder in folders:
-            if folder.name in cache:
-                continue
-            begin = time.perf_counter()
-            cache[folder.name] = record(folder, args)
-            with atomic_write(args.json, "w") as handle:
-                json.dump(cache, handle)
-            print(f"{folder.name}: {time.perf_counter() - begin:.0f} s", flush=True)
-    runs = [cache[f.name] for f in folders if f.name in cache]
+        for seed in seeds:
+            for folder in folders:
+                key = f"{folder.name}@{seed}"
+                if key in cache:
+                    continue
+                begin = time.perf_counter()
+                cache[key] = record(folder, args, seed)
+                with atomic_write(args.json, "w") as handle:
+                    json.dump(cache, handle)
+                print(f"{key}: {time.perf_counter() - begin:.0f} s", flush=True)
+    runs = [cache[f"{f.name}@{seed}"] for seed in seeds for f in folders if f"{f.name}@{seed}" in cache]
     command = "python benchmarks/early_stop.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = analyse(runs, args, command)
+    table = analyse_budgets(runs, args, command) if args.budgets else analyse(runs, args, command)
     print(table)
     if args.write:
         write_doc(table, DEFAULT_DOC)
