@@ -38,12 +38,12 @@ MAX_EPOCHS = 100_000
 #: Named starting points; explicit options override them.
 #: ``paper``: the network and schedule of Rettenberger et al. (2022) — meant for a GPU.
 #: ``fast``: a small network at a small working size that trains a few hundred images in minutes on 2 CPU cores.
-#: Its 75 epochs (25 before) are what the network needs on the benchmark data: at 25 it had not converged and
-#: lowered the first stage's Dice on fluorescence nuclei from 0.889 to 0.835; at 75 it raised it to 0.895
-#: (``benchmarks/ablation.py``, ``docs/benchmarks.md``). Its working size grows past 128 px where the masks' finest
-#: structures need it (``min_radius``; :mod:`bootseg.refiners.scale`).
-#: It stops earlier when the validation loss has not improved for 20 epochs (``patience``; the best epoch's weights
-#: are kept either way); ``paper`` trains every epoch, as the paper did.
+#: It trains at most 50 epochs, the fewest after which the default chain's masks (where the network is sure, over its
+#: first stage's) were as good as after more, chosen without each benchmark set in turn; a network meant for
+#: ``bootseg predict`` on new images, whose masks are all its own, gains a little from more (``epochs=75``). Its
+#: working size grows past 128 px where the masks' finest structures need it (``min_radius``;
+#: :mod:`bootseg.refiners.scale`). It stops earlier when the validation loss has not improved for 20 epochs
+#: (``patience``; the best epoch's weights are kept either way); ``paper`` trains every epoch, as the paper did.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "size": 256,
@@ -63,7 +63,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "base_channels": 16,
         "depth": 4,
         "batch_size": 16,
-        "epochs": 75,
+        "epochs": 50,
         "patience": 20,
     },
 }
@@ -172,7 +172,7 @@ class UNetConfig:
     loss: str = "bce"
     lr: float = 1e-3
     batch_size: int = 16
-    epochs: int = 75
+    epochs: int = 50
     val_fraction: float = 0.2
     patience: int | None = 20
     min_delta: float = 0.0

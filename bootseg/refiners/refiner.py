@@ -75,7 +75,7 @@ class UNetRefiner:
     Parameters
     ----------
     preset : {"fast", "paper"} or None
-        Starting options: ``"fast"`` (16-filter U-Net at 128², batch 16, 75 epochs: minutes on 2 CPU cores) or
+        Starting options: ``"fast"`` (16-filter U-Net at 128², batch 16, up to 50 epochs: minutes on 2 CPU cores) or
         ``"paper"`` (the paper's 64-filter U-Net at 256², batch 32, 100 epochs: for a GPU).
     **options
         Any field of :class:`~bootseg.refiners.config.UNetConfig` (``epochs``, ``size``, ``loss``, ``device``,
