@@ -21,9 +21,9 @@ network's own masks (what ``bootseg predict`` gives on new images). The budget i
 the mean of each dataset's seeds). ``--seeds`` records several seeds; ``--even`` takes ``--limit`` images evenly
 spaced by name; ``--json`` may be a pattern (``'/tmp/es_*.json'``) to analyse the files of parallel processes.
 
-    python benchmarks/early_stop.py --limit 60 --even --seeds 0,1,2 --json /tmp/es_a.json --datasets A,B --budgets
+    python benchmarks/early_stop.py --limit 60 --even --seeds 0,1,2 --epochs 75 --budgets --json /tmp/es_a.json
     python benchmarks/early_stop.py --seeds 0,1,2 --json '/tmp/es_*.json' --analyse --budgets
-    python benchmarks/early_stop.py --limit 70 --json /tmp/early_stop.json            # record (resumable)
+    python benchmarks/early_stop.py --limit 70 --epochs 75 --json /tmp/early_stop.json   # record (resumable)
     python benchmarks/early_stop.py --json /tmp/early_stop.json --analyse --write     # table into the docs
     python benchmarks/early_stop.py --smoke                                          # plumbing only
 """
@@ -247,15 +247,19 @@ def choose_budget(groups: dict[str, list[dict[str, Any]]], tolerance: float, wor
 
 
 def analyse_budgets(runs: list[dict[str, Any]], args: argparse.Namespace, command: str) -> str:
-    """The ``--budgets`` table: per dataset (mean over its seeds) the first stage, the network alone and the chain
-    at each epoch budget, and the budget chosen without the dataset with its DSC and time ratio."""
+    """The ``--budgets`` tables: per dataset (mean over its seeds) the first stage, the network alone and the chain
+    at each epoch budget, and the budget chosen without the dataset with its DSC and time ratio; then, for every
+    budget, the chain's and the network's DSC change against every epoch and the time ratio over all datasets."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault(run["dataset"], []).append(run)
-    seeds = sorted({run.get("seed", 0) for run in runs})
-    shown = (10, 20, 30, 40)
+    budgets = (*BUDGETS, None)
+    # (chain DSC, seconds) and the network's own DSC of every dataset at every budget (None: every epoch).
+    chain = {name: {b: _mean_replay(group, b) for b in budgets} for name, group in groups.items()}
+    alone = {name: {b: _mean_replay(group, b, "alone_at_best")[0] for b in budgets} for name, group in groups.items()}
+    shown = (10, 20, 30, 40, 50)
     lines = [
-        f"`{command}` (seeds {', '.join(map(str, seeds))})",
+        f"`{command}` (seeds {', '.join(str(seed) for seed in sorted({run['seed'] for run in runs}))})",
         "",
         "| dataset | first stage | "
         + " | ".join(f"{b} ep.: alone / chain" for b in shown)
@@ -265,34 +269,37 @@ def analyse_budgets(runs: list[dict[str, Any]], args: argparse.Namespace, comman
     ]
     held = []
     for name, group in groups.items():
-        others = {other: g for other, g in groups.items() if other != name}
-        budget = choose_budget(others, args.tolerance, args.worst)
-        full, full_s = _mean_replay(group, None)
-        cut, cut_s = _mean_replay(group, budget)
-        alone_drop = _mean_replay(group, budget, "alone_at_best")[0] - _mean_replay(group, None, "alone_at_best")[0]
-        held.append((full, cut, full_s, cut_s, alone_drop))
-        cells = [f"{_mean_replay(group, b, 'alone_at_best')[0]:.3f} / {_mean_replay(group, b)[0]:.3f}" for b in shown]
+        budget = choose_budget({other: g for other, g in groups.items() if other != name}, args.tolerance, args.worst)
+        (full, full_s), (cut, cut_s) = chain[name][None], chain[name][budget]
+        held.append((full, cut, full_s, cut_s, alone[name][budget] - alone[name][None]))
+        cells = [f"{alone[name][b]:.3f} / {chain[name][b][0]:.3f}" for b in (*shown, None)]
         first = np.mean([run["first_stage_dice"] for run in group])
-        alone_full = _mean_replay(group, None, "alone_at_best")[0]
         lines.append(
-            f"| {name} | {first:.3f} | " + " | ".join(cells) + f" | {alone_full:.3f} / {full:.3f} | {budget} | "
-            f"{cut:.3f} | {cut - full:+.3f} | {alone_drop:+.3f} | {cut_s / full_s:.2f} |"
+            f"| {name} | {first:.3f} | " + " | ".join(cells) + f" | {budget} | "
+            f"{cut:.3f} | {cut - full:+.3f} | {held[-1][4]:+.3f} | {cut_s / full_s:.2f} |"
         )
-    final = choose_budget(groups, args.tolerance, args.worst)
+    means = [
+        f"{np.mean([alone[n][b] for n in groups]):.3f} / {np.mean([chain[n][b][0] for n in groups]):.3f}"
+        for b in (*shown, None)
+    ]
     lines += [
         f"| **mean** | {np.mean([np.mean([r['first_stage_dice'] for r in g]) for g in groups.values()]):.3f} | "
-        + " | ".join(
-            f"{np.mean([_mean_replay(g, b, 'alone_at_best')[0] for g in groups.values()]):.3f} / "
-            f"{np.mean([_mean_replay(g, b)[0] for g in groups.values()]):.3f}"
-            for b in shown
-        )
-        + f" | {np.mean([_mean_replay(g, None, 'alone_at_best')[0] for g in groups.values()]):.3f} / "
-        f"{np.mean([h[0] for h in held]):.3f} | | **{np.mean([h[1] for h in held]):.3f}** | "
-        f"{np.mean([h[1] - h[0] for h in held]):+.3f} | {np.mean([h[4] for h in held]):+.3f} | "
-        f"**{sum(h[3] for h in held) / sum(h[2] for h in held):.2f}** |",
+        + " | ".join(means)
+        + f" | | **{np.mean([h[1] for h in held]):.3f}** | {np.mean([h[1] - h[0] for h in held]):+.3f} | "
+        f"{np.mean([h[4] for h in held]):+.3f} | **{sum(h[3] for h in held) / sum(h[2] for h in held):.2f}** |",
         "",
-        f"Chosen on all datasets: {final} epochs.",
+        f"Chosen on all datasets: {choose_budget(groups, args.tolerance, args.worst)} epochs.",
+        "",
+        "| budget | chain Δ: mean | chain Δ: worst | network alone Δ: mean | network alone Δ: worst | time ratio |",
+        "|---|---|---|---|---|---|",
     ]
+    for b in BUDGETS:
+        drops = [chain[n][b][0] - chain[n][None][0] for n in groups]
+        own = [alone[n][b] - alone[n][None] for n in groups]
+        ratio = sum(chain[n][b][1] for n in groups) / sum(chain[n][None][1] for n in groups)
+        lines.append(
+            f"| {b} | {np.mean(drops):+.3f} | {min(drops):+.3f} | {np.mean(own):+.3f} | {min(own):+.3f} | {ratio:.2f} |"
+        )
     return "\n".join(lines)
 
 
