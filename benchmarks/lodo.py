@@ -44,6 +44,7 @@ _CH = "bootseg.annotators.channels"
 _BASE = "bootseg.annotators.base"
 _CAND = "bootseg.annotators.candidates"
 _KINDS = "bootseg.annotators.kinds"
+_TWO = "bootseg.annotators.two_sided"
 
 #: Each rule of the default first stage: its settings, the default first.
 RULES: dict[str, list[str]] = {
@@ -68,6 +69,16 @@ RULES: dict[str, list[str]] = {
         "auto(kinds=false)",
         f"auto | {_KINDS}.SEPARATION=4.0",
         f"auto | {_KINDS}.SEPARATION=12.0",
+    ],
+    "two_sided (texture where objects are brighter and darker than the background)": [
+        "auto",
+        f"auto | {_TWO}.SHARE=1.01",
+        f"auto | {_TWO}.SHARE=0.1",
+        f"auto | {_TWO}.SHARE=0.9",
+        f"auto | {_TWO}.BALANCE=0.15",
+        f"auto | {_TWO}.BALANCE=0.6",
+        f"auto | {_TWO}.SIGMAS=2.0",
+        f"auto | {_TWO}.SIGMAS=4.0",
     ],
 }
 

@@ -43,8 +43,10 @@ class Auto(MultiOtsu):
     :func:`~bootseg.annotators.polarity.polarity_score` (the one that looks most like objects on a background)
     among grey and the colour channels whose masks agree with the other channels' majority
     (:data:`~bootseg.annotators.candidates.AGREEMENT_FLOOR`): where the channels disagree, as on H&E tissue, no
-    colour channel has the evidence to be preferred to grey. The chain calls :meth:`fit` before the first stage
-    annotates. This is the first stage of ``bootseg run``'s default chain.
+    colour channel has the evidence to be preferred to grey. Where most images show objects both brighter and
+    darker than their background (phase contrast's halos, :mod:`~bootseg.annotators.two_sided`), no level splits
+    them and the one candidate channel is their texture (the local spread of grey). The chain calls :meth:`fit`
+    before the first stage annotates. This is the first stage of ``bootseg run``'s default chain.
 
     Last, with ``ridges="auto"``, when the images hold several objects each and the background of the chosen
     masks is less than half as thick as the objects (:func:`~bootseg.thickness.thin_background`), the

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..description import StageDescription
 from ..images import check_image
-from .channels import CHANNELS, channel_image, choose_channel
+from .channels import CHANNELS, COLOUR, channel_image, choose_channel
 from .decide import decide_channel, decide_polarity_and_largest
 from .options import check_bool, check_choice, check_int, check_median, check_number
 from .plan import Plan, plan_view
@@ -305,15 +305,13 @@ class ThresholdAnnotator:
     def channel_for(self, image: np.ndarray, plan: Plan | None = None) -> str:
         """The channel :meth:`annotate` splits for ``image`` under ``plan`` (the stage's own by default).
 
-        ``channel`` itself unless it is ``"auto"``; then grey for a grey image, the fitted choice, or (not
-        fitted) the choice made on this image alone.
+        ``channel`` itself unless it is ``"auto"``; then the fitted choice (a colour channel applies to colour
+        images, grey images use grey; texture applies to both), or (not fitted) the choice made on this image alone.
         """
         plan = self.plan if plan is None else plan
         if plan.channel == "auto":
-            if image.ndim == 2:
-                return "grey"
             return choose_channel([image], lambda one, channel: self._segment(one, channel, plan))[0]
-        if image.ndim == 2 and "channel" in plan.chosen:
+        if image.ndim == 2 and "channel" in plan.chosen and plan.channel in COLOUR:
             return "grey"
         return plan.channel
 

@@ -27,7 +27,10 @@ for ``wbc_cellavision`` (``docs/benchmarks.md``).
 A ``multiotsu`` with ``classes="auto"``, as in the ``auto`` first stage (:class:`~bootseg.annotators.auto.Auto`),
 chooses the channel together with the number of classes, by the objectness of each candidate's final masks, but
 only among grey and the colour channels whose masks agree with the majority vote of the other channels' masks
-(:data:`~bootseg.annotators.candidates.AGREEMENT_FLOOR`). ``"texture"`` is never chosen by ``"auto"``: name it.
+(:data:`~bootseg.annotators.candidates.AGREEMENT_FLOOR`). ``"auto"`` chooses ``"texture"`` in one case only: when
+most images of the set have objects both brighter and darker than their background (the halos of phase
+contrast, :mod:`~bootseg.annotators.two_sided`), texture is the one candidate; it applies to grey and colour
+images alike.
 
 Colour channels are computed from the image scaled to [0, 1] (uint8 by 255, uint16 by 65535, other dtypes from
 their own minimum to maximum) with OpenCV's float conversions.
@@ -131,8 +134,14 @@ def subsample(images: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def candidates_for(images: Sequence[np.ndarray]) -> list[str]:
-    """The channels ``"auto"`` may pick for ``images``: grey, and each colour channel that varies (spans 1 % of its
-    range) on at least half of them when every image is colour (an RGB image with R = G = B has grey alone)."""
+    """The channels ``"auto"`` may pick for ``images``: texture alone for a two-sided set (objects brighter and
+    darker than the background at once, :func:`~bootseg.annotators.two_sided.is_two_sided`); else grey, and each
+    colour channel that varies (spans 1 % of its range) on at least half of them when every image is colour (an RGB
+    image with R = G = B has grey alone)."""
+    from .two_sided import is_two_sided
+
+    if is_two_sided(images):
+        return ["texture"]
     if not images or any(image.ndim != 3 for image in images):
         return ["grey"]
     varied = [
