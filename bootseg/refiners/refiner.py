@@ -181,7 +181,7 @@ class UNetRefiner:
 
         from ..corrections import trust_weight
         from .augment import AugmentConfig
-        from .training import train_network
+        from .training import channels_last, train_network
         from .unet import UNet
 
         images = list(images)
@@ -217,7 +217,7 @@ class UNetRefiner:
                 batchnorm=cfg.batchnorm,
             )
         model = model.to(device)
-        if device.type == "cuda":
+        if channels_last(cfg, device):
             model = model.to(memory_format=torch.channels_last)
         augment = AugmentConfig() if cfg.augment else None
         weight = trust_weight(len(trusted), len(images))
@@ -372,7 +372,7 @@ class UNetRefiner:
         if self.config.tta:
             flips += [(-1,), (-2,), (-2, -1)]
         with torch.inference_mode(), autocast_for(device, self.config.amp):
-            x = _layout(x.float().div_(255), device)
+            x = _layout(x.float().div_(255), self.config, device)
             prob = torch.zeros((x.shape[0], 1, *x.shape[2:]), device=device)
             for dims in flips:
                 flipped = x.flip(dims) if dims else x
@@ -424,8 +424,11 @@ class UNetRefiner:
         ``threads`` is this machine's CPU thread count (None: chosen from its free cores); the saved one is not
         kept, since it described the machine that trained.
         """
+        import torch
+
         from ..stagefile import unpacked
         from .checkpoint import CheckpointError, load_checkpoint
+        from .training import channels_last
         from .unet import UNet
 
         with unpacked(path) as inner:  # a stage file written by ``bootseg run`` holds the checkpoint
@@ -449,5 +452,8 @@ class UNetRefiner:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
         stage.preset = data.get("preset") or None
         stage.in_channels = int(data["in_channels"])
-        stage.model = model.to(stage.device).eval()
+        model = model.to(stage.device)
+        if channels_last(cfg, stage.device):
+            model = model.to(memory_format=torch.channels_last)
+        stage.model = model.eval()
         return stage

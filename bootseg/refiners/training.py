@@ -131,7 +131,7 @@ def _loss_sum(model, images, masks, indices, cfg: UNetConfig, device, batch_size
         with torch.inference_mode(), autocast_for(device, cfg.amp):
             for idx in _batches(indices, batch_size):
                 x = images[idx].float().div_(255)
-                total += loss_fn(model(_layout(x, device)), masks[idx].float().div_(255)) * len(idx)
+                total += loss_fn(model(_layout(x, cfg, device)), masks[idx].float().div_(255)) * len(idx)
     finally:
         model.train(was_training)
     return total
@@ -153,8 +153,14 @@ def evaluate_loss(model, images, masks, indices, cfg: UNetConfig, device, *, bat
     return float(total) / len(indices)
 
 
-def _layout(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+def channels_last(cfg: UNetConfig, device: torch.device) -> bool:
+    """Whether the network and its batches use the channels-last layout: ``cfg.channels_last`` on a CPU or CUDA
+    device (where oneDNN and cuDNN convolve it faster); other devices keep PyTorch's default layout."""
+    return cfg.channels_last and device.type in ("cpu", "cuda")
+
+
+def _layout(x: torch.Tensor, cfg: UNetConfig, device: torch.device) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last(cfg, device) else x
 
 
 def train_network(
@@ -336,9 +342,9 @@ def _train(
                     x, y = augment_batch(x, y, augment, generator)
                 with autocast_for(device, cfg.amp):
                     if trust.weights is None:
-                        loss = loss_fn(step_model(_layout(x, device)), y)
+                        loss = loss_fn(step_model(_layout(x, cfg, device)), y)
                     else:
-                        loss = loss_fn(step_model(_layout(x, device)), y, weight=trust.weights[idx])
+                        loss = loss_fn(step_model(_layout(x, cfg, device)), y, weight=trust.weights[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
