@@ -100,6 +100,7 @@ def test_auto_thresholds_the_texture_of_a_two_sided_set():
     assert "texture" not in candidates_for(one_sided())
     stage = Auto().fit(images)
     assert stage.chosen_channel == "texture" and stage.choices()["channel"] == "texture"
+    assert stage.summary.startswith("texture, as 100% of the images have objects brighter and darker than their")
     assert stage.channel_for(images[0]) == "texture"  # a grey image keeps the texture the set was fitted with
     found = np.mean([dice(stage.annotate(image), truth) for image, truth in zip(images, truths, strict=True)])
     levels = [filters.threshold_otsu(image) for image in images]

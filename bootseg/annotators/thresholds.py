@@ -382,11 +382,17 @@ def decide_classes(stage: MultiOtsu, plan: Plan, images: list[np.ndarray], execu
         best[0],
         ", ".join(f"{key} {value:.3f}" for key, value in scores.items()),
     )
+    text = summary(best, scores, agreement, chosen.chosen_value("polarity"))
+    if auto_channel and channels == ["texture"]:
+        from .two_sided import two_sided_share
+
+        share = two_sided_share(sample)
+        text = f"texture, as {share:.0%} of the images have objects brighter and darker than their background; {text}"
     return chosen.choose(
         "classes",
         channel_agreement=tuple(agreement.items()),
         objectness=tuple(scores.items()),
-        summary=summary(best, scores, agreement, chosen.chosen_value("polarity")),
+        summary=text,
     )
 
 
