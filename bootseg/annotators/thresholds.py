@@ -386,7 +386,7 @@ def decide_classes(stage: MultiOtsu, plan: Plan, images: list[np.ndarray], execu
     if auto_channel and channels == ["texture"]:
         from .two_sided import two_sided_share
 
-        share = two_sided_share(sample)
+        share = two_sided_share(images)  # the images candidates_for decided on
         text = f"texture, as {share:.0%} of the images have objects brighter and darker than their background; {text}"
     return chosen.choose(
         "classes",

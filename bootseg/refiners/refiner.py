@@ -181,7 +181,7 @@ class UNetRefiner:
 
         from ..corrections import trust_weight
         from .augment import AugmentConfig
-        from .training import channels_last, train_network
+        from .training import place, train_network
         from .unet import UNet
 
         images = list(images)
@@ -216,9 +216,7 @@ class UNetRefiner:
                 upsampling=cfg.upsampling,
                 batchnorm=cfg.batchnorm,
             )
-        model = model.to(device)
-        if channels_last(cfg, device):
-            model = model.to(memory_format=torch.channels_last)
+        model = place(model, cfg, device)
         augment = AugmentConfig() if cfg.augment else None
         weight = trust_weight(len(trusted), len(images))
         self.report = train_network(model, x, y, cfg, augment=augment, trusted=trusted, trust_weight=weight)
@@ -424,11 +422,9 @@ class UNetRefiner:
         ``threads`` is this machine's CPU thread count (None: chosen from its free cores); the saved one is not
         kept, since it described the machine that trained.
         """
-        import torch
-
         from ..stagefile import unpacked
         from .checkpoint import CheckpointError, load_checkpoint
-        from .training import channels_last
+        from .training import place
         from .unet import UNet
 
         with unpacked(path) as inner:  # a stage file written by ``bootseg run`` holds the checkpoint
@@ -452,8 +448,5 @@ class UNetRefiner:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
         stage.preset = data.get("preset") or None
         stage.in_channels = int(data["in_channels"])
-        model = model.to(stage.device)
-        if channels_last(cfg, stage.device):
-            model = model.to(memory_format=torch.channels_last)
-        stage.model = model.eval()
+        stage.model = place(model, cfg, stage.device).eval()
         return stage

@@ -159,6 +159,12 @@ def channels_last(cfg: UNetConfig, device: torch.device) -> bool:
     return cfg.channels_last and device.type in ("cpu", "cuda")
 
 
+def place(model: torch.nn.Module, cfg: UNetConfig, device: torch.device) -> torch.nn.Module:
+    """``model`` on ``device``, in the channels-last layout where :func:`channels_last` says so."""
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last(cfg, device) else model
+
+
 def _layout(x: torch.Tensor, cfg: UNetConfig, device: torch.device) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last(cfg, device) else x
 
