@@ -55,16 +55,25 @@ def _dice_list(masks: list[np.ndarray], truths: list[np.ndarray]) -> list[float]
 
 
 EPOCHS: int | None = None  # --epochs: fewer than the preset's, for a quick look only
+VALIDATE = "auto,unet(corrections=validate)"  # --validate: the corrections held out, choosing `confident`
 
 
-def _chain(seed: int):
-    settings = Settings("auto,unet", None, EPOCHS, None, None, "cpu", 2, None)
+def _chain(seed: int, chain: str = "auto,unet"):
+    settings = Settings(chain, None, EPOCHS, None, None, "cpu", 2, None)
     chain, _, _ = build_chain(settings.run_settings(seed))
     return chain
 
 
 def run_rows(
-    folder: Path, seed: int, ks: list[int], limit: int | None, done: dict[str, Any], save, spread: bool = False
+    folder: Path,
+    seed: int,
+    ks: list[int],
+    limit: int | None,
+    done: dict[str, Any],
+    save,
+    spread: bool = False,
+    validate: bool = False,
+    supervised: bool = True,
 ) -> None:
     """Every row of one dataset and seed not already in ``done`` (a dict this function fills and saves)."""
     pairs = evenly_spaced(dataset_pairs(folder), limit)
@@ -85,8 +94,8 @@ def run_rows(
             save()
         return done[key]
 
-    def chain_row(corrected: list[int]) -> dict[str, Any]:
-        chain = _chain(seed)
+    def chain_row(corrected: list[int], chain_text: str = "auto,unet") -> dict[str, Any]:
+        chain = _chain(seed, chain_text)
         result = chain.run(images, names=names, corrections={names[i]: truths[i] for i in corrected} or None)
         final = list(result.stages.values())[-1]
         lines = judges_lines(final.masks)
@@ -107,13 +116,18 @@ def run_rows(
         return {"corrected": chosen, "dice": _dice_list(network.predict(images), truths)}
 
     none = row("k0", lambda: chain_row([]))
-    row("human", lambda: supervised_row(list(range(len(images)))))
+    if supervised:
+        row("human", lambda: supervised_row(list(range(len(images)))))
     order = list(np.argsort(none["confidence"], kind="stable"))
     draw = list(np.random.default_rng(seed).permutation(len(images)))
     for k in ks:
         if k <= 0 or k >= len(images):
             continue
         row(f"a{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k])))
+        if validate:  # (a) with the corrections as the network's validation set
+            row(f"v{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k]), VALIDATE))
+        if not supervised:
+            continue
         row(f"b{k}", lambda k=k: chain_row(sorted(int(i) for i in draw[:k])))
         row(f"c{k}", lambda k=k: supervised_row(sorted(int(i) for i in draw[:k])))
         if spread:  # (a'): the least confident of each kind of image first
@@ -142,40 +156,48 @@ def _mean_without(values: list[float], left_out: list[int]) -> float:
 
 
 def analyse(results: dict[str, Any], plot: Path | None) -> str:
-    """The markdown tables of the saved results (and the plot when asked)."""
+    """The markdown tables of the saved results (and the plot when asked); a row not run shows as "–"."""
     lines = [
-        "| dataset | seed | images | k | no correction | (a) least confident | (a') spread over kinds | (b) random "
-        "| (c) k human masks alone | U-Net(human) | gap closed by (a) | first stage chosen by (a) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | seed | images | k | no correction | (a) least confident | (a) held out for validation "
+        "| (a') spread over kinds | (b) random | (c) k human masks alone | U-Net(human) | gap closed by (a) "
+        "| first stage chosen by (a) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     curves: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for key in sorted(results):
         dataset, seed = key.rsplit(":", 1)
         rows = results[key]
-        if "k0" not in rows or "human" not in rows:
+        if "k0" not in rows:
             continue
         ks = sorted(int(name[1:]) for name in rows if name.startswith("a") and name[1:].isdigit())
         n = len(rows["names"])
         for k in ks:
-            if any(f"{x}{k}" not in rows for x in "abc"):
-                continue
-            a, b, c = rows[f"a{k}"], rows[f"b{k}"], rows[f"c{k}"]
+            a = rows[f"a{k}"]
             base = _mean_without(rows["k0"]["dice"], a["corrected"])
-            human = _mean_without(rows["human"]["dice"], a["corrected"])
             got = _mean_without(a["dice"], a["corrected"])
-            gap = human - base
-            closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
+            human = _mean_without(rows["human"]["dice"], a["corrected"]) if "human" in rows else None
+            closed = "–"
+            if human is not None:
+                gap = human - base
+                closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
             chosen = (a.get("first_stage") or {}).get("chosen", "-")
-            spread = rows.get(f"d{k}")
-            spread_text = "–" if spread is None else f"{_mean_without(spread['dice'], spread['corrected']):.3f}"
+
+            def shown(row: dict[str, Any] | None) -> str:
+                return "–" if row is None else f"{_mean_without(row['dice'], row['corrected']):.3f}"
+
             lines.append(
-                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {got:.3f} | {spread_text} | "
-                f"{_mean_without(b['dice'], b['corrected']):.3f} | {_mean_without(c['dice'], c['corrected']):.3f} | "
-                f"{human:.3f} | {closed} | `{chosen}` |"
+                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {got:.3f} | {shown(rows.get(f'v{k}'))} | "
+                f"{shown(rows.get(f'd{k}'))} | {shown(rows.get(f'b{k}'))} | {shown(rows.get(f'c{k}'))} | "
+                f"{'–' if human is None else f'{human:.3f}'} | {closed} | `{chosen}` |"
             )
+            if any(f"{x}{k}" not in rows for x in "bc") or human is None:
+                continue
             curve = curves.setdefault(dataset, {"a": [], "b": [], "c": []})
-            for x, row in (("a", a), ("b", b), ("c", c)):
+            for x in "abc":
+                row = rows[f"{x}{k}"]
                 curve[x].append((k, _mean_without(row["dice"], row["corrected"])))
+        if "human" not in rows:
+            continue
         curve = curves.setdefault(dataset, {"a": [], "b": [], "c": []})
         for x in "ab":
             curve[x].insert(0, (0, float(np.mean(rows["k0"]["dice"]))))
@@ -260,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--analyse", action="store_true", help="print the tables of --json; run nothing")
     parser.add_argument("--spread", action="store_true", help="also (a'): k corrections spread over kinds of image")
     parser.add_argument("--plot", type=Path, default=None, help="with --analyse: write the curves as a PNG")
+    parser.add_argument(
+        "--validate", action="store_true", help=f"also (a) with the corrections held out: --chain '{VALIDATE}'"
+    )
+    parser.add_argument(
+        "--no-supervised", action="store_true", help="only the chain's rows: no (b), (c) nor U-Net(human)"
+    )
     args = parser.parse_args(argv)
     if args.analyse:
         merged: dict[str, Any] = {}
@@ -283,7 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     for seed in (int(s) for s in args.seeds.split(",")):
         for dataset in datasets:
             done = results.setdefault(f"{dataset}:{seed}", {})
-            run_rows(args.data / dataset, seed, ks, args.limit, done, save, args.spread)
+            run_rows(
+                args.data / dataset,
+                seed,
+                ks,
+                args.limit,
+                done,
+                save,
+                args.spread,
+                args.validate,
+                not args.no_supervised,
+            )
     print(f"done in {time.perf_counter() - start:.0f} s")
     print(analyse(results, None))
     return 0

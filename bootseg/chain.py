@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .corrections import FirstStageChoice, check_corrections, choose_first_stage, fit_set
+from .corrections import FirstStageChoice, check_corrections, choose_confident, choose_first_stage, fit_set
 from .description import describe_stage
 from .errors import PluginError, UnknownStageError
 from .executors import batches, map_batches, refuse_forked_pool
@@ -233,6 +233,7 @@ class BootstrapChain:
             store = StageStore(checkpoint_dir, names, self._state(arrays, names, fixed))
         results: list[StageResult] = []
         masks: list[np.ndarray] = []
+        drawn: dict[int, np.ndarray] = {}  # the last stage's own masks of the corrected images
         choice = None
         first = self._stages[0]
         if first.built is not None:  # an earlier run's corrections chose for that run only
@@ -247,7 +248,9 @@ class BootstrapChain:
                 masks = self._annotate_all(stage, arrays, names, executor, store, fitted=fitted)
                 proba = None
             else:
-                masks, proba = self._refine(stage, arrays, [read_only(m) for m in masks], names, store, sorted(fixed))
+                given = [read_only(m) for m in masks]
+                masks, proba = self._refine(stage, arrays, given, names, store, fixed, drawn)
+            drawn = {i: masks[i] for i in fixed}
             for i, mask in fixed.items():
                 masks[i] = mask
             seconds = time.perf_counter() - start
@@ -275,6 +278,27 @@ class BootstrapChain:
         )
         log.info("stage %d %s: %d corrected image(s): %s", stage.index, stage.name, len(fixed), choice.summary())
         return choice
+
+    def _choose_confident(
+        self, stage: _Stage, proba: list[np.ndarray], drawn: dict[int, np.ndarray], fixed: dict[int, np.ndarray]
+    ) -> None:
+        """The network held the corrected images out: choose its ``confident`` level on them
+        (:func:`bootseg.corrections.choose_confident`) and say which, and why, in the log."""
+        obj = stage.obj
+        before = obj.confident
+        level, scores = choose_confident(before, obj.threshold, {i: proba[i] for i in fixed}, drawn, fixed)
+        obj.choose_confident(level, scores)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+        verb = "kept" if level == before else f"chose {level:g} over"
+        log.info(
+            "stage %d %s: on the %d corrected image(s) it held out, %s confident=%g (mean Dice by level: %s)",
+            stage.index,
+            stage.name,
+            len(fixed),
+            verb,
+            before,
+            shown,
+        )
 
     def _state(
         self, arrays: list[np.ndarray], names: list[str], fixed: dict[int, np.ndarray] | None = None
@@ -436,9 +460,13 @@ class BootstrapChain:
         masks: list[np.ndarray],
         names: list[str],
         store: Any = None,
-        trusted: list[int] | None = None,
+        fixed: dict[int, np.ndarray] | None = None,
+        drawn: dict[int, np.ndarray] | None = None,
     ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """One refiner stage's masks (and a network's probabilities). ``fixed`` holds the corrections by image
+        index, ``drawn`` the input stage's own masks of those images (``masks`` holds the corrections there)."""
         obj = stage.obj
+        trusted = sorted(fixed or {})
         key = f"{stage.index}-{stage.name}"
         try:
             if isinstance(obj, Network):
@@ -452,14 +480,17 @@ class BootstrapChain:
                     )
                     with unpacked(model) as inner:
                         obj = stage.obj = type(obj).load(inner)
+                    proba = list(obj.predict_proba(images))
                 else:
                     if trusted and accepts(obj.fit, "trusted"):
                         obj.fit(images, masks, trusted=trusted)
                     else:
                         obj.fit(images, masks)
+                    proba = list(obj.predict_proba(images))
+                    if fixed and drawn and getattr(obj, "validated_on_trusted", False):
+                        self._choose_confident(stage, proba, drawn, fixed)
                     if model is not None:
                         save_stage(obj, model, self._header(stage))
-                proba = list(obj.predict_proba(images))
                 refined = [network_masks(obj, p, m) for p, m in zip(proba, masks, strict=True)]
             else:
                 proba = None

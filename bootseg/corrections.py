@@ -8,7 +8,9 @@ that information, and the chain uses it three ways:
   one-object rule, ...) and the plain stages are fitted on the set and scored by Dice on the corrected images; the
   best replaces ``auto``'s own choice when it beats it by more than :data:`MARGIN` (:func:`choose_first_stage`);
 * **the networks**: corrected masks are trusted labels, never held out for validation, weighted up
-  (:func:`trust_weight`) and never replaced by a round's predictions;
+  (:func:`trust_weight`) and never replaced by a round's predictions; or, with the ``unet`` option
+  ``corrections="validate"``, the network's validation set, never trained on, on which the chain then chooses how
+  sure the network must be to change its input masks (:func:`choose_confident`), up to keeping them whole;
 * **the output**: a corrected image's mask is its correction, at every stage.
 
 Corrections are named by their image's name (the file stem for a folder): ``{"0007": mask}``.
@@ -30,10 +32,12 @@ from .images import check_mask
 from .metrics import dice
 
 __all__ = [
+    "CONFIDENT_LEVELS",
     "MARGIN",
     "FirstStageChoice",
     "candidate_specs",
     "check_corrections",
+    "choose_confident",
     "choose_first_stage",
     "fit_set",
     "read_corrections",
@@ -294,6 +298,57 @@ def fit_set(stage: Any, images: list[np.ndarray], executor: Executor | None = No
         stage.fit(images, executor=executor)
     else:
         stage.fit(images)
+
+
+#: The levels of the ``unet`` option ``confident`` that :func:`choose_confident` weighs: 0.5, every pixel the
+#: network's; 1.0, its input's masks kept (but where the network is certain to float precision).
+CONFIDENT_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def choose_confident(
+    current: float,
+    threshold: float,
+    probas: Mapping[int, np.ndarray],
+    inputs: Mapping[int, np.ndarray],
+    corrections: Mapping[int, np.ndarray],
+) -> tuple[float, dict[str, float]]:
+    """The ``confident`` level of a network stage, chosen by mean Dice on the corrected images it held out.
+
+    Each level of :data:`CONFIDENT_LEVELS` makes the stage's masks of the corrected images from the network's
+    probabilities (``probas``) and the stage's input masks as its first stage drew them (``inputs``, not the
+    corrections; :func:`bootseg.stagework.network_masks`), scored against the corrections. ``current`` is kept
+    unless another level is higher by more than :data:`MARGIN` (of levels that tie, the one nearest ``current``).
+    The network must not have trained on these
+    images, or its own masks of them would win by having learned them.
+
+    Returns
+    -------
+    (float, dict)
+        The level chosen, and each level's mean Dice (keyed by the level as text).
+
+    Examples
+    --------
+    >>> truth = np.zeros((4, 4), bool); truth[:2] = True
+    >>> proba = np.where(truth, 0.7, 0.2)  # right, but not sure
+    >>> level, scores = choose_confident(0.8, 0.5, {0: proba}, {0: ~truth}, {0: truth})
+    >>> level, scores["0.8"], scores["0.7"], scores["0.5"]  # 0.5 to 0.7 tie: the nearest to 0.8
+    (0.7, 0.0, 1.0, 1.0)
+    """
+    from types import SimpleNamespace
+
+    from .stagework import network_masks
+
+    def score(level: float) -> float:
+        network = SimpleNamespace(threshold=threshold, confident=level)
+        return float(np.mean([dice(network_masks(network, probas[i], inputs[i]), mask) for i, mask in fixed]))
+
+    fixed = sorted(corrections.items(), key=lambda item: item[0])
+    # a level the user set that is not on the list competes too
+    scores = {f"{level:g}": score(level) for level in sorted({*CONFIDENT_LEVELS, current})}
+    key = f"{current:g}"
+    best = max(scores, key=lambda level: (scores[level], -abs(float(level) - current)))  # ties: the nearest
+    chosen = current if scores[best] <= scores[key] + MARGIN else float(best)
+    return chosen, scores
 
 
 #: How many kinds of image :func:`spread_order` tells apart: the first this many names are one of each kind.

@@ -13,9 +13,11 @@ from skimage.filters import threshold_otsu
 from bootseg import BootstrapChain
 from bootseg.cli import main
 from bootseg.corrections import (
+    CONFIDENT_LEVELS,
     MARGIN,
     TRUSTED_SHARE,
     check_corrections,
+    choose_confident,
     choose_first_stage,
     read_corrections,
     trust_weight,
@@ -214,6 +216,91 @@ def test_trusted_images_are_never_held_out():
         assert sorted([*train.tolist(), *val.tolist()]) == list(range(20)) and len(val) == 4
 
 
+def test_held_out_corrections_are_the_validation_set_and_never_trained_on(spheroids, caplog):
+    from bootseg.refiners import UNetRefiner
+
+    train, val = split_indices(20, 0.25, 3, keep=[11, 3], hold_out=True)
+    assert val.tolist() == [3, 11] and train.tolist() == [i for i in range(20) if i not in (3, 11)]
+    images, truth = spheroids
+    options = {"size": 32, "epochs": 2, "base_channels": 4, "batch_size": 4, "progress": False, "min_radius": 0}
+    unet = UNetRefiner(corrections="validate", trusted_epochs=3, **options).fit(images, truth, trusted=[1, 6])
+    assert (unet.report.train_images, unet.report.val_images) == (8, 2) and unet.validated_on_trusted
+    assert unet.trusted_report is None  # nothing is trained on the held-out images, not even trusted_epochs
+    assert unet.choices()["trusted"] == {"images": 2, "use": "validate", "weight": 1.0, "epochs": 3}
+    # the validation loss is the loss on the two corrected images: the same number computed from the weights kept
+    trained = UNetRefiner(corrections="train", **options).fit(images, truth, trusted=[1, 6])
+    assert (trained.report.train_images, trained.report.val_images) == (8, 2) and not trained.validated_on_trusted
+    everything = list(range(len(images)))
+    with caplog.at_level("WARNING", logger="bootseg.refiners"):
+        alone = UNetRefiner(corrections="validate", **options).fit(images, truth, trusted=everything)
+    assert "every image is corrected, so none is left to train on" in caplog.text
+    assert not alone.validated_on_trusted and alone.report.train_images == len(images)
+    with pytest.raises(ValueError, match=r"corrections must be one of train, validate, got 'hold'"):
+        UNetRefiner(corrections="hold")
+
+
+def _reference_level_scores(probas, inputs, truths, levels):
+    """Mean Dice per level from the definition: the input's class where 1 - c < p < c, else p >= c (0.5: p > 0.5)."""
+    scores = {}
+    for c in levels:
+        values = []
+        for p, previous, truth in zip(probas, inputs, truths, strict=True):
+            mask = p > 0.5 if c <= 0.5 else np.where((p > 1 - c) & (p < c), previous, p >= c)
+            overlap = 2 * np.logical_and(mask, truth).sum()
+            total = mask.sum() + truth.sum()
+            values.append(1.0 if total == 0 else overlap / total)
+        scores[c] = float(np.mean(values))
+    return scores
+
+
+def test_choose_confident_scores_each_level_as_defined_and_keeps_the_current_within_the_margin():
+    rng = np.random.default_rng(1)
+    truths = [rng.random((12, 12)) > 0.6 for _ in range(3)]
+    probas = [np.clip(t * 0.55 + rng.random((12, 12)) * 0.45, 0, 1) for t in truths]
+    inputs = [rng.random((12, 12)) > 0.5 for _ in range(3)]
+    level, scores = choose_confident(
+        0.8, 0.5, dict(enumerate(probas)), dict(enumerate(inputs)), dict(enumerate(truths))
+    )
+    reference = _reference_level_scores(probas, inputs, truths, CONFIDENT_LEVELS)
+    assert scores == pytest.approx({f"{c:g}": v for c, v in reference.items()})
+    best = max(reference, key=reference.get)
+    assert level == (0.8 if reference[best] <= reference[0.8] + MARGIN else best)
+    # the teacher right and the network unsure everywhere: its input's masks are kept; of the levels that keep
+    # them all, the nearest to the current one
+    level, scores = choose_confident(0.5, 0.5, {0: np.full((12, 12), 0.45)}, {0: truths[0]}, {0: truths[0]})
+    assert level == 0.6 and scores["1"] == scores["0.6"] == 1.0 and scores["0.5"] == 0.0
+    # a level set by hand that is not on the list is weighed too
+    assert "0.85" in choose_confident(0.85, 0.5, {0: probas[0]}, {0: inputs[0]}, {0: truths[0]})[1]
+
+
+def test_a_chain_chooses_confident_on_the_corrections_its_network_held_out(spheroids):
+    from bootseg.stagework import network_masks
+
+    images, truth = spheroids
+    names = [f"n{i}" for i in range(len(images))]
+    net = ("unet", {**NET[1], "corrections": "validate", "min_radius": 0})
+    chain = BootstrapChain(["otsu", net], progress=False)
+    fixed = (2, 5, 7)
+    result = chain.run(images, names=names, corrections={names[i]: truth[i] for i in fixed})
+    network = result.stages[1].stage
+    assert network.validated_on_trusted
+    drawn = [chain.stages[0].annotate(images[i]) for i in fixed]  # the first stage's own masks, not the corrections
+    probas = [result.stages[1].proba[i] for i in fixed]
+    reference = _reference_level_scores(probas, drawn, [truth[i] > 0 for i in fixed], CONFIDENT_LEVELS)
+    recorded = network.choices()["trusted"]["confident"]
+    assert recorded["scores"] == pytest.approx({f"{c:g}": v for c, v in reference.items()}, abs=5e-5)
+    best = max(reference, key=reference.get)
+    assert recorded["chosen"] == network.confident == (0.8 if reference[best] <= reference[0.8] + MARGIN else best)
+    level = recorded["chosen"]
+    said = "confident=0.8, its option," if level == 0.8 else f"confident={level:g} over its option 0.8"
+    assert network.choices()["summary"].startswith(f"{said} on the 3 corrected image(s) it held out: mean Dice ")
+    for i in (0, 3, 9):  # the other images' masks follow the level chosen
+        expected = network_masks(network, result.stages[1].proba[i], result.stages[0].masks[i])
+        np.testing.assert_array_equal(result.stages[1].masks[i], expected)
+    for i in fixed:
+        np.testing.assert_array_equal(result.masks[i], truth[i] > 0)
+
+
 # -- the command line -------------------------------------------------------------------------------------------------
 
 
@@ -305,7 +392,7 @@ def test_the_network_trains_on_the_corrected_images_alone_after_the_set(spheroid
     unet = UNetRefiner(trusted_epochs=3, **options).fit(images, truth, trusted=[1, 6])
     report = unet.trusted_report
     assert report is not None and len(report.history) == 3 and report.train_images == 2 and report.val_images == 0
-    assert unet.choices()["trusted"] == {"images": 2, "weight": trust_weight(2, 10), "epochs": 3}
+    assert unet.choices()["trusted"] == {"images": 2, "use": "train", "weight": trust_weight(2, 10), "epochs": 3}
     plain = UNetRefiner(trusted_epochs=3, **options).fit(images, truth)
     assert plain.trusted_report is None and "trusted" not in plain.choices()
     default = UNetRefiner(**options).fit(images, truth, trusted=[1, 6])  # weighted, but no epochs on them alone

@@ -44,6 +44,9 @@ MAX_EPOCHS = 100_000
 #: working size grows past 128 px where the masks' finest structures need it (``min_radius``;
 #: :mod:`bootseg.refiners.scale`). It stops earlier when the validation loss has not improved for 20 epochs
 #: (``patience``; the best epoch's weights are kept either way); ``paper`` trains every epoch, as the paper did.
+#: The values of the ``corrections`` option: train on the corrected masks, or validate on them.
+CORRECTIONS = ("train", "validate")
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "size": 256,
@@ -123,6 +126,12 @@ class UNetConfig:
         network takes their rule over a first stage's mistake that is the same on many images. Default 0 (none):
         the few images a person corrected may all be of one kind, and a network trained on them alone can forget
         the rest of the set. Only with corrections.
+    corrections : str
+        What the network does with a person's corrected masks (the ``trusted`` of :meth:`UNetRefiner.fit`):
+        ``"train"`` (default) trains on them as trusted labels, weighted up
+        (:func:`bootseg.corrections.trust_weight`); ``"validate"`` holds them out as its validation set instead,
+        so that they choose the epoch kept, and in a chain run also the level ``confident``
+        (:func:`bootseg.corrections.choose_confident`), on images the network never trained on.
     label_sigma : float
         Gaussian smoothing (in working-size pixels) of the noisy masks into soft targets (default 1.0; the
         ``paper`` preset: 0, hard targets). Speckle in a first stage's mask becomes a minority vote the network
@@ -183,6 +192,7 @@ class UNetConfig:
     min_epochs: int = 0
     augment: bool = True
     trusted_epochs: int = 0
+    corrections: str = "train"
     label_sigma: float = 1.0
     threshold: float = 0.5
     confident: float = 0.8
@@ -242,6 +252,8 @@ class UNetConfig:
             raise ValueError(f"min_delta must be a share of the loss in [0, 1), such as 0.01, got {self.min_delta!r}")
         _check_int("min_epochs", self.min_epochs, 0)
         _check_int("trusted_epochs", self.trusted_epochs, 0, MAX_EPOCHS, "MAX_EPOCHS")
+        if self.corrections not in CORRECTIONS:
+            raise ValueError(f"corrections must be one of {', '.join(CORRECTIONS)}, got {self.corrections!r}")
         if not (
             isinstance(self.label_sigma, (int, float)) and math.isfinite(self.label_sigma) and self.label_sigma >= 0
         ):

@@ -113,6 +113,9 @@ class UNetRefiner:
         self.report: TrainReport | None = None
         #: The training on the corrected images alone (``trusted_epochs``), when :meth:`fit` had any.
         self.trusted_report: TrainReport | None = None
+        #: Whether :meth:`fit` held the corrected images out as its validation set (``corrections="validate"``):
+        #: its masks of them are then evidence a chain may choose by (:func:`bootseg.corrections.choose_confident`).
+        self.validated_on_trusted = False
         self._trusted: dict[str, Any] = {}
         self._device: torch.device | None = None
         from .device import resolve_device
@@ -169,8 +172,10 @@ class UNetRefiner:
         masks : sequence of (H, W) ndarray
             Bool, 0/1 or 0/255; each of its image's size.
         trusted : sequence of int
-            Indices of the images whose masks a person corrected: always trained on, never held out for
-            validation, and weighted up in the loss (:func:`bootseg.corrections.trust_weight`).
+            Indices of the images whose masks a person corrected. With the ``corrections`` option ``"train"``
+            (default) always trained on, never held out for validation, and weighted up in the loss
+            (:func:`bootseg.corrections.trust_weight`); with ``"validate"`` the validation set, never trained on
+            (when every image is corrected, they are trained on as with ``"train"``, and the log says so).
 
         Returns
         -------
@@ -218,11 +223,21 @@ class UNetRefiner:
             )
         model = place(model, cfg, device)
         augment = AugmentConfig() if cfg.augment else None
-        weight = trust_weight(len(trusted), len(images))
-        self.report = train_network(model, x, y, cfg, augment=augment, trusted=trusted, trust_weight=weight)
+        hold_out = bool(trusted) and cfg.corrections == "validate"
+        if hold_out and len(trusted) == len(images):
+            log.warning("unet: every image is corrected, so none is left to train on: trained on the corrections")
+            hold_out = False
+        weight = 1.0 if hold_out else trust_weight(len(trusted), len(images))
+        self.report = train_network(
+            model, x, y, cfg, augment=augment, trusted=trusted, trust_weight=weight, hold_out_trusted=hold_out
+        )
         self.trusted_report = None
-        self._trusted = {"images": len(trusted), "weight": weight, "epochs": cfg.trusted_epochs} if trusted else {}
-        if trusted and cfg.trusted_epochs > 0:  # then the corrected images alone, in small steps
+        self.validated_on_trusted = hold_out
+        self._trusted = {}
+        if trusted:
+            use = "validate" if hold_out else "train"
+            self._trusted = {"images": len(trusted), "use": use, "weight": weight, "epochs": cfg.trusted_epochs}
+        if trusted and not hold_out and cfg.trusted_epochs > 0:  # then the corrected images alone, in small steps
             self.trusted_report = train_network(model, x[trusted], y[trusted], _trusted_config(cfg), augment=augment)
         self.model = model.eval()  # once, here: prediction never switches modes, so threads may share it
         if self.report.rank == 0:  # one process logs under torchrun
@@ -274,7 +289,9 @@ class UNetRefiner:
         on the CPU the threads it trained with and why (empty before :meth:`fit`)."""
         made = dict(self.scale)
         if self._trusted:
-            made["trusted"] = dict(self._trusted)
+            made["trusted"] = {k: v for k, v in self._trusted.items() if k != "summary"}
+            if "summary" in self._trusted:  # the report's first lines show it
+                made["summary"] = self._trusted["summary"]
         if self.threads is not None:
             made["threads"], made["threads_reason"] = self.threads.threads, self.threads.reason
             made["omp_wait_policy"] = self.threads.wait_policy
@@ -289,6 +306,26 @@ class UNetRefiner:
     def confident(self) -> float:
         """How sure the network must be to change its input mask in a chain run (the ``confident`` option)."""
         return self.config.confident
+
+    def choose_confident(self, level: float, scores: dict[str, float]) -> None:
+        """Take ``level`` as the ``confident`` option from now on (a chain chose it on the corrected images, which
+        this network held out), and keep ``scores`` (each level's mean Dice on them) for :meth:`choices`."""
+        before = self.config.confident
+        self.config = dataclasses.replace(self.config, confident=level)
+        self._trusted["confident"] = {"chosen": level, "scores": {k: round(v, 4) for k, v in scores.items()}}
+        from ..corrections import MARGIN
+
+        where = f"on the {self._trusted.get('images', 0)} corrected image(s) it held out"
+        own = scores[f"{level:g}"]
+        if level != before:
+            text = f"confident={level:g} over its option {before:g} {where}: mean Dice {own:.3f} against "
+            text += f"{scores[f'{before:g}']:.3f}"
+        else:
+            text = f"confident={level:g}, its option, {where}: mean Dice {own:.3f}"
+            other = max((k for k in scores if float(k) != level), key=scores.__getitem__, default=None)
+            if other is not None:
+                text += f"; no other level more than {MARGIN} better (best: {other}, {scores[other]:.3f})"
+        self._trusted["summary"] = text
 
     def describe(self) -> StageDescription:
         """The options it trained with, what it chose, its training summary and its device (for ``run.json``)."""

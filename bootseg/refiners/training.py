@@ -87,12 +87,14 @@ class TrainReport:
         return self.train_images * len(self.history) / self.seconds if self.seconds else float("nan")
 
 
-def split_indices(n: int, val_fraction: float, seed: int, keep: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    n: int, val_fraction: float, seed: int, keep: Sequence[int] = (), *, hold_out: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """A seeded random split of ``range(n)`` into training and validation indices.
 
     At least one image is held out when ``val_fraction > 0`` and ``n >= 2``; a single image trains alone. The
     indices in ``keep`` (trusted labels) are always trained on; the others are split as ``range(n)`` is without
-    them.
+    them. With ``hold_out``, ``keep`` is the validation set instead and every other image is trained on.
 
     >>> train, val = split_indices(10, 0.2, seed=0)
     >>> len(train), len(val), sorted([*train, *val]) == list(range(10))
@@ -100,7 +102,12 @@ def split_indices(n: int, val_fraction: float, seed: int, keep: Sequence[int] = 
     >>> train, val = split_indices(10, 0.2, seed=0, keep=[0, 1])
     >>> {0, 1} <= set(train.tolist()), len(val)
     (True, 2)
+    >>> [part.tolist() for part in split_indices(5, 0.2, seed=0, keep=[3], hold_out=True)]
+    [[0, 1, 2, 4], [3]]
     """
+    if len(keep) and hold_out:
+        held = np.unique(np.asarray(keep, dtype=int))
+        return np.setdiff1d(np.arange(n), held), held
     if len(keep):
         rest = np.setdiff1d(np.arange(n), np.asarray(keep, dtype=int))
         train, val = split_indices(len(rest), val_fraction, seed)
@@ -178,6 +185,7 @@ def train_network(
     augment: AugmentConfig | None = None,
     trusted: Sequence[int] = (),
     trust_weight: float = 1.0,
+    hold_out_trusted: bool = False,
 ) -> TrainReport:
     """Train ``model`` in place on (image, mask) pairs that already live on the training device.
 
@@ -196,6 +204,9 @@ def train_network(
         Images whose masks are trusted (a person's corrections): always trained on, never held out for
         validation, and weighted ``trust_weight`` in the loss (every other image: 1).
     trust_weight : float
+    hold_out_trusted : bool
+        Validate on the trusted images alone instead (their masks choose the epoch kept and when to stop) and
+        train on every other image, with weight 1.
 
     Returns
     -------
@@ -231,7 +242,8 @@ def train_network(
     (2, 2, 5, 1)
     """
     context = join(images.device)
-    trust = _Trust(tuple(int(i) for i in trusted), float(trust_weight), images.shape[0], images.device)
+    weight = 1.0 if hold_out_trusted else float(trust_weight)
+    trust = _Trust(tuple(int(i) for i in trusted), weight, images.shape[0], images.device, hold_out_trusted)
     if context is not None:
         report = _train_distributed(model, images, masks, cfg, augment, context, trust)
     else:
@@ -241,10 +253,14 @@ def train_network(
 
 
 class _Trust:
-    """Which images are trusted labels and each image's loss weight (``None`` when no image is trusted)."""
+    """Which images are trusted labels, whether they are the validation set (``hold_out``) rather than trained on,
+    and each image's loss weight (``None`` when every weight is 1)."""
 
-    def __init__(self, trusted: tuple[int, ...], weight: float, n: int, device: torch.device) -> None:
+    def __init__(
+        self, trusted: tuple[int, ...], weight: float, n: int, device: torch.device, hold_out: bool = False
+    ) -> None:
         self.trusted = trusted
+        self.hold_out = hold_out
         self.weights = None
         if trusted and weight != 1.0:
             self.weights = torch.ones(n, device=device)
@@ -309,7 +325,9 @@ def _train(
     device = images.device
     rank, world = (context.rank, context.world_size) if context is not None else (0, 1)
     main = rank == 0
-    train_np, val_np = split_indices(images.shape[0], cfg.val_fraction, cfg.seed, trust.trusted)
+    train_np, val_np = split_indices(
+        images.shape[0], cfg.val_fraction, cfg.seed, trust.trusted, hold_out=trust.hold_out
+    )
     train_idx = torch.as_tensor(train_np, device=device)
     val_idx = torch.as_tensor(val_np, device=device)
     own_val = val_idx[rank::world]
