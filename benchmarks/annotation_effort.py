@@ -8,7 +8,10 @@ Per dataset (at most ``--limit`` images, evenly spaced) and seed, the default ch
   images stand in for a person's corrections (``chain.run(..., corrections=...)``);
 * (c) the chain's network trained on the k random images' true masks alone (the supervised alternative), with as
   many optimiser steps and as much patience as on every image;
-* (d) U-Net(human): the same network trained on every image's true mask.
+* (d) U-Net(human): the same network trained on every image's true mask;
+* with ``--validate``, (a) again with ``unet(corrections=validate)``: the corrections are the network's validation
+  set instead of trusted labels, and choose its ``confident`` level (``--no-supervised`` leaves out (b), (c) and
+  (d), to compare the two uses of the corrections alone).
 
 Every row keeps its per-image Dice, so that each is scored on the images *not* corrected (for (a), those not in
 its own k). Results are written to ``--json`` after every row, and a run started again skips the rows there.
@@ -17,6 +20,8 @@ its own k). Results are written to ``--json`` after every row, and a run started
         --json /tmp/effort.json
     python benchmarks/annotation_effort.py --analyse --json /tmp/effort.json [more.json ...] \\
         [--plot docs/images/annotation-effort.png]
+    python benchmarks/annotation_effort.py --datasets livecell_phase --limit 60 --ks 5 --validate --no-supervised \\
+        --json /tmp/uses.json
 """
 
 from __future__ import annotations
@@ -101,7 +106,9 @@ def run_rows(
         lines = judges_lines(final.masks)
         scores = [confidence(p, im, lines=lines) for p, im in zip(final.proba, images, strict=True)]
         choice = result.first_stage_choice
+        held_out = getattr(final.stage, "choices", dict)().get("trusted", {}).get("confident")
         return {
+            "confident": None if held_out is None else held_out["chosen"],
             "corrected": corrected,
             "dice": _dice_list(result.masks, truths),
             "first_dice": _dice_list(result.stages[0].masks, truths),
@@ -158,10 +165,10 @@ def _mean_without(values: list[float], left_out: list[int]) -> float:
 def analyse(results: dict[str, Any], plot: Path | None) -> str:
     """The markdown tables of the saved results (and the plot when asked); a row not run shows as "–"."""
     lines = [
-        "| dataset | seed | images | k | no correction | (a) least confident | (a) held out for validation "
-        "| (a') spread over kinds | (b) random | (c) k human masks alone | U-Net(human) | gap closed by (a) "
-        "| first stage chosen by (a) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | seed | images | k | no correction | (a) first stage | (a) least confident "
+        "| (a) held out for validation | (a') spread over kinds | (b) random | (c) k human masks alone "
+        "| U-Net(human) | gap closed by (a) | first stage chosen by (a) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     curves: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for key in sorted(results):
@@ -175,6 +182,7 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
             a = rows[f"a{k}"]
             base = _mean_without(rows["k0"]["dice"], a["corrected"])
             got = _mean_without(a["dice"], a["corrected"])
+            first = _mean_without(a["first_dice"], a["corrected"])
             human = _mean_without(rows["human"]["dice"], a["corrected"]) if "human" in rows else None
             closed = "–"
             if human is not None:
@@ -185,8 +193,13 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
             def shown(row: dict[str, Any] | None) -> str:
                 return "–" if row is None else f"{_mean_without(row['dice'], row['corrected']):.3f}"
 
+            def held(row: dict[str, Any] | None) -> str:  # with the confident level the corrections chose
+                level = None if row is None else row.get("confident")
+                return shown(row) + ("" if level is None else f" (c = {level:g})")
+
             lines.append(
-                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {got:.3f} | {shown(rows.get(f'v{k}'))} | "
+                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {first:.3f} | {got:.3f} | "
+                f"{held(rows.get(f'v{k}'))} | "
                 f"{shown(rows.get(f'd{k}'))} | {shown(rows.get(f'b{k}'))} | {shown(rows.get(f'c{k}'))} | "
                 f"{'–' if human is None else f'{human:.3f}'} | {closed} | `{chosen}` |"
             )

@@ -207,8 +207,9 @@ class BootstrapChain:
             Only this channel (0-based) of every image goes to the stages (:func:`bootseg.inputs.load_inputs`).
         corrections : mapping of str to (H, W) mask, optional
             A person's corrected masks of some images, by image name (:mod:`bootseg.corrections`): they choose
-            the first stage when it is a plain ``auto``, are the networks' trusted labels, and are those images'
-            masks at every stage (``result.corrected`` names them).
+            the first stage when it is a plain ``auto``, judge the networks (their validation set, which chooses
+            how much of each network's masks to keep; or their trusted labels, see the ``unet`` option
+            ``corrections``), and are those images' masks at every stage (``result.corrected`` names them).
 
         Returns
         -------

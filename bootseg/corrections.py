@@ -7,10 +7,10 @@ that information, and the chain uses it three ways:
 * **the first stage**: when it is ``auto``, every candidate ``auto`` weighs (channel × classes, polarity, the
   one-object rule, ...) and the plain stages are fitted on the set and scored by Dice on the corrected images; the
   best replaces ``auto``'s own choice when it beats it by more than :data:`MARGIN` (:func:`choose_first_stage`);
-* **the networks**: corrected masks are trusted labels, never held out for validation, weighted up
-  (:func:`trust_weight`) and never replaced by a round's predictions; or, with the ``unet`` option
-  ``corrections="validate"``, the network's validation set, never trained on, on which the chain then chooses how
-  sure the network must be to change its input masks (:func:`choose_confident`), up to keeping them whole;
+* **the networks**: corrected masks are each network's validation set, never trained on, on which the chain then
+  chooses how sure the network must be to change its input masks (:func:`choose_confident`), from every pixel
+  the network's to its input's masks kept whole; or, with the ``unet`` option ``corrections="train"``, trusted
+  labels, never held out, weighted up (:func:`trust_weight`) and never replaced by a round's predictions;
 * **the output**: a corrected image's mask is its correction, at every stage.
 
 Corrections are named by their image's name (the file stem for a folder): ``{"0007": mask}``.

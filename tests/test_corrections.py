@@ -141,7 +141,7 @@ def test_a_failing_candidate_is_left_out_and_recorded(spheroids):
 # -- the chain --------------------------------------------------------------------------------------------------------
 
 
-def test_the_chain_keeps_corrections_as_masks_and_trains_on_them(spheroids, monkeypatch):
+def test_the_chain_keeps_corrections_as_masks_and_gives_them_to_the_network(spheroids, monkeypatch):
     images, truth = spheroids
     names = [f"n{i}" for i in range(len(images))]
     seen = {}
@@ -278,7 +278,7 @@ def test_a_chain_chooses_confident_on_the_corrections_its_network_held_out(spher
 
     images, truth = spheroids
     names = [f"n{i}" for i in range(len(images))]
-    net = ("unet", {**NET[1], "corrections": "validate", "min_radius": 0})
+    net = ("unet", {**NET[1], "min_radius": 0})  # corrections="validate" is the default
     chain = BootstrapChain(["otsu", net], progress=False)
     fixed = (2, 5, 7)
     result = chain.run(images, names=names, corrections={names[i]: truth[i] for i in fixed})
@@ -389,13 +389,13 @@ def test_the_network_trains_on_the_corrected_images_alone_after_the_set(spheroid
 
     images, truth = spheroids
     options = {"size": 32, "epochs": 2, "base_channels": 4, "batch_size": 4, "progress": False, "min_radius": 0}
-    unet = UNetRefiner(trusted_epochs=3, **options).fit(images, truth, trusted=[1, 6])
+    unet = UNetRefiner(corrections="train", trusted_epochs=3, **options).fit(images, truth, trusted=[1, 6])
     report = unet.trusted_report
     assert report is not None and len(report.history) == 3 and report.train_images == 2 and report.val_images == 0
     assert unet.choices()["trusted"] == {"images": 2, "use": "train", "weight": trust_weight(2, 10), "epochs": 3}
     plain = UNetRefiner(trusted_epochs=3, **options).fit(images, truth)
     assert plain.trusted_report is None and "trusted" not in plain.choices()
-    default = UNetRefiner(**options).fit(images, truth, trusted=[1, 6])  # weighted, but no epochs on them alone
+    default = UNetRefiner(corrections="train", **options).fit(images, truth, trusted=[1, 6])  # no epochs alone
     assert default.trusted_report is None and default.choices()["trusted"]["epochs"] == 0
     with pytest.raises(ValueError, match=r"trusted_epochs must be between 0 and 100000 \(MAX_EPOCHS\), got 100001"):
         UNetRefiner(trusted_epochs=100_001)

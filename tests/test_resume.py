@@ -223,7 +223,8 @@ def test_a_full_disk_names_the_file_and_says_to_resume(images, tmp_path, monkeyp
     assert not list(out.rglob("*.tmp"))
 
 
-def test_a_killed_run_with_corrections_resumes_to_the_same_outputs(images, tmp_path):
+@pytest.mark.parametrize("use", ["", ",corrections=train,trusted_epochs=2"])  # default: validate on them
+def test_a_killed_run_with_corrections_resumes_to_the_same_outputs(images, tmp_path, use):
     from bootseg.io import write_mask
 
     fixes = tmp_path / "fixes"
@@ -231,7 +232,7 @@ def test_a_killed_run_with_corrections_resumes_to_the_same_outputs(images, tmp_p
     _, truths = synthetic_spheroids(8, size=40, seed=3)
     for i in (2, 5):
         write_mask(fixes / f"cell {i:02d}.png", truths[i])
-    chain = "auto,unet(size=32,epochs=2,base_channels=4,batch_size=4,trusted_epochs=2)"
+    chain = f"auto,unet(size=32,epochs=2,base_channels=4,batch_size=4{use})"
     common = ["--chain", chain, "--corrections", fixes, "-q"]
     reference = tmp_path / "reference"
     done = _bootseg(tmp_path, 0, "run", images, "--out", reference, *common)
@@ -243,3 +244,8 @@ def test_a_killed_run_with_corrections_resumes_to_the_same_outputs(images, tmp_p
     assert resumed.returncode == 0, resumed.stderr
     _same_outputs(reference, out)
     assert json.loads((out / "run.json").read_text())["corrections"]["images"] == ["cell 02", "cell 05"]
+    trusted = [
+        json.loads((folder / "run.json").read_text())["stages"][1]["choices"]["trusted"] for folder in (reference, out)
+    ]
+    assert trusted[0] == trusted[1] and trusted[0]["use"] == ("train" if use else "validate")
+    assert ("confident" in trusted[0]) == (not use)  # the level chosen on the held-out corrections, kept

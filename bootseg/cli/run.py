@@ -58,8 +58,8 @@ results are those of an uninterrupted run.
 
 Corrections: fix a few masks (to-correct.txt lists the images least confident first), save them in a folder
 under their images' names, and run again with --corrections (--again RUN takes the inputs and settings of an
-earlier run): the corrections choose the first stage, train the networks as trusted labels and are those
-images' masks."""
+earlier run): the corrections choose the first stage, are the networks' validation set (which chooses how much
+of each network's masks to keep) and are those images' masks."""
 
 EPILOG = """\
 examples:
@@ -190,7 +190,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--corrections",
         metavar="DIR",
         help="corrected masks of some of the images, named by image (0007.png for 0007.tif; 0/255 or 0/1, the "
-        "image's size): they choose the first stage (when it is auto), train the networks as trusted labels and "
+        "image's size): they choose the first stage (when it is auto), are the networks' validation set and "
         "are those images' final masks; see docs/corrections.md",
     )
     add_report_limit(group)

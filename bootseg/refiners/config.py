@@ -128,10 +128,11 @@ class UNetConfig:
         the rest of the set. Only with corrections.
     corrections : str
         What the network does with a person's corrected masks (the ``trusted`` of :meth:`UNetRefiner.fit`):
-        ``"train"`` (default) trains on them as trusted labels, weighted up
-        (:func:`bootseg.corrections.trust_weight`); ``"validate"`` holds them out as its validation set instead,
-        so that they choose the epoch kept, and in a chain run also the level ``confident``
-        (:func:`bootseg.corrections.choose_confident`), on images the network never trained on.
+        ``"validate"`` (default) holds them out as its validation set, so that they choose the epoch kept, and in
+        a chain run also the level ``confident`` (:func:`bootseg.corrections.choose_confident`), on images the
+        network never trained on; ``"train"`` trains on them as trusted labels, weighted up
+        (:func:`bootseg.corrections.trust_weight`). Validating did better on the benchmark sets
+        (``docs/benchmarks.md``).
     label_sigma : float
         Gaussian smoothing (in working-size pixels) of the noisy masks into soft targets (default 1.0; the
         ``paper`` preset: 0, hard targets). Speckle in a first stage's mask becomes a minority vote the network
@@ -192,7 +193,7 @@ class UNetConfig:
     min_epochs: int = 0
     augment: bool = True
     trusted_epochs: int = 0
-    corrections: str = "train"
+    corrections: str = "validate"
     label_sigma: float = 1.0
     threshold: float = 0.5
     confident: float = 0.8

@@ -172,10 +172,10 @@ class UNetRefiner:
         masks : sequence of (H, W) ndarray
             Bool, 0/1 or 0/255; each of its image's size.
         trusted : sequence of int
-            Indices of the images whose masks a person corrected. With the ``corrections`` option ``"train"``
-            (default) always trained on, never held out for validation, and weighted up in the loss
-            (:func:`bootseg.corrections.trust_weight`); with ``"validate"`` the validation set, never trained on
-            (when every image is corrected, they are trained on as with ``"train"``, and the log says so).
+            Indices of the images whose masks a person corrected. With the ``corrections`` option ``"validate"``
+            (default) the validation set, never trained on (when every image is corrected, they are trained on as
+            with ``"train"``, and the log says so); with ``"train"`` always trained on, never held out for
+            validation, and weighted up in the loss (:func:`bootseg.corrections.trust_weight`).
 
         Returns
         -------
@@ -448,6 +448,8 @@ class UNetRefiner:
                 "config": self.config.to_dict(),
                 "in_channels": self.in_channels,
                 "preset": self.preset or "",
+                # what fit and a chain chose with corrections (run.json of a resumed run says it again)
+                "trusted": dict(self._trusted),
             },
         )
 
@@ -485,5 +487,7 @@ class UNetRefiner:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
         stage.preset = data.get("preset") or None
         stage.in_channels = int(data["in_channels"])
+        stage._trusted = dict(data.get("trusted") or {})
+        stage.validated_on_trusted = stage._trusted.get("use") == "validate"
         stage.model = place(model, cfg, stage.device).eval()
         return stage
