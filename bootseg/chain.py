@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .corrections import FirstStageChoice, check_corrections, choose_confident, choose_first_stage, fit_set
+from .corrections import FirstStageChoice, check_corrections, choose_first_stage, fit_set, judge_network
 from .description import describe_stage
 from .errors import PluginError, UnknownStageError
 from .executors import batches, map_batches, refuse_forked_pool
@@ -280,27 +280,6 @@ class BootstrapChain:
         log.info("stage %d %s: %d corrected image(s): %s", stage.index, stage.name, len(fixed), choice.summary())
         return choice
 
-    def _choose_confident(
-        self, stage: _Stage, proba: list[np.ndarray], drawn: dict[int, np.ndarray], fixed: dict[int, np.ndarray]
-    ) -> None:
-        """The network held the corrected images out: choose its ``confident`` level on them
-        (:func:`bootseg.corrections.choose_confident`) and say which, and why, in the log."""
-        obj = stage.obj
-        before = obj.confident
-        level, scores = choose_confident(before, obj.threshold, {i: proba[i] for i in fixed}, drawn, fixed)
-        obj.choose_confident(level, scores)
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-        verb = "kept" if level == before else f"chose {level:g} over"
-        log.info(
-            "stage %d %s: on the %d corrected image(s) it held out, %s confident=%g (mean Dice by level: %s)",
-            stage.index,
-            stage.name,
-            len(fixed),
-            verb,
-            before,
-            shown,
-        )
-
     def _state(
         self, arrays: list[np.ndarray], names: list[str], fixed: dict[int, np.ndarray] | None = None
     ) -> dict[str, Any]:
@@ -489,7 +468,7 @@ class BootstrapChain:
                         obj.fit(images, masks)
                     proba = list(obj.predict_proba(images))
                     if fixed and drawn and getattr(obj, "validated_on_trusted", False):
-                        self._choose_confident(stage, proba, drawn, fixed)
+                        judge_network(obj, proba, drawn, fixed, f"stage {stage.index} {stage.name}")
                     if model is not None:
                         save_stage(obj, model, self._header(stage))
                 refined = [network_masks(obj, p, m) for p, m in zip(proba, masks, strict=True)]

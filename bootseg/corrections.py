@@ -40,6 +40,7 @@ __all__ = [
     "choose_confident",
     "choose_first_stage",
     "fit_set",
+    "judge_network",
     "read_corrections",
     "spec_text",
     "spread_order",
@@ -349,6 +350,34 @@ def choose_confident(
     best = max(scores, key=lambda level: (scores[level], -abs(float(level) - current)))  # ties: the nearest
     chosen = current if scores[best] <= scores[key] + MARGIN else float(best)
     return chosen, scores
+
+
+def judge_network(
+    network: Any,
+    proba: Sequence[np.ndarray],
+    drawn: Mapping[int, np.ndarray],
+    corrections: Mapping[int, np.ndarray],
+    label: str,
+) -> float:
+    """Choose the ``confident`` level of a ``network`` that held the corrected images out
+    (:func:`choose_confident` on its probabilities of every image, ``proba``, and its input stage's own masks of
+    the corrected ones, ``drawn``), give it to the network (``network.choose_confident``) and say which, and
+    why, in the log, after ``label`` (``"stage 1 unet"``). Returns the level chosen."""
+    before = network.confident
+    probas = {i: proba[i] for i in corrections}
+    level, scores = choose_confident(before, network.threshold, probas, drawn, corrections)
+    network.choose_confident(level, scores)
+    verb = "kept" if level == before else f"chose {level:g} over"
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+    log.info(
+        "%s: on the %d corrected image(s) it held out, %s confident=%g (mean Dice by level: %s)",
+        label,
+        len(corrections),
+        verb,
+        before,
+        shown,
+    )
+    return level
 
 
 #: How many kinds of image :func:`spread_order` tells apart: the first this many names are one of each kind.

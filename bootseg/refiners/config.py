@@ -35,6 +35,9 @@ MAX_BATCH_SIZE = 4096
 #: The most training epochs.
 MAX_EPOCHS = 100_000
 
+#: The values of the ``corrections`` option: train on the corrected masks, or validate on them.
+CORRECTIONS = ("train", "validate")
+
 #: Named starting points; explicit options override them.
 #: ``paper``: the network and schedule of Rettenberger et al. (2022) — meant for a GPU.
 #: ``fast``: a small network at a small working size that trains a few hundred images in minutes on 2 CPU cores.
@@ -44,9 +47,6 @@ MAX_EPOCHS = 100_000
 #: working size grows past 128 px where the masks' finest structures need it (``min_radius``;
 #: :mod:`bootseg.refiners.scale`). It stops earlier when the validation loss has not improved for 20 epochs
 #: (``patience``; the best epoch's weights are kept either way); ``paper`` trains every epoch, as the paper did.
-#: The values of the ``corrections`` option: train on the corrected masks, or validate on them.
-CORRECTIONS = ("train", "validate")
-
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "size": 256,
