@@ -471,7 +471,8 @@ class BootstrapChain:
                         judge_network(obj, proba, drawn, fixed, f"stage {stage.index} {stage.name}")
                     if model is not None:
                         save_stage(obj, model, self._header(stage))
-                refined = [network_masks(obj, p, m) for p, m in zip(proba, masks, strict=True)]
+                own = [(drawn or {}).get(i, m) for i, m in enumerate(masks)]  # not the corrections: see run()
+                refined = [network_masks(obj, p, m) for p, m in zip(proba, own, strict=True)]
             else:
                 proba = None
                 kept = None if store is None else [store.load_mask(key, i, a.shape) for i, a in enumerate(images)]

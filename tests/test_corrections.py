@@ -420,3 +420,22 @@ def test_spread_order_takes_the_least_confident_of_each_kind_first():
     first = [min((i for i in range(15) if kinds[i] == k), key=lambda i: confidence[i]) for k in range(3)]
     assert order[:3] == sorted(first, key=lambda i: confidence[i])
     assert spread_order([], []) == [] and spread_order(images[:1], [0.5]) == [0]
+
+
+def test_a_second_network_is_judged_against_the_first_networks_own_masks_not_the_corrections(spheroids):
+    from bootseg.stagework import network_masks
+
+    images, truth = spheroids
+    net = ("unet", {**NET[1], "min_radius": 0, "confident": 0.9})
+    chain = BootstrapChain(["otsu", net, net], progress=False)
+    fixed = (1, 4, 8)
+    result = chain.run(images, corrections={f"image-{i:04d}": truth[i] for i in fixed})
+    first, second = result.stages[1], result.stages[2]
+    drawn = [
+        network_masks(first.stage, first.proba[i], chain.stages[0].annotate(images[i])) for i in fixed
+    ]  # the first network's masks of the corrected images as it drew them, from Otsu's own
+    reference = _reference_level_scores(
+        [second.proba[i] for i in fixed], drawn, [truth[i] > 0 for i in fixed], CONFIDENT_LEVELS
+    )
+    recorded = second.stage.choices()["trusted"]["confident"]["scores"]
+    assert recorded == pytest.approx({f"{c:g}": v for c, v in reference.items()}, abs=5e-5)
