@@ -9,9 +9,9 @@ Per dataset (at most ``--limit`` images, evenly spaced) and seed, the default ch
 * (c) the chain's network trained on the k random images' true masks alone (the supervised alternative), with as
   many optimiser steps and as much patience as on every image;
 * (d) U-Net(human): the same network trained on every image's true mask;
-* with ``--validate``, (a) again with ``unet(corrections=validate)``: the corrections are the network's validation
-  set instead of trusted labels, and choose its ``confident`` level (``--no-supervised`` leaves out (b), (c) and
-  (d), to compare the two uses of the corrections alone).
+* with ``--train``, (a) again with ``unet(corrections=train)``: the corrections are the network's trusted labels
+  instead of its validation set (the default, where they also choose its ``confident`` level); ``--no-supervised``
+  leaves out (b), (c) and (d), to compare the two uses of the corrections alone.
 
 Every row keeps its per-image Dice, so that each is scored on the images *not* corrected (for (a), those not in
 its own k). Results are written to ``--json`` after every row, and a run started again skips the rows there.
@@ -20,7 +20,7 @@ its own k). Results are written to ``--json`` after every row, and a run started
         --json /tmp/effort.json
     python benchmarks/annotation_effort.py --analyse --json /tmp/effort.json [more.json ...] \\
         [--plot docs/images/annotation-effort.png]
-    python benchmarks/annotation_effort.py --datasets livecell_phase --limit 60 --ks 5 --validate --no-supervised \\
+    python benchmarks/annotation_effort.py --datasets livecell_phase --limit 60 --ks 5 --train --no-supervised \\
         --json /tmp/uses.json
 """
 
@@ -60,7 +60,7 @@ def _dice_list(masks: list[np.ndarray], truths: list[np.ndarray]) -> list[float]
 
 
 EPOCHS: int | None = None  # --epochs: fewer than the preset's, for a quick look only
-VALIDATE = "auto,unet(corrections=validate)"  # --validate: the corrections held out, choosing `confident`
+TRAIN = "auto,unet(corrections=train)"  # --train: the corrections as trusted labels, not held out
 
 
 def _chain(seed: int, chain: str = "auto,unet"):
@@ -77,7 +77,7 @@ def run_rows(
     done: dict[str, Any],
     save,
     spread: bool = False,
-    validate: bool = False,
+    train: bool = False,
     supervised: bool = True,
 ) -> None:
     """Every row of one dataset and seed not already in ``done`` (a dict this function fills and saves)."""
@@ -131,8 +131,8 @@ def run_rows(
         if k <= 0 or k >= len(images):
             continue
         row(f"a{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k])))
-        if validate:  # (a) with the corrections as the network's validation set
-            row(f"v{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k]), VALIDATE))
+        if train:  # (a) with the corrections as the network's trusted labels
+            row(f"t{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k]), TRAIN))
         if not supervised:
             continue
         row(f"b{k}", lambda k=k: chain_row(sorted(int(i) for i in draw[:k])))
@@ -162,11 +162,16 @@ def _mean_without(values: list[float], left_out: list[int]) -> float:
     return float(np.mean([v for i, v in enumerate(values) if i not in skip]))
 
 
+def _shown(row: dict[str, Any] | None) -> str:
+    """A row's mean Dice over the images it did not correct, or "–" for a row not run."""
+    return "–" if row is None else f"{_mean_without(row['dice'], row['corrected']):.3f}"
+
+
 def analyse(results: dict[str, Any], plot: Path | None) -> str:
     """The markdown tables of the saved results (and the plot when asked); a row not run shows as "–"."""
     lines = [
         "| dataset | seed | images | k | no correction | (a) first stage | (a) least confident "
-        "| (a) held out for validation | (a') spread over kinds | (b) random | (c) k human masks alone "
+        "| (a) trained on them | (a') spread over kinds | (b) random | (c) k human masks alone "
         "| U-Net(human) | gap closed by (a) | first stage chosen by (a) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -189,18 +194,11 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
                 gap = human - base
                 closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
             chosen = (a.get("first_stage") or {}).get("chosen", "-")
-
-            def shown(row: dict[str, Any] | None) -> str:
-                return "–" if row is None else f"{_mean_without(row['dice'], row['corrected']):.3f}"
-
-            def held(row: dict[str, Any] | None) -> str:  # with the confident level the corrections chose
-                level = None if row is None else row.get("confident")
-                return shown(row) + ("" if level is None else f" (c = {level:g})")
-
+            level = a.get("confident")  # the confident level the held-out corrections chose
             lines.append(
-                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {first:.3f} | {got:.3f} | "
-                f"{held(rows.get(f'v{k}'))} | "
-                f"{shown(rows.get(f'd{k}'))} | {shown(rows.get(f'b{k}'))} | {shown(rows.get(f'c{k}'))} | "
+                f"| {dataset} | {seed} | {n} | {k} | {base:.3f} | {first:.3f} | "
+                f"{got:.3f}{'' if level is None else f' (c = {level:g})'} | {_shown(rows.get(f't{k}'))} | "
+                f"{_shown(rows.get(f'd{k}'))} | {_shown(rows.get(f'b{k}'))} | {_shown(rows.get(f'c{k}'))} | "
                 f"{'–' if human is None else f'{human:.3f}'} | {closed} | `{chosen}` |"
             )
             if any(f"{x}{k}" not in rows for x in "bc") or human is None:
@@ -296,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", action="store_true", help="also (a'): k corrections spread over kinds of image")
     parser.add_argument("--plot", type=Path, default=None, help="with --analyse: write the curves as a PNG")
     parser.add_argument(
-        "--validate", action="store_true", help=f"also (a) with the corrections held out: --chain '{VALIDATE}'"
+        "--train", action="store_true", help=f"also (a) with the corrections trained on: --chain '{TRAIN}'"
     )
     parser.add_argument(
         "--no-supervised", action="store_true", help="only the chain's rows: no (b), (c) nor U-Net(human)"
@@ -332,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                 done,
                 save,
                 args.spread,
-                args.validate,
+                args.train,
                 not args.no_supervised,
             )
     print(f"done in {time.perf_counter() - start:.0f} s")
