@@ -361,22 +361,25 @@ def judge_network(
 ) -> float:
     """Choose the ``confident`` level of a ``network`` that held the corrected images out
     (:func:`choose_confident` on its probabilities of every image, ``proba``, and its input stage's own masks of
-    the corrected ones, ``drawn``), give it to the network (``network.choose_confident``) and say which, and
-    why, in the log, after ``label`` (``"stage 1 unet"``). Returns the level chosen."""
+    the corrected ones, ``drawn``), give it to the network with a one-sentence summary
+    (``network.choose_confident``) and say it in the log after ``label`` (``"stage 1 unet"``), with every level's
+    score. Returns the level chosen."""
     before = network.confident
     probas = {i: proba[i] for i in corrections}
     level, scores = choose_confident(before, network.threshold, probas, drawn, corrections)
-    network.choose_confident(level, scores)
-    verb = "kept" if level == before else f"chose {level:g} over"
+    where = f"on the {len(corrections)} corrected image(s) it held out"
+    own = scores[f"{level:g}"]
+    if level != before:
+        summary = f"confident={level:g} over its option {before:g} {where}: mean Dice {own:.3f} against "
+        summary += f"{scores[f'{before:g}']:.3f}"
+    else:
+        summary = f"confident={level:g}, its option, {where}: mean Dice {own:.3f}"
+        other = max((k for k in scores if float(k) != level), key=scores.__getitem__, default=None)
+        if other is not None:
+            summary += f"; no other level more than {MARGIN} better (best: {other}, {scores[other]:.3f})"
+    network.choose_confident(level, scores, summary)
     shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-    log.info(
-        "%s: on the %d corrected image(s) it held out, %s confident=%g (mean Dice by level: %s)",
-        label,
-        len(corrections),
-        verb,
-        before,
-        shown,
-    )
+    log.info("%s: %s (mean Dice by level: %s)", label, summary, shown)
     return level
 
 

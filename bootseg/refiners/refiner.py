@@ -307,25 +307,14 @@ class UNetRefiner:
         """How sure the network must be to change its input mask in a chain run (the ``confident`` option)."""
         return self.config.confident
 
-    def choose_confident(self, level: float, scores: dict[str, float]) -> None:
+    def choose_confident(self, level: float, scores: dict[str, float], summary: str = "") -> None:
         """Take ``level`` as the ``confident`` option from now on (a chain chose it on the corrected images, which
-        this network held out), and keep ``scores`` (each level's mean Dice on them) for :meth:`choices`."""
-        before = self.config.confident
+        this network held out), and keep ``scores`` (each level's mean Dice on them) and ``summary`` (one sentence
+        for the report) for :meth:`choices`."""
         self.config = dataclasses.replace(self.config, confident=level)
         self._trusted["confident"] = {"chosen": level, "scores": {k: round(v, 4) for k, v in scores.items()}}
-        from ..corrections import MARGIN
-
-        where = f"on the {self._trusted.get('images', 0)} corrected image(s) it held out"
-        own = scores[f"{level:g}"]
-        if level != before:
-            text = f"confident={level:g} over its option {before:g} {where}: mean Dice {own:.3f} against "
-            text += f"{scores[f'{before:g}']:.3f}"
-        else:
-            text = f"confident={level:g}, its option, {where}: mean Dice {own:.3f}"
-            other = max((k for k in scores if float(k) != level), key=scores.__getitem__, default=None)
-            if other is not None:
-                text += f"; no other level more than {MARGIN} better (best: {other}, {scores[other]:.3f})"
-        self._trusted["summary"] = text
+        if summary:
+            self._trusted["summary"] = summary
 
     def describe(self) -> StageDescription:
         """The options it trained with, what it chose, its training summary and its device (for ``run.json``)."""
