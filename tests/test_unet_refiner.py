@@ -57,7 +57,9 @@ def test_fit_predict_shapes_types_and_sizes():
     pred = unet.predict(images)
     assert all(m.dtype == bool for m in pred)
     np.testing.assert_array_equal(pred[0], proba[0] > 0.5)
-    assert unet.report.train_images == 8 and unet.report.val_images == 2
+    # the larger image is 39 × 35 at the set's scale, larger than the 32² working size: 2 × 2 tiles, 13 samples
+    assert unet.scale["tiles"] == {"side": 32, "count": 13}
+    assert unet.report.train_images == 10 and unet.report.val_images == 3
     assert len(unet.report.history) == 2
 
 
@@ -76,7 +78,7 @@ def test_best_validation_weights_are_restored():
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
     assert unet.report.best_epoch == best + 1
     # the network now holds the weights of that epoch: its validation loss is the best one
-    x = unet._tensor(unet._checked(images), 1)
+    x = torch.from_numpy(np.stack([unet._working(im, 1) for im in unet._checked(images)]).transpose(0, 3, 1, 2))
     y = torch.from_numpy(np.stack([unet._target(m, (32, 32)) for m in masks])[:, None])
     _, val = split_indices(12, 0.2, 0)
     again = evaluate_loss(unet.model, x, y, torch.as_tensor(val), unet.config, torch.device("cpu"))

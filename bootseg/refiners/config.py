@@ -84,8 +84,9 @@ class UNetConfig:
     Attributes
     ----------
     size : int
-        Working size: images and masks are resized to ``size × size`` for training and prediction; predictions
-        are resized back to each image's own size. With ``min_radius``, the smallest working size.
+        Working size: the images' median longer side is resized to ``size`` pixels, and every image by the same
+        factor, its aspect kept, so that a pixel covers the same area in every image (:mod:`bootseg.refiners.tiles`);
+        predictions are resized back to each image's own size. With ``min_radius``, the smallest working size.
     min_radius : float
         Enlarge the working size, up to the images' own size, until the thinner class of the masks the stage
         learns from keeps a radius of at least this many working pixels (:mod:`bootseg.refiners.scale`; default
@@ -97,6 +98,12 @@ class UNetConfig:
         value of at least ``size``: whole images); validation and prediction use whole images. With ``size`` at
         the images' own size and a smaller ``crop``, the network learns at full resolution for the cost per step
         of the smaller size: thin structures (EM membranes) survive, at the price of less context per window.
+    tile : int
+        The largest side, in working pixels, that the network sees at once (default 256). An image larger than
+        that at the working size is cut into tiles: side by side for training (each a sample), overlapping by a
+        quarter and blended for prediction (:mod:`bootseg.refiners.tiles`), so that memory is bounded by the tile,
+        not the image. A multiple of ``2**depth``. Larger tiles give the network more context per pass for more
+        memory; images that fit one tile are unaffected.
     base_channels, depth, upsampling, batchnorm
         The network (see :class:`bootseg.refiners.unet.UNet`).
     loss : {"bce", "dice", "bce_dice"}
@@ -179,6 +186,7 @@ class UNetConfig:
     size: int = 128
     min_radius: float = 8.0
     crop: int = 0
+    tile: int = 256
     base_channels: int = 16
     depth: int = 4
     upsampling: str = "transpose"
@@ -235,6 +243,9 @@ class UNetConfig:
             raise ValueError(
                 f"crop must be 0 (whole images) or a multiple of 2**depth = {2**self.depth}, got {self.crop}"
             )
+        _check_int("tile", self.tile, 16, MAX_SIZE, "MAX_SIZE")
+        if self.tile % 2**self.depth:
+            raise ValueError(f"tile must be a multiple of 2**depth = {2**self.depth}, got {self.tile}")
         if self.upsampling not in ("transpose", "bilinear"):
             raise ValueError(f"upsampling must be 'transpose' or 'bilinear', got {self.upsampling!r}")
         if self.loss not in LOSSES:

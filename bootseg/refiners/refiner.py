@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..description import StageDescription, TrainingSummary
-from ..images import check_image, check_mask, luma, to_uint8
+from ..images import check_image, check_mask, to_uint8
 from .config import UNetConfig
+from .pixels import adapt_channels, channel_count, resize, training_tiles
+from .tiles import count, overlap_of, scaled_shape, stitch, tile_side, windows
 
 if TYPE_CHECKING:
     import torch
@@ -28,35 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["UNetRefiner"]
 
 log = logging.getLogger(__name__)
-
-
-def _channels(image: np.ndarray) -> int:
-    return 1 if image.ndim == 2 else 3
-
-
-def _adapt_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """uint8 ``(H, W)``/``(H, W, 3)`` → ``(H, W, channels)``: grey is repeated, colour is turned to Rec. 709 grey."""
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], channels, axis=2)
-    if channels == 1:
-        return np.rint(luma(image)).clip(0, 255).astype(np.uint8)[:, :, None]
-    return image
-
-
-def _resize(array: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:
-    import cv2
-
-    height, width = array.shape[:2]
-    if (height, width) == (size[1], size[0]):
-        return array
-    if nearest:
-        interpolation = cv2.INTER_NEAREST
-    elif height > size[1] and width > size[0]:
-        interpolation = cv2.INTER_AREA
-    else:
-        interpolation = cv2.INTER_LINEAR
-    out = cv2.resize(array, size, interpolation=interpolation)
-    return out[:, :, None] if array.ndim == 3 and out.ndim == 2 else out
 
 
 def _trusted_config(cfg: UNetConfig) -> UNetConfig:
@@ -83,12 +56,13 @@ class UNetRefiner:
 
     Notes
     -----
-    Images are scaled to uint8 (uint8 as is; other dtypes from their own minimum to maximum), resized to the
-    working size and kept, with the masks, as one tensor on the training device. The working size is ``size``,
-    or larger when the masks' finest structures would be thinner than ``min_radius`` pixels at ``size``
-    (:mod:`bootseg.refiners.scale`; the network then trains on ``size``-pixel windows); :meth:`fit` sets
-    :attr:`config` to the options it trained with and :meth:`choices` says what it chose. A set mixing grey and colour
-    images is trained in colour (grey repeated on three channels).
+    Images are scaled to uint8 (uint8 as is; other dtypes from their own minimum to maximum) and resized by one
+    factor for the set, the working size over their median longer side, in tiles of at most ``tile`` working
+    pixels (:mod:`bootseg.refiners.tiles`), kept with the masks as one tensor on the training device. The working
+    size is ``size``, or larger when the masks' finest structures would be thinner than ``min_radius`` pixels at
+    ``size`` (:mod:`bootseg.refiners.scale`; the network then trains on ``size``-pixel windows); :meth:`fit` sets
+    :attr:`config` to the options it trained with and :meth:`choices` says what it chose. A set mixing grey and
+    colour images is trained in colour (grey repeated on three channels).
 
     Examples
     --------
@@ -117,6 +91,9 @@ class UNetRefiner:
         #: its masks of them are then evidence a chain may choose by (:func:`bootseg.corrections.choose_confident`).
         self.validated_on_trusted = False
         self._trusted: dict[str, Any] = {}
+        #: The median longer side of the images :meth:`fit` trained on: ``size`` over it is the set's one scale
+        #: (None: a network saved before there was one, which squashes every image to ``size × size``).
+        self.native: float | None = None
         self._device: torch.device | None = None
         from .device import resolve_device
 
@@ -132,18 +109,22 @@ class UNetRefiner:
     def _checked(self, images: Sequence[Any]) -> list[np.ndarray]:
         return [to_uint8(check_image(image, name=f"images[{i}]")) for i, image in enumerate(images)]
 
-    def _tensor(self, images: Sequence[np.ndarray], channels: int) -> torch.Tensor:
-        import torch
+    def _working_shape(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """``(h, w)`` of an image of ``shape`` at the set's working scale (:mod:`bootseg.refiners.tiles`)."""
+        if self.native is None:  # a network saved before the set had one scale: every image squashed to size²
+            return self.config.size, self.config.size
+        return scaled_shape(shape, self.config.size / self.native)
 
-        side = (self.config.size, self.config.size)
-        batch = np.stack([_resize(_adapt_channels(im, channels), side) for im in images])
-        return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+    def _working(self, image: np.ndarray, channels: int) -> np.ndarray:
+        """``image`` as ``(h, w, channels)`` uint8 at the set's working scale."""
+        height, width = self._working_shape(image.shape)
+        return resize(adapt_channels(image, channels), (width, height))
 
     def _target(self, mask: np.ndarray, side: tuple[int, int]) -> np.ndarray:
         """A bool mask → uint8 training target at working size: 0/255, or soft values when ``label_sigma > 0``."""
         import cv2
 
-        target = _resize(mask.view(np.uint8) * np.uint8(255), side, nearest=True)
+        target = resize(mask.view(np.uint8) * np.uint8(255), side, nearest=True)
         if self.config.label_sigma > 0:
             target = cv2.GaussianBlur(target, (0, 0), self.config.label_sigma, borderType=cv2.BORDER_REFLECT)
         return target
@@ -203,15 +184,15 @@ class UNetRefiner:
         if trusted and not (trusted[0] >= 0 and trusted[-1] < len(images)):
             raise ValueError(f"trusted holds image indices outside 0..{len(images) - 1}: {trusted}")
         self.config = self._scaled_config(checked, bool_masks)
-        side = (self.config.size, self.config.size)
-        mask_arrays = [self._target(mask, side) for mask in bool_masks]
-        self.in_channels = max(_channels(im) for im in checked)
         cfg = self.config
+        self.native = float(np.median([max(im.shape[:2]) for im in checked]))
+        self.in_channels = max(channel_count(im) for im in checked)
+        x, y, owners = self._samples(checked, bool_masks)
+        trusted_images, trusted = trusted, np.flatnonzero(np.isin(owners, trusted)).tolist()  # → tile indices
         device = self.device
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        x = self._tensor(checked, self.in_channels)
-        y = torch.from_numpy(np.stack(mask_arrays)[:, None]).to(device)
+        x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             model = UNet(
@@ -224,10 +205,10 @@ class UNetRefiner:
         model = place(model, cfg, device)
         augment = AugmentConfig() if cfg.augment else None
         hold_out = bool(trusted) and cfg.corrections == "validate"
-        if hold_out and len(trusted) == len(images):
+        if hold_out and len(trusted_images) == len(images):
             log.warning("unet: every image is corrected, so none is left to train on: trained on the corrections")
             hold_out = False
-        weight = 1.0 if hold_out else trust_weight(len(trusted), len(images))
+        weight = 1.0 if hold_out else trust_weight(len(trusted), len(owners))
         self.report = train_network(
             model, x, y, cfg, augment=augment, trusted=trusted, trust_weight=weight, hold_out_trusted=hold_out
         )
@@ -236,7 +217,7 @@ class UNetRefiner:
         self._trusted = {}
         if trusted:
             use = "validate" if hold_out else "train"
-            self._trusted = {"images": len(trusted), "use": use, "weight": weight, "epochs": cfg.trusted_epochs}
+            self._trusted = {"images": len(trusted_images), "use": use, "weight": weight, "epochs": cfg.trusted_epochs}
         if trusted and not hold_out and cfg.trusted_epochs > 0:  # then the corrected images alone, in small steps
             self.trusted_report = train_network(model, x[trusted], y[trusted], _trusted_config(cfg), augment=augment)
         self.model = model.eval()  # once, here: prediction never switches modes, so threads may share it
@@ -252,6 +233,17 @@ class UNetRefiner:
                 self.report.images_per_second,
             )
         return self
+
+    def _samples(self, images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The training tiles of ``images`` and ``masks`` at the working scale, and the image of each tile."""
+        side = tile_side(self.config.size, self.config.tile)
+        scaled = [self._working(image, self.in_channels or 1) for image in images]
+        targets = [self._target(m, (s.shape[1], s.shape[0])) for m, s in zip(masks, scaled, strict=True)]
+        x, y, owners = training_tiles(scaled, targets, side)
+        if len(owners) > len(images):
+            self.scale["tiles"] = {"side": side, "count": len(owners)}
+            log.info("unet: %d images cut into %d training tiles of %d² working pixels", len(images), len(owners), side)
+        return x, y, owners
 
     def _scaled_config(self, images: list[np.ndarray], masks: list[np.ndarray]) -> UNetConfig:
         """The requested options with the working size (and crop) chosen for these masks (``min_radius``)."""
@@ -353,45 +345,60 @@ class UNetRefiner:
         if model.training:  # a network set from outside; fit and load leave it in eval mode, never switched back
             model.eval()
         chunk: list[np.ndarray] = []
+        tiles = 0
         for i, image in enumerate(images):
             chunk.append(to_uint8(check_image(image, name=f"images[{i}]")))
-            if len(chunk) >= batch[0]:
+            side = tile_side(self.config.size, self.config.tile)
+            tiles += count(self._working_shape(chunk[-1].shape), side, overlap_of(side))
+            if tiles >= batch[0]:
                 yield from self._predict_chunk(chunk, model, batch)
-                chunk = []
+                chunk, tiles = [], 0
         if chunk:
             yield from self._predict_chunk(chunk, model, batch)
 
     def _predict_chunk(self, chunk: list[np.ndarray], model, batch: list[int]) -> Iterator[np.ndarray]:
-        """Maps of ``chunk``, ``batch[0]`` images per forward pass; halves ``batch[0]`` when out of memory."""
+        """Maps of the images of ``chunk``: their tiles, ``batch[0]`` per forward pass, blended back together."""
+        side = tile_side(self.config.size, self.config.tile)
+        overlap = overlap_of(side)
+        channels = self.in_channels or 1
+        cut = []
+        for image in chunk:
+            scaled = self._working(image, channels)
+            cut.append((*windows(scaled, side, overlap), scaled.shape[:2]))
+        maps = self._forward_tiles([tile for tiles, _, _ in cut for tile in tiles], model, batch)
+        done = 0
+        for image, (tiles, corners, shape) in zip(chunk, cut, strict=True):
+            prob = stitch(maps[done : done + len(tiles)], corners, shape, overlap)
+            done += len(tiles)
+            height, width = image.shape[:2]
+            yield np.clip(resize(prob, (width, height)), 0.0, 1.0).astype(np.float32, copy=False)
+
+    def _forward_tiles(self, tiles: list[np.ndarray], model, batch: list[int]) -> list[np.ndarray]:
+        """The network's map of each tile, ``batch[0]`` tiles per pass; halves ``batch[0]`` when out of memory."""
         from .memory import halve_batch, out_of_memory_errors, too_large_error
 
-        done = 0
-        while done < len(chunk):
-            size = min(batch[0], len(chunk) - done)
-            part = chunk[done : done + size]
+        maps: list[np.ndarray] = []
+        while len(maps) < len(tiles):
+            size = min(batch[0], len(tiles) - len(maps))
             try:
-                prob_np = self._forward_proba(part, model)
+                maps.extend(self._forward_proba(tiles[len(maps) : len(maps) + size], model))
             except out_of_memory_errors() as exc:
                 if size <= 1:
+                    side = tile_side(self.config.size, self.config.tile)
                     raise too_large_error(
-                        "predicting", self.device, size=self.config.size, base_channels=self.config.base_channels
+                        "predicting", self.device, size=side, base_channels=self.config.base_channels
                     ) from exc
-            else:
-                done += len(part)
-                for image, p in zip(part, prob_np, strict=True):
-                    height, width = image.shape[:2]
-                    yield np.clip(_resize(p, (width, height)), 0.0, 1.0).astype(np.float32, copy=False)
-                continue
-            batch[0] = halve_batch(size, task="predicting", device=self.device)
+                batch[0] = halve_batch(size, task="predicting", device=self.device)
+        return maps
 
-    def _forward_proba(self, images: list[np.ndarray], model) -> np.ndarray:
-        """``(B, S, S)`` float32 probabilities at working size for one batch."""
+    def _forward_proba(self, tiles: list[np.ndarray], model) -> np.ndarray:
+        """``(B, T, T)`` float32 probabilities of a batch of ``(T, T, C)`` uint8 tiles."""
         import torch
 
         from .training import _layout, autocast_for
 
         device = self.device
-        x = self._tensor(images, self.in_channels or 1)
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(tiles).transpose(0, 3, 1, 2))).to(device)
         flips: list[tuple[int, ...]] = [()]
         if self.config.tta:
             flips += [(-1,), (-2,), (-2, -1)]
@@ -437,6 +444,7 @@ class UNetRefiner:
                 "config": self.config.to_dict(),
                 "in_channels": self.in_channels,
                 "preset": self.preset or "",
+                "native": self.native,  # the set's one scale is size / native
                 # what fit and a chain chose with corrections (run.json of a resumed run says it again)
                 "trusted": dict(self._trusted),
             },
@@ -457,13 +465,17 @@ class UNetRefiner:
 
         with unpacked(path) as inner:  # a stage file written by ``bootseg run`` holds the checkpoint
             data = load_checkpoint(inner, shown=path)
-        options = dict(data["config"])
+        options, native = dict(data["config"]), data.get("native")
+        if native is None:  # saved before the set had one scale and tiles: squash every image to size², whole
+            options.setdefault("tile", options.get("size", UNetConfig.size))
         if device is not None:
             options["device"] = device
         options["threads"] = threads
         try:
             stage = cls(preset=None, **options)
             cfg = stage.config
+            if native is not None and not (isinstance(native, (int, float)) and 0 < native < float("inf")):
+                raise ValueError(f"its native side must be a number > 0, got {native!r}")
             model = UNet(
                 int(data["in_channels"]),
                 base_channels=cfg.base_channels,
@@ -476,6 +488,7 @@ class UNetRefiner:
             raise CheckpointError(f"{str(path)!r} does not describe a valid unet stage: {exc}") from exc
         stage.preset = data.get("preset") or None
         stage.in_channels = int(data["in_channels"])
+        stage.native = None if native is None else float(native)
         stage._trusted = dict(data.get("trusted") or {})
         stage.validated_on_trusted = stage._trusted.get("use") == "validate"
         stage.model = place(model, cfg, stage.device).eval()

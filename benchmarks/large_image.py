@@ -1,0 +1,210 @@
+"""Large images at their own resolution: time and peak memory per megapixel, and whether tiles leave seams.
+
+A mosaic is a large image with its truth, made of one dataset's 256² images side by side (evenly spaced over the
+set, repeated when the mosaic needs more than the set has). Two measurements:
+
+* ``--sizes``: for each size (megapixels, rounded to whole tiles), ``bootseg run`` (the default chain) and then
+  ``bootseg predict`` with the network it trained, each in its own process, with the threads a user gets by
+  default; the table gives wall time, seconds per megapixel and the process's peak resident memory (its
+  ``ru_maxrss``), and the Dice of each against the truth.
+* ``--seams N``: an N × N mosaic of N² distinct images against the same N² images as separate files, each run by
+  ``bootseg run`` with the default chain: the Dice of each against the truth, over the whole mosaic, and then the
+  network of the mosaic's run predicting each of the separate images alone (``bootseg predict``), so that the
+  difference is the tiling alone, the network being the same.
+
+    python benchmarks/large_image.py --sizes 1,4,16,64 --out /tmp/large
+    python benchmarks/large_image.py --seams 8 --out /tmp/seams
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from _timing import table
+
+from bootseg.io import list_images, read_image, read_mask, write_image
+from bootseg.metrics import dice
+from bootseg.thickness import evenly_spaced
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+TILE = 256
+#: Runs a command and prints its peak resident memory in KiB (Linux's ``ru_maxrss`` of the waited-for child).
+PEAK = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)"
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of datasets (default: %(default)s)")
+    parser.add_argument("--dataset", default="aitslab_nuclei_fluo", help="its 256² images (default: %(default)s)")
+    parser.add_argument("--sizes", default="", help="comma-separated megapixels, e.g. 1,4,16,64")
+    parser.add_argument("--seams", type=int, default=0, help="N: an N × N mosaic against its N² images")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="mosaics and run folders go here")
+    return parser.parse_args(argv)
+
+
+def square_images(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The set's images of TILE × TILE pixels and their truth, in name order."""
+    images, masks = [], []
+    for path in list_images(folder / "images"):
+        image = read_image(path)
+        if image.shape[:2] == (TILE, TILE):
+            images.append(image)
+            masks.append(read_mask(folder / "masks" / path.name, image.shape[:2]))
+    if not images:
+        raise SystemExit(f"{folder} has no {TILE}² images to make a mosaic of")
+    return images, masks
+
+
+def mosaic(parts: list[np.ndarray], side: int) -> np.ndarray:
+    """``side × side`` of ``parts`` (repeated in order when there are fewer) side by side."""
+    rows = [np.concatenate([parts[(r * side + c) % len(parts)] for c in range(side)], axis=1) for r in range(side)]
+    return np.concatenate(rows)
+
+
+def measured(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident GiB of ``command`` run in its own process."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK, *command], stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return seconds, int(done.stderr.strip().splitlines()[-1]) / 2**20
+
+
+def bootseg(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bootseg", *args, "-q"]
+
+
+def scored(folder: Path, truth: dict[str, np.ndarray]) -> float:
+    """Mean Dice of a run folder's masks against ``truth`` (by file stem)."""
+    return float(
+        np.mean([dice(read_mask(folder / "masks" / f"{stem}.png", t.shape) > 0, t) for stem, t in truth.items()])
+    )
+
+
+def sizes(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.ndarray]) -> None:
+    rows = []
+    for megapixels in [float(v) for v in args.sizes.split(",") if v]:
+        side = max(1, round(math.sqrt(megapixels * 1e6) / TILE))
+        order = evenly_spaced(list(range(len(images))), len(images))
+        base = args.out / f"mosaic-{side}"
+        image = mosaic([images[i] for i in order], side)
+        truth = mosaic([masks[i] for i in order], side)
+        write_image(base / "images" / "mosaic.png", image)
+        mp = image.shape[0] * image.shape[1] / 1e6
+        run_s, run_gb = measured(
+            bootseg("run", str(base / "images"), "--out", str(base / "run"), "--overwrite", "--seed", str(args.seed))
+        )
+        pred_s, pred_gb = measured(
+            bootseg("predict", str(base / "run"), str(base / "images"), "--out", str(base / "predict"), "--overwrite")
+        )
+        truth_by_stem = {"mosaic": truth}
+        rows.append(
+            [
+                f"{image.shape[0]} × {image.shape[1]}",
+                f"{mp:.1f}",
+                f"{run_s:.0f}",
+                f"{run_s / mp:.1f}",
+                f"{run_gb:.2f}",
+                f"{scored(base / 'run', truth_by_stem):.3f}",
+                f"{pred_s:.0f}",
+                f"{pred_s / mp:.1f}",
+                f"{pred_gb:.2f}",
+                f"{scored(base / 'predict', truth_by_stem):.3f}",
+            ]
+        )
+        print(
+            table(
+                [
+                    "image",
+                    "MP",
+                    "run s",
+                    "run s/MP",
+                    "run peak GiB",
+                    "run DSC",
+                    "predict s",
+                    "predict s/MP",
+                    "predict peak GiB",
+                    "predict DSC",
+                ],
+                rows,
+            ),
+            flush=True,
+        )
+
+
+def seams(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.ndarray]) -> None:
+    n = args.seams
+    if n * n > len(images):
+        raise SystemExit(f"--seams {n} needs {n * n} distinct images; {args.dataset} has {len(images)} of {TILE}²")
+    order = evenly_spaced(list(range(len(images))), n * n)
+    base = args.out / f"seams-{n}"
+    write_image(base / "mosaic" / "mosaic.png", mosaic([images[i] for i in order], n))
+    truth = {"mosaic": mosaic([masks[i] for i in order], n)}
+    parts = {}
+    for k, i in enumerate(order):
+        write_image(base / "parts" / f"{k:04d}.png", images[i])
+        parts[f"{k:04d}"] = masks[i]
+    common = ["--overwrite", "--seed", str(args.seed)]
+    subprocess.run(bootseg("run", str(base / "mosaic"), "--out", str(base / "run-mosaic"), *common), check=True)
+    subprocess.run(bootseg("run", str(base / "parts"), "--out", str(base / "run-parts"), *common), check=True)
+    for target in ("parts", "mosaic"):  # the mosaic's network alone, on the separate images and on the mosaic
+        subprocess.run(
+            bootseg(
+                "predict",
+                str(base / "run-mosaic"),
+                str(base / target),
+                "--out",
+                str(base / f"net-{target}"),
+                "--overwrite",
+            ),
+            check=True,
+        )
+
+    def cut(folder: Path) -> dict[str, np.ndarray]:  # a mosaic's mask back into its parts
+        whole = read_mask(folder / "masks" / "mosaic.png", truth["mosaic"].shape) > 0
+        return {
+            f"{k:04d}": whole[(k // n) * TILE : (k // n + 1) * TILE, (k % n) * TILE : (k % n + 1) * TILE]
+            for k in range(n * n)
+        }
+
+    def mean_dice(found: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> float:
+        return float(np.mean([dice(found[stem], expected[stem]) for stem in expected]))
+
+    def read(folder: Path) -> dict[str, np.ndarray]:
+        return {stem: read_mask(folder / "masks" / f"{stem}.png", t.shape) > 0 for stem, t in parts.items()}
+
+    chain_mosaic, chain_parts = cut(base / "run-mosaic"), read(base / "run-parts")
+    net_mosaic, net_parts = cut(base / "net-mosaic"), read(base / "net-parts")
+    rows = [
+        ["bootseg run on the mosaic (one image)", f"{mean_dice(chain_mosaic, parts):.4f}"],
+        ["bootseg run on its parts (separate images)", f"{mean_dice(chain_parts, parts):.4f}"],
+        ["the mosaic's network on the mosaic, in tiles (bootseg predict)", f"{mean_dice(net_mosaic, parts):.4f}"],
+        ["the mosaic's network on each part alone (bootseg predict)", f"{mean_dice(net_parts, parts):.4f}"],
+        ["agreement of the two: DSC of one against the other", f"{mean_dice(net_mosaic, net_parts):.4f}"],
+    ]
+    print(table([f"{n} × {n} {args.dataset} images ({n * TILE}²)", "mean DSC over the parts"], rows))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    images, masks = square_images(args.data / args.dataset)
+    if args.sizes:
+        sizes(args, images, masks)
+    if args.seams:
+        seams(args, images, masks)
+
+
+if __name__ == "__main__":
+    main()
