@@ -60,10 +60,15 @@ def square_images(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
         image = read_image(path)
         if image.shape[:2] == (TILE, TILE):
             images.append(image)
-            masks.append(read_mask(folder / "masks" / path.name, image.shape[:2]))
+            masks.append(read_mask(folder / "masks" / path.name))
     if not images:
         raise SystemExit(f"{folder} has no {TILE}² images to make a mosaic of")
     return images, masks
+
+
+def put(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, image)
 
 
 def mosaic(parts: list[np.ndarray], side: int) -> np.ndarray:
@@ -88,9 +93,7 @@ def bootseg(*args: str) -> list[str]:
 
 def scored(folder: Path, truth: dict[str, np.ndarray]) -> float:
     """Mean Dice of a run folder's masks against ``truth`` (by file stem)."""
-    return float(
-        np.mean([dice(read_mask(folder / "masks" / f"{stem}.png", t.shape) > 0, t) for stem, t in truth.items()])
-    )
+    return float(np.mean([dice(read_mask(folder / "masks" / f"{stem}.png"), t) for stem, t in truth.items()]))
 
 
 def sizes(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.ndarray]) -> None:
@@ -101,7 +104,7 @@ def sizes(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
         base = args.out / f"mosaic-{side}"
         image = mosaic([images[i] for i in order], side)
         truth = mosaic([masks[i] for i in order], side)
-        write_image(base / "images" / "mosaic.png", image)
+        put(base / "images" / "mosaic.png", image)
         mp = image.shape[0] * image.shape[1] / 1e6
         run_s, run_gb = measured(
             bootseg("run", str(base / "images"), "--out", str(base / "run"), "--overwrite", "--seed", str(args.seed))
@@ -150,11 +153,10 @@ def seams(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
         raise SystemExit(f"--seams {n} needs {n * n} distinct images; {args.dataset} has {len(images)} of {TILE}²")
     order = evenly_spaced(list(range(len(images))), n * n)
     base = args.out / f"seams-{n}"
-    write_image(base / "mosaic" / "mosaic.png", mosaic([images[i] for i in order], n))
-    truth = {"mosaic": mosaic([masks[i] for i in order], n)}
+    put(base / "mosaic" / "mosaic.png", mosaic([images[i] for i in order], n))
     parts = {}
     for k, i in enumerate(order):
-        write_image(base / "parts" / f"{k:04d}.png", images[i])
+        put(base / "parts" / f"{k:04d}.png", images[i])
         parts[f"{k:04d}"] = masks[i]
     common = ["--overwrite", "--seed", str(args.seed)]
     subprocess.run(bootseg("run", str(base / "mosaic"), "--out", str(base / "run-mosaic"), *common), check=True)
@@ -173,7 +175,7 @@ def seams(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
         )
 
     def cut(folder: Path) -> dict[str, np.ndarray]:  # a mosaic's mask back into its parts
-        whole = read_mask(folder / "masks" / "mosaic.png", truth["mosaic"].shape) > 0
+        whole = read_mask(folder / "masks" / "mosaic.png")
         return {
             f"{k:04d}": whole[(k // n) * TILE : (k // n + 1) * TILE, (k % n) * TILE : (k % n + 1) * TILE]
             for k in range(n * n)
@@ -183,7 +185,7 @@ def seams(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
         return float(np.mean([dice(found[stem], expected[stem]) for stem in expected]))
 
     def read(folder: Path) -> dict[str, np.ndarray]:
-        return {stem: read_mask(folder / "masks" / f"{stem}.png", t.shape) > 0 for stem, t in parts.items()}
+        return {stem: read_mask(folder / "masks" / f"{stem}.png") for stem in parts}
 
     chain_mosaic, chain_parts = cut(base / "run-mosaic"), read(base / "run-parts")
     net_mosaic, net_parts = cut(base / "net-mosaic"), read(base / "net-parts")
