@@ -63,6 +63,12 @@ RULES: dict[str, list[str]] = {
         f"auto | {_BASE}.CENTRED_SHARE=0.9",
     ],
     "neck": ["auto", "auto(neck=0)"],
+    "FALLBACK_MARGIN (the plainest candidate kept when the best is close to it)": [
+        "auto",
+        f"auto | {_CAND}.FALLBACK_MARGIN=0.05",
+        f"auto | {_CAND}.FALLBACK_MARGIN=0.1",
+        f"auto | {_CAND}.FALLBACK_MARGIN=0.2",
+    ],
     "fill_holes": ["auto", "auto(fill_holes=false)"],
     "kinds (a plan per kind of image)": [
         "auto",

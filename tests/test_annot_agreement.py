@@ -68,6 +68,22 @@ def test_the_floor_can_be_lowered_to_trust_every_channel(monkeypatch):
     assert thr.best_candidate(_fitted(masks, objectness)) == (2, "lab_a")
 
 
+def test_a_fallback_margin_keeps_otsu_on_grey_when_the_best_is_close(monkeypatch):
+    base = np.zeros((16, 16), bool)
+    base[4:12, 4:12] = True
+    masks = {(2, "grey"): [base], (3, "grey"): [base], (2, "saturation"): [base], (2, "lab_b"): [base]}
+    objectness = {(2, "grey"): 0.40, (3, "grey"): 0.30, (2, "saturation"): 0.46, (2, "lab_b"): 0.2}
+    assert thr.FALLBACK_MARGIN == 0.0 and thr.best_candidate(_fitted(masks, objectness)) == (2, "saturation")
+    monkeypatch.setattr(thr, "FALLBACK_MARGIN", 0.1)  # 0.46 - 0.40 < 0.1: too close to prefer
+    assert thr.best_candidate(_fitted(masks, objectness)) == thr.PLAINEST == (2, "grey")
+    scores = {f"{channel}, {count} classes": value for (count, channel), value in objectness.items()}
+    assert "kept over saturation, 2 classes (0.46), which is within 0.1 of it" in thr.summary(
+        (2, "grey"), scores, {}, None
+    )
+    objectness[(2, "saturation")] = 0.55  # 0.15 above: kept
+    assert thr.best_candidate(_fitted(masks, objectness)) == (2, "saturation")
+
+
 def test_auto_fit_reports_each_candidates_agreement():
     rng = np.random.default_rng(1)
     images = []

@@ -17,7 +17,17 @@ from ..metrics import dice
 from .channels import COLOUR
 from .plan import Plan
 
-__all__ = ["AGREEMENT_FLOOR", "CLOSE", "Fitted", "agreements", "best_candidate", "summary", "unpack"]
+__all__ = [
+    "AGREEMENT_FLOOR",
+    "CLOSE",
+    "FALLBACK_MARGIN",
+    "PLAINEST",
+    "Fitted",
+    "agreements",
+    "best_candidate",
+    "summary",
+    "unpack",
+]
 
 #: ``classes="auto"`` with ``channel="auto"`` keeps a colour channel only when its final masks agree with the
 #: majority vote of the other channels' masks (mean Dice) at least this much: where the channels disagree, no
@@ -63,8 +73,11 @@ def summary(best: tuple[int, str], scores: dict[str, float], agreement: dict[str
     if others:
         runner = max(others, key=others.__getitem__)
         margin = scores[chosen] - others[runner]
-        sure = "weak: candidates close" if margin < CLOSE else "clear"
-        text += f"; runner-up {runner} ({others[runner]:.2f}): {sure}"
+        if margin < 0:  # the plainest kept over a better one (FALLBACK_MARGIN)
+            text += f"; kept over {runner} ({others[runner]:.2f}), which is within {FALLBACK_MARGIN} of it"
+        else:
+            sure = "weak: candidates close" if margin < CLOSE else "clear"
+            text += f"; runner-up {runner} ({others[runner]:.2f}): {sure}"
     if passed:
         listed = ", ".join(f"{key} ({scores[key]:.2f}, agreement {agreement[key]:.2f})" for key in passed)
         text += f"; colour candidates the other channels did not confirm (agreement < {AGREEMENT_FLOOR}): {listed}"
@@ -81,13 +94,24 @@ def unpack(packed: tuple[np.ndarray, int]) -> np.ndarray:
     return np.unpackbits(packed[0], count=packed[1]).view(bool)
 
 
+#: The plainest candidate: Otsu's threshold on grey.
+PLAINEST = (2, "grey")
+#: The best candidate is kept only when its objectness is at least this much above :data:`PLAINEST`'s; closer, the
+#: evidence for it is weak and the plainest is kept (0: the best is always kept).
+FALLBACK_MARGIN = 0.0
+
+
 def best_candidate(fitted: dict[tuple[int, str], Fitted]) -> tuple[int, str]:
     """The (classes, channel) pair the fit keeps: the highest objectness among grey and the colour candidates
-    whose agreement (:func:`agreements`) reaches :data:`AGREEMENT_FLOOR`. Ties keep the first: 2 classes, grey."""
+    whose agreement (:func:`agreements`) reaches :data:`AGREEMENT_FLOOR`, unless :data:`PLAINEST` is within
+    :data:`FALLBACK_MARGIN` of it. Ties keep the first: 2 classes, grey."""
     agreement = agreements(fitted)
     trusted = [
         key
         for key in fitted
         if key[1] not in COLOUR or agreement.get(f"{key[1]}, {key[0]} classes", 0.0) >= AGREEMENT_FLOOR
     ]
-    return max(trusted, key=lambda key: fitted[key].score)
+    best = max(trusted, key=lambda key: fitted[key].score)
+    if PLAINEST in fitted and fitted[best].score - fitted[PLAINEST].score < FALLBACK_MARGIN:
+        return PLAINEST
+    return best
