@@ -159,23 +159,16 @@ def seams(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
         put(base / "parts" / f"{k:04d}.png", images[i])
         parts[f"{k:04d}"] = masks[i]
     common = ["--overwrite", "--seed", str(args.seed)]
-    subprocess.run(bootseg("run", str(base / "mosaic"), "--out", str(base / "run-mosaic"), *common), check=True)
-    subprocess.run(bootseg("run", str(base / "parts"), "--out", str(base / "run-parts"), *common), check=True)
+    for source, folder in (("mosaic", "run-mosaic"), ("parts", "run-parts")):
+        if not (base / folder / "run.json").exists():  # a finished run is scored again, not run again
+            subprocess.run(bootseg("run", str(base / source), "--out", str(base / folder), *common), check=True)
     for target in ("parts", "mosaic"):  # the mosaic's network alone, on the separate images and on the mosaic
-        subprocess.run(
-            bootseg(
-                "predict",
-                str(base / "run-mosaic"),
-                str(base / target),
-                "--out",
-                str(base / f"net-{target}"),
-                "--overwrite",
-            ),
-            check=True,
-        )
+        if not (base / f"net-{target}" / "run.json").exists():
+            command = ["predict", str(base / "run-mosaic"), str(base / target), "--out", str(base / f"net-{target}")]
+            subprocess.run(bootseg(*command, "--overwrite"), check=True)
 
     def cut(folder: Path) -> dict[str, np.ndarray]:  # a mosaic's mask back into its parts
-        whole = read_mask(folder / "masks" / "mosaic.png")
+        whole = read_mask(folder / "mosaic.png")
         return {
             f"{k:04d}": whole[(k // n) * TILE : (k // n + 1) * TILE, (k % n) * TILE : (k % n + 1) * TILE]
             for k in range(n * n)
@@ -185,18 +178,50 @@ def seams(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
         return float(np.mean([dice(found[stem], expected[stem]) for stem in expected]))
 
     def read(folder: Path) -> dict[str, np.ndarray]:
-        return {stem: read_mask(folder / "masks" / f"{stem}.png") for stem in parts}
+        return {stem: read_mask(folder / f"{stem}.png") for stem in parts}
 
-    chain_mosaic, chain_parts = cut(base / "run-mosaic"), read(base / "run-parts")
-    net_mosaic, net_parts = cut(base / "net-mosaic"), read(base / "net-parts")
+    first = next(p.name for p in (base / "run-mosaic" / "stages").iterdir() if p.name.startswith("0-"))
+    first_mosaic, first_parts = cut(base / "run-mosaic" / "stages" / first), read(base / "run-parts" / "stages" / first)
+    chain_mosaic, chain_parts = cut(base / "run-mosaic" / "masks"), read(base / "run-parts" / "masks")
+    net_mosaic, net_parts = cut(base / "net-mosaic" / "masks"), read(base / "net-parts" / "masks")
     rows = [
+        [f"its first stage ({first}) on the mosaic", f"{mean_dice(first_mosaic, parts):.4f}"],
+        [f"its first stage ({first}) on its parts", f"{mean_dice(first_parts, parts):.4f}"],
         ["bootseg run on the mosaic (one image)", f"{mean_dice(chain_mosaic, parts):.4f}"],
         ["bootseg run on its parts (separate images)", f"{mean_dice(chain_parts, parts):.4f}"],
         ["the mosaic's network on the mosaic, in tiles (bootseg predict)", f"{mean_dice(net_mosaic, parts):.4f}"],
         ["the mosaic's network on each part alone (bootseg predict)", f"{mean_dice(net_parts, parts):.4f}"],
         ["agreement of the two: DSC of one against the other", f"{mean_dice(net_mosaic, net_parts):.4f}"],
     ]
+    tiled, whole = whole_against_tiles(base)
+    agreement = dice(tiled > 0.5, whole > 0.5)
+    difference = np.abs(tiled - whole)
     print(table([f"{n} × {n} {args.dataset} images ({n * TILE}²)", "mean DSC over the parts"], rows))
+    print()
+    print(
+        table(
+            ["the mosaic's network on the mosaic: in tiles against whole (one tile)", "value"],
+            [
+                ["DSC of the masks", f"{agreement:.4f}"],
+                ["mean absolute difference of the probabilities", f"{difference.mean():.5f}"],
+                ["largest absolute difference", f"{difference.max():.3f}"],
+            ],
+        )
+    )
+
+
+def whole_against_tiles(base: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The mosaic run's network's probabilities of the mosaic in its tiles, and whole (one tile of the working
+    size): the seams alone, everything else the same."""
+    import dataclasses
+
+    from bootseg.refiners import UNetRefiner
+
+    stage = UNetRefiner.load(next((base / "run-mosaic").glob("model-*unet*.pt")))
+    image = read_image(base / "mosaic" / "mosaic.png")
+    tiled = stage.predict_proba([image])[0]
+    stage.config = dataclasses.replace(stage.config, tile=stage.config.size)
+    return tiled, stage.predict_proba([image])[0]
 
 
 def main(argv: list[str] | None = None) -> None:
