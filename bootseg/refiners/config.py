@@ -35,6 +35,9 @@ MAX_BATCH_SIZE = 4096
 #: The most training epochs.
 MAX_EPOCHS = 100_000
 
+#: The values of the ``normalize`` option: the images as they are, or each stretched between two percentiles.
+NORMALIZE = ("none", "percentile")
+
 #: The values of the ``corrections`` option: train on the corrected masks, or validate on them.
 CORRECTIONS = ("train", "validate")
 
@@ -98,6 +101,11 @@ class UNetConfig:
         value of at least ``size``: whole images); validation and prediction use whole images. With ``size`` at
         the images' own size and a smaller ``crop``, the network learns at full resolution for the cost per step
         of the smaller size: thin structures (EM membranes) survive, at the price of less context per window.
+    normalize : {"none", "percentile"}
+        How each image's values reach the network: as they are (uint8; other dtypes stretched from their own
+        minimum to maximum), or stretched per image so that its 1st and 99th percentiles (all channels together)
+        become 0 and 255 (:func:`bootseg.refiners.pixels.stretch`), so that exposure and stain strength that vary
+        from image to image do not.
     tile : int
         The largest side, in working pixels, that the network sees at once (default 256). An image larger than
         that at the working size is cut into tiles: side by side for training (each a sample), overlapping by a
@@ -186,6 +194,7 @@ class UNetConfig:
     size: int = 128
     min_radius: float = 8.0
     crop: int = 0
+    normalize: str = "none"
     tile: int = 256
     base_channels: int = 16
     depth: int = 4
@@ -243,6 +252,8 @@ class UNetConfig:
             raise ValueError(
                 f"crop must be 0 (whole images) or a multiple of 2**depth = {2**self.depth}, got {self.crop}"
             )
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"normalize must be one of {', '.join(NORMALIZE)}, got {self.normalize!r}")
         _check_int("tile", self.tile, 16, MAX_SIZE, "MAX_SIZE")
         if self.tile % 2**self.depth:
             raise ValueError(f"tile must be a multiple of 2**depth = {2**self.depth}, got {self.tile}")

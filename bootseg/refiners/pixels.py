@@ -13,7 +13,10 @@ import numpy as np
 from ..images import luma
 from .tiles import windows
 
-__all__ = ["adapt_channels", "channel_count", "resize", "training_tiles"]
+__all__ = ["PERCENTILES", "adapt_channels", "channel_count", "resize", "stretch", "training_tiles"]
+
+#: The percentiles of an image's values (all channels together) that ``normalize="percentile"`` maps to 0 and 255.
+PERCENTILES = (1.0, 99.0)
 
 
 def channel_count(image: np.ndarray) -> int:
@@ -28,6 +31,24 @@ def adapt_channels(image: np.ndarray, channels: int) -> np.ndarray:
     if channels == 1:
         return np.rint(luma(image)).clip(0, 255).astype(np.uint8)[:, :, None]
     return image
+
+
+def stretch(image: np.ndarray) -> np.ndarray:
+    """A uint8 image stretched so that its :data:`PERCENTILES` (over all its values, channels together, so colours
+    keep their balance) become 0 and 255, clipped beyond; an image whose two percentiles are equal is returned as
+    it is. The network then sees every image at one contrast, whatever its exposure or stain strength.
+
+    >>> image = np.repeat(np.arange(100, 200, dtype=np.uint8), 10).reshape(20, 50)
+    >>> out = stretch(image)
+    >>> int(out.min()), int(out.max()), int(np.percentile(image, 1)), int(np.percentile(image, 99))
+    (0, 255, 100, 198)
+    """
+    counts = np.cumsum(np.bincount(image.ravel(), minlength=256))
+    low, high = (int(np.searchsorted(counts, counts[-1] * q / 100)) for q in PERCENTILES)
+    if high <= low:
+        return image
+    table = np.clip(np.rint((np.arange(256) - low) * (255.0 / (high - low))), 0, 255).astype(np.uint8)
+    return table[image]
 
 
 def resize(array: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:

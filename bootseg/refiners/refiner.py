@@ -18,7 +18,7 @@ import numpy as np
 from ..description import StageDescription, TrainingSummary
 from ..images import check_image, check_mask, to_uint8
 from .config import UNetConfig
-from .pixels import adapt_channels, channel_count, resize, training_tiles
+from .pixels import adapt_channels, channel_count, resize, stretch, training_tiles
 from .tiles import count, overlap_of, scaled_shape, stitch, tile_side, windows
 
 if TYPE_CHECKING:
@@ -118,6 +118,8 @@ class UNetRefiner:
     def _working(self, image: np.ndarray, channels: int) -> np.ndarray:
         """``image`` as ``(h, w, channels)`` uint8 at the set's working scale."""
         height, width = self._working_shape(image.shape)
+        if self.config.normalize == "percentile":
+            image = stretch(image)
         return resize(adapt_channels(image, channels), (width, height))
 
     def _target(self, mask: np.ndarray, side: tuple[int, int]) -> np.ndarray:
@@ -468,6 +470,7 @@ class UNetRefiner:
         options, native = dict(data["config"]), data.get("native")
         if native is None:  # saved before the set had one scale and tiles: squash every image to size², whole
             options.setdefault("tile", options.get("size", UNetConfig.size))
+        options.setdefault("normalize", "none")  # saved before the option: the images as they were
         if device is not None:
             options["device"] = device
         options["threads"] = threads
