@@ -3,16 +3,17 @@
 A mosaic is a large image with its truth, made of one dataset's 256² images side by side (evenly spaced over the
 set, repeated when the mosaic needs more than the set has). Two measurements:
 
-* ``--sizes``: for each size (megapixels, rounded to whole tiles), ``bootseg run`` (the default chain) and then
-  ``bootseg predict`` with the network it trained, each in its own process, with the threads a user gets by
-  default; the table gives wall time, seconds per megapixel and the process's peak resident memory (its
-  ``ru_maxrss``), and the Dice of each against the truth.
+* ``--sizes``: for each size (megapixels, rounded to whole tiles), ``bootseg run`` (the default chain; ``--epochs``
+  to bound the time, which the memory does not depend on) and then ``bootseg predict`` with the network it
+  trained, each in its own process, with the threads a user gets by default; the table gives wall time, seconds
+  per megapixel and the process's peak resident memory (its ``ru_maxrss``), and the Dice of each against the
+  truth.
 * ``--seams N``: an N × N mosaic of N² distinct images against the same N² images as separate files, each run by
   ``bootseg run`` with the default chain: the Dice of each against the truth, over the whole mosaic, and then the
   network of the mosaic's run predicting each of the separate images alone (``bootseg predict``), so that the
   difference is the tiling alone, the network being the same.
 
-    python benchmarks/large_image.py --sizes 1,4,16,64 --out /tmp/large
+    python benchmarks/large_image.py --sizes 1,4,16,64 --epochs 5 --out /tmp/large
     python benchmarks/large_image.py --seams 8 --out /tmp/seams
 """
 
@@ -49,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", default="", help="comma-separated megapixels, e.g. 1,4,16,64")
     parser.add_argument("--seams", type=int, default=0, help="N: an N × N mosaic against its N² images")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="the network's epochs in --sizes (default: the preset's)")
     parser.add_argument("--out", type=Path, required=True, help="mosaics and run folders go here")
     return parser.parse_args(argv)
 
@@ -106,8 +108,18 @@ def sizes(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
         truth = mosaic([masks[i] for i in order], side)
         put(base / "images" / "mosaic.png", image)
         mp = image.shape[0] * image.shape[1] / 1e6
+        epochs = ["--epochs", str(args.epochs)] if args.epochs else []
         run_s, run_gb = measured(
-            bootseg("run", str(base / "images"), "--out", str(base / "run"), "--overwrite", "--seed", str(args.seed))
+            bootseg(
+                "run",
+                str(base / "images"),
+                "--out",
+                str(base / "run"),
+                "--overwrite",
+                "--seed",
+                str(args.seed),
+                *epochs,
+            )
         )
         pred_s, pred_gb = measured(
             bootseg("predict", str(base / "run"), str(base / "images"), "--out", str(base / "predict"), "--overwrite")
