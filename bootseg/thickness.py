@@ -1,9 +1,10 @@
 """How thick the two classes of a mask are: the radius of each class's thicker parts.
 
 The radius of a class is the 95th percentile, over its pixels, of the Euclidean distance to the nearest pixel of
-the other class (:func:`scipy.ndimage.distance_transform_edt`): for a disc of radius ``r`` it is close to
-``r (1 - sqrt(0.05))``, for a line ``w`` pixels wide close to ``w / 2``. The 95th percentile rather than the
-maximum keeps one stray thick blob from deciding.
+the other class (OpenCV's exact Euclidean distance transform, in float32: a fraction of the memory of
+:func:`scipy.ndimage.distance_transform_edt` on large masks, and the same distances to 1e-7): for a disc of radius
+``r`` it is close to ``r (1 - sqrt(0.05))``, for a line ``w`` pixels wide close to ``w / 2``. The 95th percentile
+rather than the maximum keeps one stray thick blob from deciding.
 
 Three choices are made from it: the working size of the ``unet`` stage (:mod:`bootseg.refiners.scale`, from the
 thinner class); from the ratio of the two (:func:`thin_background`), whether the ``auto`` first stage looks for
@@ -17,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 import numpy as np
-from scipy import ndimage as ndi
 
 __all__ = [
     "MAX_MEASURED_MASKS",
@@ -50,11 +50,14 @@ def class_radii(mask: np.ndarray) -> tuple[float, float] | None:
     >>> class_radii(mask)
     (29.0, 10.0)
     """
+    import cv2
+
     mask = np.asarray(mask, dtype=bool)
     if mask.all() or not mask.any():
         return None
-    inside = ndi.distance_transform_edt(mask)[mask]
-    outside = ndi.distance_transform_edt(~mask)[~mask]
+    pixels = mask.view(np.uint8)
+    inside = cv2.distanceTransform(pixels, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[mask]
+    outside = cv2.distanceTransform(1 - pixels, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[~mask]
     return float(np.percentile(inside, 95)), float(np.percentile(outside, 95))
 
 

@@ -58,11 +58,13 @@ def test_finest_radius_skips_one_class_masks_and_takes_the_median():
 
 
 def test_finest_radius_measures_at_most_max_scale_masks(monkeypatch):
+    import cv2
+
     import bootseg.refiners.scale as scale
 
     seen = []
-    original = ndi.distance_transform_edt
-    monkeypatch.setattr(ndi, "distance_transform_edt", lambda a: seen.append(a.shape) or original(a))
+    original = cv2.distanceTransform
+    monkeypatch.setattr(cv2, "distanceTransform", lambda a, *rest: seen.append(a.shape) or original(a, *rest))
     masks = [np.eye(8, dtype=bool)] * (3 * MAX_SCALE_MASKS)
     scale.finest_radius(masks)
     assert len(seen) == 2 * MAX_SCALE_MASKS  # inside and outside of each measured mask
