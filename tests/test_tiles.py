@@ -146,3 +146,19 @@ def test_a_network_saved_without_a_scale_squashes_as_it_did(trained, tmp_path) -
         reference = torch.sigmoid(old.model(x))[0, 0].numpy()
     expected = np.clip(cv2.resize(reference, (128, 64), interpolation=cv2.INTER_LINEAR), 0, 1)
     np.testing.assert_allclose(old.predict_proba([image])[0], expected, atol=1e-5)
+
+
+def test_a_chain_on_an_image_larger_than_its_tiles() -> None:
+    """otsu → unet on one 192 × 256 image with 32² tiles: masks of the image's size, the tiles recorded."""
+    from bootseg import BootstrapChain
+
+    images, _ = synthetic_spheroids(12, size=64, seed=5)
+    big = np.concatenate([_mosaic(images[:4], 1, 4), _mosaic(images[4:8], 1, 4), _mosaic(images[8:], 1, 4)])
+    options = {"size": 64, "tile": 32, "base_channels": 4, "epochs": 1, "min_radius": 0, "progress": False}
+    chain = BootstrapChain(["otsu", ("unet", {**options, "threads": 1})])
+    result = chain.run([big])
+    assert result.masks[0].shape == big.shape == (192, 256)
+    unet = chain.stages[-1]
+    # one image: its longer side (256) is the set's native side, so the working scale is 64 / 256
+    assert unet.native == 256 and unet.scale["tiles"] == {"side": 32, "count": 2 * 2}
+    assert result.stages["unet"].proba[0].shape == big.shape
