@@ -102,10 +102,8 @@ def sizes(args: argparse.Namespace, images: list[np.ndarray], masks: list[np.nda
     rows = []
     for megapixels in [float(v) for v in args.sizes.split(",") if v]:
         side = max(1, round(math.sqrt(megapixels * 1e6) / TILE))
-        order = evenly_spaced(list(range(len(images))), len(images))
         base = args.out / f"mosaic-{side}"
-        image = mosaic([images[i] for i in order], side)
-        truth = mosaic([masks[i] for i in order], side)
+        image, truth = mosaic(images, side), mosaic(masks, side)
         put(base / "images" / "mosaic.png", image)
         mp = image.shape[0] * image.shape[1] / 1e6
         epochs = ["--epochs", str(args.epochs)] if args.epochs else []

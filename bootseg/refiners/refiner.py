@@ -115,6 +115,11 @@ class UNetRefiner:
             return self.config.size, self.config.size
         return scaled_shape(shape, self.config.size / self.native)
 
+    @property
+    def _tile(self) -> int:
+        """The side of the square tiles the network sees (:func:`bootseg.refiners.tiles.tile_side`)."""
+        return tile_side(self.config.size, self.config.tile)
+
     def _working(self, image: np.ndarray, channels: int) -> np.ndarray:
         """``image`` as ``(h, w, channels)`` uint8 at the set's working scale."""
         height, width = self._working_shape(image.shape)
@@ -238,13 +243,12 @@ class UNetRefiner:
 
     def _samples(self, images: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The training tiles of ``images`` and ``masks`` at the working scale, and the image of each tile."""
-        side = tile_side(self.config.size, self.config.tile)
         scaled = [self._working(image, self.in_channels or 1) for image in images]
         targets = [self._target(m, (s.shape[1], s.shape[0])) for m, s in zip(masks, scaled, strict=True)]
-        x, y, owners = training_tiles(scaled, targets, side)
+        x, y, owners = training_tiles(scaled, targets, self._tile)
         if len(owners) > len(images):
-            self.scale["tiles"] = {"side": side, "count": len(owners)}
-            log.info("unet: %d images cut into %d training tiles of %d² working pixels", len(images), len(owners), side)
+            self.scale["tiles"] = {"side": self._tile, "count": len(owners)}
+            log.info("unet: %d images cut into %d training tiles of %d² pixels", len(images), len(owners), self._tile)
         return x, y, owners
 
     def _scaled_config(self, images: list[np.ndarray], masks: list[np.ndarray]) -> UNetConfig:
@@ -350,8 +354,7 @@ class UNetRefiner:
         tiles = 0
         for i, image in enumerate(images):
             chunk.append(to_uint8(check_image(image, name=f"images[{i}]")))
-            side = tile_side(self.config.size, self.config.tile)
-            tiles += count(self._working_shape(chunk[-1].shape), side, overlap_of(side))
+            tiles += count(self._working_shape(chunk[-1].shape), self._tile, overlap_of(self._tile))
             if tiles >= batch[0]:
                 yield from self._predict_chunk(chunk, model, batch)
                 chunk, tiles = [], 0
@@ -360,7 +363,7 @@ class UNetRefiner:
 
     def _predict_chunk(self, chunk: list[np.ndarray], model, batch: list[int]) -> Iterator[np.ndarray]:
         """Maps of the images of ``chunk``: their tiles, ``batch[0]`` per forward pass, blended back together."""
-        side = tile_side(self.config.size, self.config.tile)
+        side = self._tile
         overlap = overlap_of(side)
         channels = self.in_channels or 1
         cut = []
@@ -386,9 +389,8 @@ class UNetRefiner:
                 maps.extend(self._forward_proba(tiles[len(maps) : len(maps) + size], model))
             except out_of_memory_errors() as exc:
                 if size <= 1:
-                    side = tile_side(self.config.size, self.config.tile)
                     raise too_large_error(
-                        "predicting", self.device, size=side, base_channels=self.config.base_channels
+                        "predicting", self.device, size=self._tile, base_channels=self.config.base_channels
                     ) from exc
                 batch[0] = halve_batch(size, task="predicting", device=self.device)
         return maps
