@@ -186,7 +186,7 @@ class BootstrapChain:
         ----------
         images : list or iterable of (H, W) or (H, W, C) ndarray, or a folder path
             Any numeric dtype; sizes may differ. A folder (or a list of files) is read with
-            :func:`bootseg.inputs.load_inputs`.
+            :func:`bootseg.inputs.load_inputs`; each plane of a stack is an image (``result.stacks``).
         names : sequence of str, optional
             One name per image, used in ``result.names``, in error messages and as file names in
             ``checkpoint_dir`` (default: the file stems for a folder, ``"image-0000"`` style otherwise).
@@ -266,7 +266,9 @@ class BootstrapChain:
             )
             results.append(StageResult(stage.index, stage.name, stage.kind, masks, proba, seconds, stage.obj))
         corrected = [names[i] for i in fixed]
-        return ChainResult(names, StageResults(results), inputs.skipped, inputs.constant, corrected, choice)
+        return ChainResult(
+            names, StageResults(results), inputs.skipped, inputs.constant, corrected, choice, inputs.stacks
+        )
 
     def _choose_first_stage(
         self, stage: _Stage, arrays: list[np.ndarray], fixed: dict[int, np.ndarray], executor: Executor | None

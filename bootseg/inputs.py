@@ -17,6 +17,7 @@ the set holds colour images.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,15 +28,18 @@ import numpy as np
 
 from .errors import BootsegError
 from .images import check_channel, check_image
+from .stacks import Stack, plane_names
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "BadInput",
     "BadInputError",
+    "InputFile",
     "Inputs",
     "check_inputs",
     "gather_inputs",
     "load_inputs",
+    "scan_files",
     "scan_inputs",
 ]
 
@@ -44,6 +48,8 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 2**26
 
 _SHOWN = 20  # bad inputs listed in one message
+
+log = logging.getLogger("bootseg.inputs")
 
 
 @dataclass(frozen=True)
@@ -107,11 +113,13 @@ class Inputs:
     names : list of str
         One per image: the file stem, or ``"image-0000"`` style for arrays without names.
     sources : list of str
-        One per image: the file path, or ``"images[3]"`` for arrays.
+        One per image: the file path (the same for every plane of a stack), or ``"images[3]"`` for arrays.
     skipped : list of BadInput
         Inputs left out with ``skip_bad=True`` (empty otherwise).
     constant : list of str
         Names of the images whose pixels all have one value (kept; their masks come out empty).
+    stacks : list of Stack
+        The files read as stacks of planes (:mod:`bootseg.stacks`), each plane one of the images above.
 
     Examples
     --------
@@ -125,6 +133,7 @@ class Inputs:
     sources: list[str]
     skipped: list[BadInput] = field(default_factory=list)
     constant: list[str] = field(default_factory=list)
+    stacks: list[Stack] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -149,7 +158,27 @@ def _is_constant(image: np.ndarray) -> bool:
     return bool(flat.size and (flat == flat[0]).all())
 
 
-def _finish(good: list[tuple[np.ndarray, str, str]], bad: list[BadInput], total: int, skip_bad: bool) -> Inputs:
+@dataclass(frozen=True)
+class InputFile:
+    """One usable input file: its path, the names of its images (one, or one per plane of a stack), and the
+    stack it is (``None`` for a 2D image).
+
+    >>> InputFile(Path("a.png"), ["a"]).stack is None
+    True
+    """
+
+    path: Path
+    names: list[str]
+    stack: Stack | None = None
+
+
+def _finish(
+    good: list[tuple[np.ndarray, str, str]],
+    bad: list[BadInput],
+    total: int,
+    skip_bad: bool,
+    stacks: Sequence[Stack] = (),
+) -> Inputs:
     if bad and not skip_bad:
         raise BadInputError(bad, total=total)
     if not good:
@@ -157,7 +186,7 @@ def _finish(good: list[tuple[np.ndarray, str, str]], bad: list[BadInput], total:
     images = [g[0] for g in good]
     names = [g[1] for g in good]
     constant = [name for image, name, _ in good if _is_constant(image)]
-    return Inputs(images, names, [g[2] for g in good], list(bad), constant)
+    return Inputs(images, names, [g[2] for g in good], list(bad), constant, list(stacks))
 
 
 def check_inputs(
@@ -267,7 +296,11 @@ def load_inputs(
     (['good'], ['the file is empty (0 bytes)'])
     """
     items, bad, total = _gather(source, max_pixels, wrap, keep=True, channel=channel)
-    return _finish([(image, path.stem, str(path)) for path, image in items], bad, total, skip_bad)
+    good = [
+        (image, name, str(file.path)) for file, images in items for image, name in zip(images, file.names, strict=True)
+    ]
+    stacks = [file.stack for file, _ in items if file.stack is not None]
+    return _finish(good, bad, total, skip_bad, stacks)
 
 
 def scan_inputs(
@@ -294,10 +327,31 @@ def scan_inputs(
     >>> [p.name for p in paths], bad[0].reason[:17]
     (['good.png'], 'cannot be decoded')
     """
+    files, bad = scan_files(source, skip_bad=skip_bad, max_pixels=max_pixels, wrap=wrap, channel=channel)
+    return [file.path for file in files], bad
+
+
+def scan_files(
+    source: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    skip_bad: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    wrap: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
+    channel: int | None = None,
+) -> tuple[list[InputFile], list[BadInput]]:
+    """As :func:`scan_inputs`, with each usable file's image names and stack (:class:`InputFile`).
+
+    >>> import tempfile, pathlib, tifffile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> tifffile.imwrite(folder / "z.tif", np.zeros((2, 8, 8), np.uint8), imagej=True, metadata={"axes": "ZYX"})
+    >>> files, _ = scan_files(folder)
+    >>> files[0].names
+    ['z_z0000', 'z_z0001']
+    """
     items, bad, total = _gather(source, max_pixels, wrap, keep=False, channel=channel)
     if bad and (not skip_bad or not items):
         raise BadInputError(bad, total=total)
-    return [path for path, _ in items], bad
+    return [file for file, _ in items], bad
 
 
 def _gather(
@@ -307,51 +361,84 @@ def _gather(
     *,
     keep: bool,
     channel: int | None = None,
-) -> tuple[list[tuple[Path, Any]], list[BadInput], int]:
-    """``(path, image or None)`` for each usable file, the bad ones, and the number of files."""
+) -> tuple[list[tuple[InputFile, list[np.ndarray]]], list[BadInput], int]:
+    """``(file, its images or [])`` for each usable file, the bad ones, and the number of files."""
     from .io import list_images
 
     limit = _pixel_limit(max_pixels)
     if channel is not None:
         check_channel(channel)
     paths = list_images(source)
-    items: list[tuple[Path, Any]] = []
+    items: list[tuple[InputFile, list[np.ndarray]]] = []
     bad: list[BadInput] = []
-    for path, image, problem in _each(wrap(paths) if wrap is not None else paths, limit, channel):
+    for file, images, problem in _each(wrap(paths) if wrap is not None else paths, limit, channel):
         if problem is not None:
             bad.append(problem)
         else:
-            items.append((path, image if keep else None))
+            items.append((file, images if keep else []))
     return items, bad, len(paths)
 
 
 def _each(
     paths: Iterable[Path], limit: int | None, channel: int | None = None
-) -> Iterable[tuple[Path, Any, BadInput | None]]:
-    """``(path, image, None)`` for a usable file, ``(path, None, BadInput)`` for a bad one."""
-    from .io import read_image
-
+) -> Iterable[tuple[Any, list[np.ndarray], BadInput | None]]:
+    """``(file, images, None)`` for a usable file, ``(path, [], BadInput)`` for a bad one."""
     seen: dict[str, Path] = {}
     for path in paths:
         label = str(path)
         if path.stem in seen:
-            clash = f"'{seen[path.stem]}'"
-            reason = (
-                f"its name '{path.stem}' is also that of {clash}; both would write the same output files, so rename one"
-            )
-            yield path, None, BadInput(label, reason)
+            yield path, [], BadInput(label, _clash(path.stem, seen[path.stem]))
             continue
         try:
-            image = check_image(read_image(path, max_pixels=limit, channel=channel), name="")
+            file, images = _read_file(path, limit, channel)
         except (OSError, TypeError, ValueError) as exc:
-            yield path, None, BadInput(label, _reason(exc, path))
+            yield path, [], BadInput(label, _reason(exc, path))
             continue
-        reason = _too_large(image.shape, limit)
+        reason = _too_large(images[0].shape, limit)
         if reason:
-            yield path, None, BadInput(label, reason)
+            yield path, [], BadInput(label, reason)
             continue
-        seen[path.stem] = path
-        yield path, image, None
+        clash = next((name for name in file.names if name in seen), None)
+        if clash is not None:
+            yield path, [], BadInput(label, _clash(clash, seen[clash], plane=file.stack is not None))
+            continue
+        seen.update(dict.fromkeys(file.names, path))
+        yield file, images, None
+
+
+def _read_file(path: Path, limit: int | None, channel: int | None) -> tuple[InputFile, list[np.ndarray]]:
+    """The file's images, checked: one, or one per plane of a stack (named so in its errors)."""
+    from .io import read_planes
+
+    planes, axes, shape = read_planes(path, max_pixels=limit, channel=channel)
+    if not axes:
+        return InputFile(path, [path.stem]), [check_image(planes[0], name="")]
+    names = plane_names(path.stem, axes, shape)
+    images = []
+    for name, plane in zip(names, planes, strict=True):
+        try:
+            images.append(check_image(plane, name=f"plane {name.removeprefix(path.stem + '_')}"))
+        except ValueError as exc:
+            raise ValueError(f"{exc} (a stack of {len(names)} planes, axes {axes})") from None
+    from .stacks import read_calibration
+
+    stack = Stack(path.stem, str(path), axes, shape, names, read_calibration(path))
+    from .tiff import channel_hint
+
+    log.info(
+        "%s: a stack of %d planes (axes %s), segmented one by one%s",
+        path,
+        len(names),
+        axes,
+        channel_hint(axes, len(names)),
+    )
+    return InputFile(path, names, stack), images
+
+
+def _clash(name: str, other: Path, *, plane: bool = False) -> str:
+    """Why a file whose (plane's) name another input already uses cannot be used."""
+    what = f"its plane name '{name}'" if plane else f"its name '{name}'"
+    return f"{what} is also that of '{other}'; both would write the same output files, so rename one"
 
 
 def _channel_of_array(array: Any, channel: int) -> Any:

@@ -312,9 +312,11 @@ def render_report(
     source = Path(str(run.get("input", "")).split(", ")[0])
     where = "/".join(part for part in (source.parent.name, source.name) if part) or "images"
     title = f"bootseg {run.get('command_name', 'run')}: {where}"
+    stacks = run.get("stacks") or []
+    planes = f" ({sum(s.get('planes', 0) for s in stacks)} planes of {len(stacks)} stacks)" if stacks else ""
     parts = [
         f"<h1>{_e(title)}</h1>",
-        f'<p class="muted">{len(run.get("inputs", []))} images · written {_e(run.get("created", ""))}</p>',
+        f'<p class="muted">{len(run.get("inputs", []))} images{planes} · written {_e(run.get("created", ""))}</p>',
     ]
     warnings = run.get("warnings") or []
     if warnings:  # first: a run that segmented nothing must not look like a result
@@ -325,6 +327,14 @@ def render_report(
     if skipped:
         items = "".join(f"<li><code>{_e(i.get('source', ''))}</code>: {_e(i.get('reason', ''))}</li>" for i in skipped)
         parts += [f"<h2>Skipped inputs ({len(skipped)})</h2>", f'<ul class="skipped">{items}</ul>']
+    if stacks:
+        items = "".join(
+            f"<li><code>{_e(s.get('source', ''))}</code>: {s.get('planes')} planes (axes {_e(s.get('axes', ''))}), "
+            f"<code>{_e(s.get('first', ''))}</code> to <code>{_e(s.get('last', ''))}</code>; masks as one stack in "
+            f"<code>{_e(s.get('masks', ''))}</code></li>"
+            for s in stacks
+        )
+        parts += [f"<h2>Stacks ({len(stacks)})</h2>", f'<ul class="stacks">{items}</ul>']
     if evaluation:
         parts += ["<h2>Scores against the ground truth</h2>", _evaluation_section(evaluation)]
     parts += ["<h2>Masks to check</h2>", _sheet_section(run, folder, evaluation, limit)]

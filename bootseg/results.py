@@ -112,6 +112,9 @@ class ChainResult:
         corrections at every stage.
     first_stage_choice : FirstStageChoice or None
         How the corrections chose the first stage (only when it is ``auto`` and corrections were given).
+    stacks : list of Stack
+        The files read as stacks (:mod:`bootseg.stacks`); their planes are among the images, and
+        :meth:`stack_masks` gives their final masks as one array each.
 
     Examples
     --------
@@ -127,6 +130,19 @@ class ChainResult:
     constant: list[str] = field(default_factory=list)
     corrected: list[str] = field(default_factory=list)
     first_stage_choice: Any = None
+    stacks: list[Any] = field(default_factory=list)
+
+    def stack_masks(self, name: str) -> np.ndarray:
+        """The final masks of the stack ``name`` (its file's stem): uint8 0/255, the stack's plane shape then
+        ``(H, W)`` (:func:`bootseg.stacks.stack_masks`)."""
+        from .stacks import stack_masks
+
+        stacks = {stack.name: stack for stack in self.stacks}
+        if name not in stacks:
+            known = ", ".join(sorted(stacks)) or "none"
+            raise KeyError(f"no stack named {name!r} among the inputs (stacks: {known})")
+        where = {image: i for i, image in enumerate(self.names)}
+        return stack_masks(stacks[name], [self.masks[where[plane]] for plane in stacks[name].names])
 
     @property
     def masks(self) -> list[np.ndarray]:

@@ -9,6 +9,7 @@ One type, :class:`RunFolder`, knows the layout that ``bootseg run``, ``bootseg p
     proba/NAME.png|.tif             the last network's probabilities
     labels/NAME.tif                 the final mask's objects numbered 1..N (:mod:`bootseg.objects`)
     rois/NAME.zip                   each object's outline, an ImageJ/Fiji ROI set
+    stacks/STEM.tif                 the final masks of a stack's planes as one stack (:mod:`bootseg.stacks`)
     model-<k>-<stage>.pt            each trained network (:mod:`bootseg.stagefile`)
     chain-state.json                what the kept work depends on (:mod:`bootseg.resume`)
     run.json, report.html, confidence.csv, evaluation.csv, objects.csv, bootseg-manifest.json
@@ -67,6 +68,7 @@ class RunFolder:
     STATE = "chain-state.json"
     LABELS = "labels"
     ROIS = "rois"
+    STACKS = "stacks"
     OBJECTS = "objects.csv"
 
     # -- where each file goes ---------------------------------------------------------------------------------
@@ -94,6 +96,10 @@ class RunFolder:
         """The ROI set of image ``name``."""
         return self.root / self.ROIS / f"{name}.zip"
 
+    def stack(self, name: str) -> Path:
+        """The final masks of the stack ``name`` (a file's stem), one TIFF of the stack's axes."""
+        return self.root / self.STACKS / f"{name}.tif"
+
     def model(self, key: str) -> Path:
         """The trained network of stage ``key`` (``"1-unet"``)."""
         return self.root / f"model-{key}.pt"
@@ -114,11 +120,14 @@ class RunFolder:
         labels: bool = False,
         rois: bool = False,
         objects: bool = False,
+        stacks: Sequence[str] = (),
     ) -> OutputPlan:
         """What ``bootseg run`` may write (a stage that saves no network, or gives no probabilities, writes less);
-        ``labels``, ``rois`` and ``objects`` add ``labels/``, ``rois/`` and ``objects.csv``."""
+        ``labels``, ``rois`` and ``objects`` add ``labels/``, ``rois/`` and ``objects.csv``, and ``stacks`` (the
+        stems of the inputs read as stacks) ``stacks/``."""
         folders = {self.MASKS: ".png", **{f"{self.STAGES}/{key}": ".png" for key in stage_keys}}
         plan = self._per_image(names, folders, overlays, proba_format, labels, rois)
+        self._add_stacks(plan, stacks)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE, self.TO_CORRECT, self.STATE]
         plan.files += [self.model(key).name for key in stage_keys]
         if truth:
@@ -136,13 +145,20 @@ class RunFolder:
         labels: bool = False,
         rois: bool = False,
         objects: bool = False,
+        stacks: Sequence[str] = (),
     ) -> OutputPlan:
         """What ``bootseg predict`` writes."""
         plan = self._per_image(names, {self.MASKS: ".png"}, overlays, proba_format, labels, rois)
+        self._add_stacks(plan, stacks)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE]
         if objects:
             plan.files.append(self.OBJECTS)
         return plan
+
+    def _add_stacks(self, plan: OutputPlan, stacks: Sequence[str]) -> None:
+        if stacks:
+            plan.files += [f"{self.STACKS}/{name}.tif" for name in stacks]
+            plan.folders.append(self.STACKS)
 
     def _per_image(
         self,
@@ -205,6 +221,13 @@ class RunFolder:
         from .objects import write_rois
 
         return self.write_once(self.rois(name), lambda target: write_rois(target, labels))
+
+    def write_stack_once(self, stack: Any, masks: Sequence[np.ndarray]) -> bool:
+        """Write the final masks of ``stack`` (a :class:`bootseg.stacks.Stack`) as one TIFF unless an earlier try
+        did; whether it wrote."""
+        from .stacks import write_stack
+
+        return self.write_once(self.stack(stack.name), lambda target: write_stack(target, stack, masks))
 
     def write_record(self, record: Mapping[str, Any]) -> Path:
         """Write ``run.json`` (atomically)."""

@@ -69,6 +69,13 @@ def _two_series_tiff(path):
         tiff.write(np.full((6, 6), 255, np.uint8), photometric="minisblack", metadata=None)
 
 
+def _nan_plane() -> np.ndarray:
+    """A float32 Z-stack of three 8 × 8 planes, the second with one NaN."""
+    stack = np.zeros((3, 8, 8), np.float32)
+    stack[1, 2, 3] = np.nan
+    return stack
+
+
 BAD = [
     ("zero.png", lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
     ("truncated.png", _truncated_png, "cannot be decoded"),
@@ -83,9 +90,14 @@ BAD = [
         "2 channels",
     ),
     (
-        "volume.tif",
-        lambda p: tifffile.imwrite(p, np.zeros((3, 4, 8, 8), np.uint8), photometric="minisblack"),
-        "not a single 2D image",
+        "nan-plane.tif",
+        lambda p: tifffile.imwrite(p, _nan_plane(), imagej=True, metadata={"axes": "ZYX"}),
+        "plane z0001 has 1 NaN or infinite values (shape (8, 8) dtype float32); replace them first (a stack of 3",
+    ),
+    (
+        "channels.tif",
+        lambda p: tifffile.imwrite(p, np.zeros((3, 2, 8, 8), np.uint8), imagej=True, metadata={"axes": "ZCYX"}),
+        "TIFF holds 2 channels (axis C of ZCYX, shape (3, 2, 8, 8)); pick the channel to segment with --channel N",
     ),
     ("huge.png", _huge_png_header, "10000 × 10000 pixels is above the limit of 67,108,864"),
     ("series.tif", lambda p: _two_series_tiff(p), "TIFF holds 2 images (series) of shapes (8, 8) and (6, 6)"),

@@ -60,8 +60,12 @@ def test_without_a_channel_two_channels_are_refused_with_the_way_out(stacks):
     _, folders = stacks
     with pytest.raises(ImageReadError, match=r"TIFF holds 2 channels .* pick the channel to segment with --channel N"):
         read_image(folders["last"] / "0.tif")
-    with pytest.raises(ImageReadError, match=r"axes QYX\), not a single 2D image; .*pick one with --channel N"):
+    with pytest.raises(
+        ImageReadError, match=r"axes QYX\), not a single 2D image; .*2 pages are channels, pick one with"
+    ):
         read_image(folders["first"] / "0.tif")
+    with pytest.raises(ImageReadError, match=r"TIFF holds 2 channels \(axis C of CYX, shape \(2, 48, 48\)\); pick the"):
+        read_image(folders["imagej"] / "0.tif")
 
 
 def test_a_channel_out_of_range_is_refused_naming_the_file_its_channels_and_the_value(stacks, tmp_path):

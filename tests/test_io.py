@@ -334,9 +334,9 @@ def test_undecodable_files(tmp_path, name, content, match):
     assert isinstance(info.value, ValueError) and isinstance(info.value, BootsegError)
 
 
-def test_tiff_stack_refused(tmp_path):
+def test_tiff_stack_refused_by_read_image(tmp_path):
     tifffile.imwrite(tmp_path / "stack.tif", RNG.random((5, 6, 7)).astype(np.float32))
-    with pytest.raises(ImageReadError, match=r"shape \(5, 6, 7\) \(axes QYX\), not a single 2D image"):
+    with pytest.raises(ImageReadError, match=r"stack of 5 planes of \(6, 7\) \(axes QYX\), not a single 2D image"):
         read_image(tmp_path / "stack.tif")
 
 

@@ -164,13 +164,15 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         check_corrections(corrections, names, images)
         log.info("read %d corrected mask(s) from %s", len(corrections), settings.corrections)
     folder = RunFolder(out)
-    manifest = _prepare_out(out, settings, chain.stage_names, names, resume=resume)
+    manifest = _prepare_out(out, settings, chain.stage_names, names, resume=resume, stacks=inputs.stacks)
     if not resume:
         folder.write_record(started_record(settings, out, skipped))
     paths = [Path(source) for source in inputs.sources]
+    planes = sum(len(stack.names) for stack in inputs.stacks)
     log.info(
-        "read %d images from %s%s; running %s",
+        "read %d images%s from %s%s; running %s",
         len(images),
+        f" ({planes} planes of {len(inputs.stacks)} stacks)" if inputs.stacks else "",
         ", ".join(settings.inputs),
         f" ({len(skipped)} skipped)" if skipped else "",
         " → ".join(chain.stage_names),
@@ -194,6 +196,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             lines = judges_lines(final.masks)  # one form for the whole set: objects, or thin lines between them
             scores = [confidence(p, image, lines=lines) for p, image in zip(final.proba, images, strict=True)]
         objects = _write_images(folder, settings, names, images, stages)
+        write_stacks(folder, inputs.stacks, names, final.masks)
         if scores is not None:
             write_confidence_csv(folder.file(folder.CONFIDENCE), names, scores)
             write_to_correct(folder.file(folder.TO_CORRECT), names, scores, result.corrected)
@@ -215,9 +218,12 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             settings, out, registry, specs, stages, paths, names, images, scores, models, timings, lines, objects
         )
         corrected = set(result.corrected)
+        in_stack = {name: stack.name for stack in inputs.stacks for name in stack.names}
         for item in record.inputs:
             if item["name"] in corrected:
                 item["corrected"] = True
+            if item["name"] in in_stack:
+                item["stack"] = in_stack[item["name"]]
         record = replace(
             record,
             skipped=skipped,
@@ -227,6 +233,8 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             evaluation=None if evaluation is None else evaluation.as_dict(),
             truth=None if evaluation is None else str(Path(settings.truth).resolve()),  # type: ignore[arg-type]
             corrections=corrections_record(settings, result),
+            stacks=[{**stack.as_dict(), "masks": f"{folder.STACKS}/{stack.name}.tif"} for stack in inputs.stacks]
+            or None,
         )
         run = record.to_dict()
         from ..report import write_report
@@ -250,7 +258,9 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
         raise
 
 
-def _prepare_out(out: Path, settings: RunSettings, stage_names: list[str], names: list[str], *, resume: bool):
+def _prepare_out(
+    out: Path, settings: RunSettings, stage_names: list[str], names: list[str], *, resume: bool, stacks=()
+):
     """List what the run will write in OUT's manifest; a new run first removes what an earlier one listed."""
     plan = RunFolder(out).run_plan(
         names,
@@ -261,6 +271,7 @@ def _prepare_out(out: Path, settings: RunSettings, stage_names: list[str], names
         labels=settings.labels,
         rois=settings.rois,
         objects=settings.objects,
+        stacks=[stack.name for stack in stacks],
     )
     if resume:
         return resume_out(out, plan)
@@ -328,6 +339,13 @@ def _write_images(folder: RunFolder, settings: RunSettings, names, images, stage
                 folder.write_image_once(folder.overlay(name), overlay(images[i], final.masks[i], first_mask))
             objects.add(name, final.masks[i], None if final.proba is None else final.proba[i])
     return objects
+
+
+def write_stacks(folder: RunFolder, stacks, names: list[str], masks) -> None:
+    """Each stack's final masks as one TIFF (``stacks/STEM.tif``), from its planes' masks by name."""
+    where = {name: i for i, name in enumerate(names)}
+    for stack in stacks:
+        folder.write_stack_once(stack, [masks[where[name]] for name in stack.names])
 
 
 def _models(folder: RunFolder, stages) -> dict[str, str]:

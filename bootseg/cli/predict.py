@@ -110,14 +110,17 @@ def resolve_model(model: str) -> Path:
     return path
 
 
-def _streamed(paths: list[Path], kept: deque, max_pixels: int | None, channel: int | None) -> Iterator[np.ndarray]:
+def _streamed(files: list[Any], kept: deque, max_pixels: int | None, channel: int | None) -> Iterator[np.ndarray]:
+    """Each image of each file in turn (every plane of a stack, read once per file), also appended to ``kept``."""
     from ..images import check_image
-    from ..io import read_image
+    from ..io import read_planes
 
-    for path in paths:
-        image = check_image(read_image(path, max_pixels=max_pixels, channel=channel), name=f"image '{path}'")
-        kept.append(image)
-        yield image
+    for file in files:
+        planes, _, _ = read_planes(file.path, max_pixels=max_pixels, channel=channel)
+        for plane in planes:
+            image = check_image(plane, name=f"image '{file.path}'")
+            kept.append(image)
+            yield image
 
 
 def _probabilities(stage: Any, images: Iterator[np.ndarray], batch_size: int | None) -> Iterator[np.ndarray]:
@@ -140,7 +143,7 @@ def _probabilities(stage: Any, images: Iterator[np.ndarray], batch_size: int | N
 
 
 def command(args: argparse.Namespace) -> int:
-    from ..inputs import scan_inputs
+    from ..inputs import scan_files
     from ..io import list_images
     from ..stagefile import load_stage
     from .execute import check_device
@@ -151,7 +154,7 @@ def command(args: argparse.Namespace) -> int:
     model_path = resolve_model(args.model)
     objects = object_outputs(args)
     check_out(args.out, args.images, overwrite=args.overwrite, model=model_path)
-    paths, skipped = scan_inputs(
+    files, skipped = scan_files(
         list_images(image_source(args.images)),
         skip_bad=args.skip_bad,
         max_pixels=args.max_pixels,
@@ -160,7 +163,8 @@ def command(args: argparse.Namespace) -> int:
     )
     for item in skipped:
         log.warning("skipped %s", item.line())
-    names = [path.stem for path in paths]
+    names = [name for file in files for name in file.names]
+    stacks = [file.stack for file in files if file.stack is not None]
     check_device(args.device)
     # "auto": this machine's best device, not the saved one; threads from this machine's free cores
     stage, header = load_stage(model_path, device=args.device, threads=args.threads)
@@ -173,10 +177,11 @@ def command(args: argparse.Namespace) -> int:
         labels=objects.labels,
         rois=objects.rois,
         objects=objects.objects,
+        stacks=[stack.name for stack in stacks],
     )
     manifest = make_out(out, plan, protected=[*args.images, model_path])
     try:
-        _predict(args, out, model_path, (stage, header), threshold, paths, names, skipped, start, objects)
+        _predict(args, out, model_path, (stage, header), threshold, files, skipped, start, objects)
     finally:
         with suppress(OSError):  # a full disk must not hide the error itself
             manifest.prune()  # lists only what was written, also when the prediction failed
@@ -185,15 +190,18 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _predict(
-    args, out: Path, model_path: Path, loaded, threshold: float, paths, names, skipped, start, outputs: ObjectOutputs
+    args, out: Path, model_path: Path, loaded, threshold: float, files, skipped, start, outputs: ObjectOutputs
 ) -> None:
-    """Predict every image in turn and write its mask (and overlay, probabilities, objects), then objects.csv,
-    run.json and the report."""
+    """Predict every image (every plane of a stack) in turn and write its mask (and overlay, probabilities,
+    objects) and each stack's masks as one file, then objects.csv, run.json and the report."""
     from ..overlay import overlay
 
     folder = RunFolder(out)
     stage, header = loaded
+    entries = [(file.path, name, file.stack) for file in files for name in file.names]
+    paths = [path for path, _, _ in entries]
     log.info("predicting %d images with %s (%s)", len(paths), model_path, header.stage)
+    planes: list[np.ndarray] = []  # the masks of the stack being predicted, written when its last plane is
     kept: deque = deque()
     inputs = []
     # the confidence's form is chosen at the end from the masks, as bootseg run chooses it: keep every image's
@@ -202,10 +210,10 @@ def _predict(
     scored: list[Factors] = []
     kinds: list[str | None] = []  # which masks are (nearly) empty or full, for one warning at the end
     radii = []
-    probas = _probabilities(stage, _streamed(paths, kept, args.max_pixels, args.channel), args.batch_size)
+    probas = _probabilities(stage, _streamed(files, kept, args.max_pixels, args.channel), args.batch_size)
     with ObjectWriter(folder, outputs) as objects:
-        for index, (path, name, proba) in enumerate(
-            progress(zip(paths, names, probas, strict=True), desc="predicting", total=len(paths))
+        for index, ((path, name, stack), proba) in enumerate(
+            progress(zip(entries, probas, strict=True), desc="predicting", total=len(paths))
         ):
             image = kept.popleft()
             mask = proba > threshold
@@ -219,6 +227,12 @@ def _predict(
             if args.overlays:
                 folder.write_image_once(folder.overlay(name), overlay(image, mask))
             inputs.append(input_record(path, name, image, objects=objects.add(name, mask, proba)))
+            if stack is not None:
+                inputs[-1]["stack"] = stack.name
+                planes.append(mask)
+                if name == stack.names[-1]:
+                    folder.write_stack_once(stack, planes)
+                    planes = []
     lines = judges_lines_from_radii(radii)
     warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
     for warning in warnings:
@@ -227,12 +241,28 @@ def _predict(
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(folder.file(folder.CONFIDENCE), [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    _write_record(args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings, objects)
+    stacks = [
+        file.stack.as_dict() | {"masks": f"{folder.STACKS}/{file.stack.name}.tif"} for file in files if file.stack
+    ]
+    _write_record(
+        args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings, objects, stacks or None
+    )
     log.info("done in %.1f s: %d masks in %s", seconds, len(inputs), out / "masks")
 
 
 def _write_record(
-    args, out: Path, model_path: Path, loaded, threshold: float, inputs, seconds, skipped, lines, warnings, objects
+    args,
+    out: Path,
+    model_path: Path,
+    loaded,
+    threshold: float,
+    inputs,
+    seconds,
+    skipped,
+    lines,
+    warnings,
+    objects,
+    stacks,
 ) -> None:
     from ..description import describe_stage
     from ..report import write_report
@@ -275,6 +305,7 @@ def _write_record(
         inputs=inputs,
         proba={"stage": "model", "folder": "proba", "format": args.proba_format} if args.save_proba else None,
         objects=objects.record("model"),
+        stacks=stacks,
     ).to_dict()
     RunFolder(out).write_record(run)
     write_report(run, out, limit=args.report_limit)

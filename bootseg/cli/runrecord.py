@@ -154,6 +154,7 @@ class RunRecord:
     evaluation: Mapping[str, Any] | None = None
     truth: str | None = None
     corrections: Mapping[str, Any] | None = None
+    stacks: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able record, with the time it was made and the versions of this installation."""
@@ -186,6 +187,7 @@ class RunRecord:
             "evaluation": self.evaluation,
             "truth": self.truth,
             "corrections": self.corrections,
+            "stacks": self.stacks,
         }
         return {key: value for key, value in record.items() if value is not None}
 

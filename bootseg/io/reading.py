@@ -29,6 +29,7 @@ __all__ = [
     "read_image",
     "read_images",
     "read_mask",
+    "read_planes",
 ]
 
 logger = logging.getLogger("bootseg.io")
@@ -59,6 +60,42 @@ def _read_tiff(path: Path, max_pixels: int | None = None, channel: int | None = 
     if channel is not None:
         return read_tiff(path, max_pixels, channels=True)
     return _to_rgb(read_tiff(path, max_pixels), path, bgr=False)
+
+
+def read_planes(
+    path: PathLike, *, max_pixels: int | None = None, channel: int | None = None
+) -> tuple[list[np.ndarray], str, tuple[int, ...]]:
+    """Every 2D image of one file: its planes, the plane axes and their lengths.
+
+    A stack or time series TIFF (:func:`bootseg.tiff.read_tiff_planes`) gives one image per plane, in the file's
+    order, with its plane axes (``"Z"``, ``"TZ"``; ``"Q"`` or ``"I"`` for pages the file does not name) and their
+    lengths; any other file gives ``([image], "", ())`` as :func:`read_image` reads it. Each plane is what
+    :func:`read_image` returns for a 2D file: grey ``(H, W)`` or RGB ``(H, W, 3)``, or the one ``channel``.
+
+    Raises as :func:`read_image`.
+
+    >>> import tempfile, pathlib, tifffile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "z.tif"
+    >>> tifffile.imwrite(path, np.arange(24, dtype=np.uint8).reshape(2, 3, 4), imagej=True, metadata={"axes": "ZYX"})
+    >>> planes, axes, shape = read_planes(path)
+    >>> [p.shape for p in planes], axes, shape
+    ([(3, 4), (3, 4)], 'Z', (2,))
+    """
+    path = _as_path(path)
+    if (
+        _check_suffix(path, IMAGE_SUFFIXES, "read") not in TIFF_SUFFIXES
+        or not path.is_file()
+        or not path.stat().st_size
+    ):
+        return [read_image(path, max_pixels=max_pixels, channel=channel)], "", ()
+    from ..tiff import read_tiff_planes
+
+    if channel is not None:
+        check_channel(channel)
+    stack, axes, shape = read_tiff_planes(path, max_pixels, channels=channel is not None)
+    if channel is not None:
+        return [pick_channel(plane, channel, f"'{path}'") for plane in stack], axes, shape
+    return [_to_rgb(plane, path, bgr=False) for plane in stack], axes, shape
 
 
 def pick_channel(image: np.ndarray, channel: int, source: str) -> np.ndarray:
