@@ -10,6 +10,7 @@ One type, :class:`RunFolder`, knows the layout that ``bootseg run``, ``bootseg p
     labels/NAME.tif                 the final mask's objects numbered 1..N (:mod:`bootseg.objects`)
     rois/NAME.zip                   each object's outline, an ImageJ/Fiji ROI set
     stacks/STEM.tif                 the final masks of a stack's planes as one stack (:mod:`bootseg.stacks`)
+    stacks/labels/STEM.tif          with labels/, their objects as one stack of label images
     model-<k>-<stage>.pt            each trained network (:mod:`bootseg.stagefile`)
     chain-state.json                what the kept work depends on (:mod:`bootseg.resume`)
     run.json, report.html, confidence.csv, evaluation.csv, objects.csv, bootseg-manifest.json
@@ -96,9 +97,10 @@ class RunFolder:
         """The ROI set of image ``name``."""
         return self.root / self.ROIS / f"{name}.zip"
 
-    def stack(self, name: str) -> Path:
-        """The final masks of the stack ``name`` (a file's stem), one TIFF of the stack's axes."""
-        return self.root / self.STACKS / f"{name}.tif"
+    def stack(self, name: str, *, labels: bool = False) -> Path:
+        """The final masks (or, with ``labels``, their label images) of the stack ``name`` (a file's stem), one
+        TIFF of the stack's axes."""
+        return self.root / self.STACKS / (f"{self.LABELS}/{name}.tif" if labels else f"{name}.tif")
 
     def model(self, key: str) -> Path:
         """The trained network of stage ``key`` (``"1-unet"``)."""
@@ -127,7 +129,7 @@ class RunFolder:
         stems of the inputs read as stacks) ``stacks/``."""
         folders = {self.MASKS: ".png", **{f"{self.STAGES}/{key}": ".png" for key in stage_keys}}
         plan = self._per_image(names, folders, overlays, proba_format, labels, rois)
-        self._add_stacks(plan, stacks)
+        self._add_stacks(plan, stacks, labels)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE, self.TO_CORRECT, self.STATE]
         plan.files += [self.model(key).name for key in stage_keys]
         if truth:
@@ -149,16 +151,19 @@ class RunFolder:
     ) -> OutputPlan:
         """What ``bootseg predict`` writes."""
         plan = self._per_image(names, {self.MASKS: ".png"}, overlays, proba_format, labels, rois)
-        self._add_stacks(plan, stacks)
+        self._add_stacks(plan, stacks, labels)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE]
         if objects:
             plan.files.append(self.OBJECTS)
         return plan
 
-    def _add_stacks(self, plan: OutputPlan, stacks: Sequence[str]) -> None:
+    def _add_stacks(self, plan: OutputPlan, stacks: Sequence[str], labels: bool) -> None:
         if stacks:
             plan.files += [f"{self.STACKS}/{name}.tif" for name in stacks]
             plan.folders.append(self.STACKS)
+        if stacks and labels:
+            plan.files += [f"{self.STACKS}/{self.LABELS}/{name}.tif" for name in stacks]
+            plan.folders.append(f"{self.STACKS}/{self.LABELS}")
 
     def _per_image(
         self,
@@ -222,12 +227,28 @@ class RunFolder:
 
         return self.write_once(self.rois(name), lambda target: write_rois(target, labels))
 
-    def write_stack_once(self, stack: Any, masks: Sequence[np.ndarray]) -> bool:
-        """Write the final masks of ``stack`` (a :class:`bootseg.stacks.Stack`) as one TIFF unless an earlier try
-        did; whether it wrote."""
+    def write_stack_once(self, stack: Any, masks: Sequence[np.ndarray], *, labels: bool = False) -> bool:
+        """Write the final masks (or, with ``labels``, the label images) of ``stack`` (a
+        :class:`bootseg.stacks.Stack`) as one TIFF unless an earlier try did; whether it wrote."""
         from .stacks import write_stack
 
-        return self.write_once(self.stack(stack.name), lambda target: write_stack(target, stack, masks))
+        path = self.stack(stack.name, labels=labels)
+        return self.write_once(path, lambda target: write_stack(target, stack, masks, labels=labels))
+
+    def write_stacks(self, stacks: Sequence[Any], names: Sequence[str], masks: Sequence[np.ndarray], *, labels: bool):
+        """Each stack's final masks as one TIFF, from its planes' masks by name, and, with ``labels``, its planes'
+        label images (read back from ``labels/``) as one TIFF too."""
+        where = {name: i for i, name in enumerate(names)}
+        for stack in stacks:
+            self.write_stack_once(stack, [masks[where[name]] for name in stack.names])
+            if labels:
+                self.write_stack_once(stack, self.read_labels(stack.names), labels=True)
+
+    def read_labels(self, names: Sequence[str]) -> list[np.ndarray]:
+        """The label images written for ``names`` (``labels/NAME.tif``)."""
+        import tifffile
+
+        return [tifffile.imread(self.labels(name)) for name in names]
 
     def write_record(self, record: Mapping[str, Any]) -> Path:
         """Write ``run.json`` (atomically)."""

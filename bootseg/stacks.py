@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Stack", "encode_stack", "plane_names", "read_calibration", "stack_masks", "write_stack"]
+__all__ = [
+    "Stack",
+    "encode_stack",
+    "plane_names",
+    "read_calibration",
+    "stack_labels",
+    "stack_masks",
+    "write_stack",
+]
 
 #: The plane axes named in the planes' names, with the letter used there; any other layout is numbered flat.
 _NAMED = {"Z": "z", "T": "t"}
@@ -113,14 +121,31 @@ def stack_masks(stack: Stack, masks: Sequence[np.ndarray]) -> np.ndarray:
     return planes.reshape((*stack.shape, *planes.shape[1:]))
 
 
-def encode_stack(stack: Stack, masks: Sequence[np.ndarray]) -> bytes:
-    """The TIFF bytes of a stack's masks: an ImageJ hyperstack for ``Z``, ``T`` and ``TZ`` stacks, otherwise a
-    TIFF whose description names the axes for ``tifffile``; both read back with the input's axes."""
+def stack_labels(stack: Stack, labels: Sequence[np.ndarray]) -> np.ndarray:
+    """A stack's label images (each plane's objects numbered 1..N on their own) as one array of the stack's plane
+    shape followed by ``(H, W)``: uint16, or uint32 where a plane holds more than 65535 objects.
+
+    >>> stack = Stack("s", "s.tif", "Z", (2,), ["s_z0000", "s_z0001"])
+    >>> stack_labels(stack, [np.array([[0, 1], [2, 2]])] * 2).dtype
+    dtype('uint16')
+    """
+    if len(labels) != len(stack.names):
+        raise ValueError(f"stack '{stack.name}' has {len(stack.names)} planes, got {len(labels)} label images")
+    planes = np.stack([np.asarray(plane) for plane in labels])
+    dtype = np.uint16 if not planes.size or int(planes.max()) <= np.iinfo(np.uint16).max else np.uint32
+    return planes.astype(dtype).reshape((*stack.shape, *planes.shape[1:]))
+
+
+def encode_stack(stack: Stack, masks: Sequence[np.ndarray], *, labels: bool = False) -> bytes:
+    """The TIFF bytes of a stack's masks (or, with ``labels``, of its label images, :func:`stack_labels`): an
+    ImageJ hyperstack for ``Z``, ``T`` and ``TZ`` stacks, otherwise a TIFF whose description names the axes for
+    ``tifffile``; both read back with the input's axes. ImageJ holds no 32-bit integers: a label stack of more
+    than 65535 objects in a plane is written as ``tifffile``'s own."""
     import tifffile
 
-    array = stack_masks(stack, masks)
+    array = stack_labels(stack, masks) if labels else stack_masks(stack, masks)
     buffer = io.BytesIO()
-    if stack.axes in _IMAGEJ_AXES:
+    if stack.axes in _IMAGEJ_AXES and array.dtype != np.uint32:
         size = stack.calibration
         metadata: dict[str, Any] = {"axes": stack.axes + "YX"}
         if "z" in size:
@@ -136,8 +161,9 @@ def encode_stack(stack: Stack, masks: Sequence[np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def write_stack(path: Path, stack: Stack, masks: Sequence[np.ndarray]) -> Path:
-    """Write a stack's masks to ``path`` (a ``.tif``) at once: the whole file or none (:func:`bootseg.io.atomic_write`).
+def write_stack(path: Path, stack: Stack, masks: Sequence[np.ndarray], *, labels: bool = False) -> Path:
+    """Write a stack's masks (or label images) to ``path`` (a ``.tif``) at once: the whole file or none
+    (:func:`bootseg.io.atomic_write`).
 
     >>> import tempfile, tifffile
     >>> stack = Stack("s", "s.tif", "Z", (2,), ["s_z0000", "s_z0001"])
@@ -148,7 +174,7 @@ def write_stack(path: Path, stack: Stack, masks: Sequence[np.ndarray]) -> Path:
     """
     from .io import write_bytes_atomic
 
-    return write_bytes_atomic(path, encode_stack(stack, masks))
+    return write_bytes_atomic(path, encode_stack(stack, masks, labels=labels))
 
 
 def read_calibration(path: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from bootseg import BootstrapChain
 from bootseg.cli import main
 from bootseg.inputs import BadInputError, load_inputs, scan_files
 from bootseg.io import ImageReadError, read_mask, read_planes, write_image
-from bootseg.stacks import Stack, plane_names, read_calibration, stack_masks
+from bootseg.stacks import Stack, plane_names, read_calibration, stack_labels, stack_masks
 
 
 def _volume(seed: int, depth: int, size: int = 40) -> np.ndarray:
@@ -156,7 +156,7 @@ def test_cli_run_and_predict_write_each_stack_as_one_file(folder, tmp_path):
     separate.mkdir()
     for z, plane in enumerate(tifffile.imread(images / "cells.tif")):
         tifffile.imwrite(separate / f"cells_z{z:04d}.tif", plane)
-    assert main(["predict", str(out), str(images / "cells.tif"), "--out", str(tmp_path / "p1"), "-q"]) == 0
+    assert main(["predict", str(out), str(images / "cells.tif"), "--out", str(tmp_path / "p1"), "--labels", "-q"]) == 0
     assert main(["predict", str(out), str(separate), "--out", str(tmp_path / "p2"), "-q"]) == 0
     for z in range(5):
         name = f"cells_z{z:04d}.png"
@@ -165,7 +165,9 @@ def test_cli_run_and_predict_write_each_stack_as_one_file(folder, tmp_path):
     np.testing.assert_array_equal(
         stacked > 0, np.stack([read_mask(tmp_path / "p2" / "masks" / f"cells_z{z:04d}.png") for z in range(5)])
     )
-    assert json.loads((tmp_path / "p1" / "run.json").read_text())["stacks"][0]["masks"] == "stacks/cells.tif"
+    predicted = json.loads((tmp_path / "p1" / "run.json").read_text())["stacks"][0]
+    assert predicted["masks"] == "stacks/cells.tif" and predicted["labels"] == "stacks/labels/cells.tif"
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "p1" / predicted["labels"]) > 0, stacked > 0)
 
 
 def test_overwrite_removes_the_stacks_a_run_wrote(folder, tmp_path):
@@ -193,3 +195,31 @@ def test_the_pixel_size_of_an_ome_stack_is_recorded_and_written_back(tmp_path):
     written = read_calibration(out / "stacks" / "ome.ome.tif")
     assert written["z"] == 1.5 and written["unit"] == "µm"
     assert written["x"] == pytest.approx(0.325, rel=1e-6) and written["y"] == pytest.approx(0.325, rel=1e-6)
+
+
+def test_labels_of_a_stack_are_written_as_one_label_stack_too(folder, tmp_path):
+    images, _ = folder
+    out = tmp_path / "run"
+    assert main(["run", str(images), "--out", str(out), "--chain", "otsu", "--no-overlays", "--labels", "-q"]) == 0
+    record = json.loads((out / "run.json").read_text())
+    movie = next(s for s in record["stacks"] if s["name"] == "movie")
+    assert movie["labels"] == "stacks/labels/movie.tif"
+    with tifffile.TiffFile(out / movie["labels"]) as tiff:
+        assert tiff.series[0].axes == "TZYX" and tiff.series[0].dtype == np.uint16
+        written = tiff.series[0].asarray()
+    planes = [tifffile.imread(out / "labels" / f"{name}.tif") for name in plane_names("movie", "TZ", (2, 3))]
+    np.testing.assert_array_equal(written.reshape(6, 40, 40), np.stack(planes))
+    masks = np.stack([read_mask(out / "masks" / f"{name}.png") for name in plane_names("movie", "TZ", (2, 3))])
+    np.testing.assert_array_equal(written.reshape(6, 40, 40) > 0, masks)
+    assert written.max() >= 1
+    assert not (out / "stacks" / "labels" / "single.tif").exists()
+
+
+def test_stack_labels_keep_the_numbers_and_widen_past_uint16():
+    stack = Stack("s", "s.tif", "Z", (2,), ["s_z0000", "s_z0001"])
+    small = stack_labels(stack, [np.array([[0, 3], [2, 1]]), np.array([[5, 0], [0, 4]])])
+    assert small.dtype == np.uint16 and small[1, 0, 0] == 5
+    big = stack_labels(stack, [np.full((2, 2), 70000), np.zeros((2, 2), int)])
+    assert big.dtype == np.uint32 and int(big.max()) == 70000
+    with pytest.raises(ValueError, match="stack 's' has 2 planes, got 1 label images"):
+        stack_labels(stack, [np.zeros((2, 2), int)])

@@ -196,7 +196,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             lines = judges_lines(final.masks)  # one form for the whole set: objects, or thin lines between them
             scores = [confidence(p, image, lines=lines) for p, image in zip(final.proba, images, strict=True)]
         objects = _write_images(folder, settings, names, images, stages)
-        write_stacks(folder, inputs.stacks, names, final.masks)
+        folder.write_stacks(inputs.stacks, names, final.masks, labels=settings.labels)
         if scores is not None:
             write_confidence_csv(folder.file(folder.CONFIDENCE), names, scores)
             write_to_correct(folder.file(folder.TO_CORRECT), names, scores, result.corrected)
@@ -233,8 +233,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             evaluation=None if evaluation is None else evaluation.as_dict(),
             truth=None if evaluation is None else str(Path(settings.truth).resolve()),  # type: ignore[arg-type]
             corrections=corrections_record(settings, result),
-            stacks=[{**stack.as_dict(), "masks": f"{folder.STACKS}/{stack.name}.tif"} for stack in inputs.stacks]
-            or None,
+            stacks=[stack_record(folder, stack, settings.labels) for stack in inputs.stacks] or None,
         )
         run = record.to_dict()
         from ..report import write_report
@@ -341,11 +340,13 @@ def _write_images(folder: RunFolder, settings: RunSettings, names, images, stage
     return objects
 
 
-def write_stacks(folder: RunFolder, stacks, names: list[str], masks) -> None:
-    """Each stack's final masks as one TIFF (``stacks/STEM.tif``), from its planes' masks by name."""
-    where = {name: i for i, name in enumerate(names)}
-    for stack in stacks:
-        folder.write_stack_once(stack, [masks[where[name]] for name in stack.names])
+def stack_record(folder: RunFolder, stack: Any, labels: bool) -> dict[str, Any]:
+    """``run.json``'s entry for a stack: :meth:`bootseg.stacks.Stack.as_dict` and the files of its masks (and label
+    images), relative to the run's folder."""
+    record = {**stack.as_dict(), "masks": folder.stack(stack.name).relative_to(folder.root).as_posix()}
+    if labels:
+        record["labels"] = folder.stack(stack.name, labels=True).relative_to(folder.root).as_posix()
+    return record
 
 
 def _models(folder: RunFolder, stages) -> dict[str, str]:

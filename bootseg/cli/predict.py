@@ -195,6 +195,7 @@ def _predict(
     """Predict every image (every plane of a stack) in turn and write its mask (and overlay, probabilities,
     objects) and each stack's masks as one file, then objects.csv, run.json and the report."""
     from ..overlay import overlay
+    from .execute import stack_record
 
     folder = RunFolder(out)
     stage, header = loaded
@@ -231,7 +232,7 @@ def _predict(
                 inputs[-1]["stack"] = stack.name
                 planes.append(mask)
                 if name == stack.names[-1]:
-                    folder.write_stack_once(stack, planes)
+                    folder.write_stacks([stack], stack.names, planes, labels=outputs.labels)
                     planes = []
     lines = judges_lines_from_radii(radii)
     warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
@@ -241,9 +242,7 @@ def _predict(
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(folder.file(folder.CONFIDENCE), [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    stacks = [
-        file.stack.as_dict() | {"masks": f"{folder.STACKS}/{file.stack.name}.tif"} for file in files if file.stack
-    ]
+    stacks = [stack_record(folder, file.stack, outputs.labels) for file in files if file.stack is not None]
     _write_record(
         args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings, objects, stacks or None
     )
