@@ -11,9 +11,10 @@ its file states one (:func:`read_calibration`: OME-TIFF's ``PhysicalSize``, Imag
 
 from __future__ import annotations
 
+import functools
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,16 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MaskPlane",
     "Stack",
     "encode_stack",
+    "expand_truth",
     "plane_names",
     "read_calibration",
+    "read_mask_plane",
     "stack_labels",
     "stack_masks",
+    "stacks_of_record",
     "write_stack",
 ]
 
@@ -221,3 +226,111 @@ def _imagej_calibration(metadata: dict[str, Any], resolution: tuple[float, float
     if found and "unit" in metadata:
         found["unit"] = "µm" if str(metadata["unit"]) in _MICRONS else str(metadata["unit"])
     return found
+
+
+@dataclass(frozen=True)
+class MaskPlane:
+    """One plane of a stack of masks (ground truth given as a stack), read with :func:`read_mask_plane`.
+
+    >>> plane = MaskPlane(Path("truth/cells.tif"), 3, 30)
+    >>> plane.name, str(plane)
+    ('cells.tif, plane 3 of 30', 'truth/cells.tif[3]')
+    """
+
+    path: Path
+    index: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        """The file's name and the plane, for messages."""
+        return f"{self.path.name}, plane {self.index} of {self.count}"
+
+    def __str__(self) -> str:
+        return f"{self.path}[{self.index}]"
+
+
+def read_mask_plane(plane: MaskPlane) -> np.ndarray:
+    """The bool mask of one plane of a stack of masks (foreground above 0, or at least 0.5 in a float file, as
+    :func:`bootseg.io.read_mask`). The stack is read once for all its planes: the last two stacks read are kept."""
+    stat = plane.path.stat()
+    return _mask_stack(str(plane.path), stat.st_mtime_ns, stat.st_size)[plane.index]
+
+
+@functools.lru_cache(maxsize=2)
+def _mask_stack(path: str, mtime: int, size: int) -> np.ndarray:
+    from .images import photograph_reason
+    from .io import ImageReadError, read_planes
+
+    planes, _, _ = read_planes(Path(path))
+    masks = []
+    for i, array in enumerate(planes):
+        reason = photograph_reason(array)
+        if reason is not None:
+            raise ImageReadError(f"'{path}' plane {i} {reason}")
+        mask = array >= 0.5 if array.dtype.kind == "f" else array > 0
+        masks.append(mask.any(axis=2) if mask.ndim == 3 else mask)
+    return np.stack(masks)
+
+
+def expand_truth(truth: Mapping[str, Any], stacks: Sequence[Stack]) -> dict[str, Any]:
+    """Ground truth by image name, with each input stack's truth stack split into its planes.
+
+    ``truth`` holds mask files by stem (:func:`bootseg.io.index_by_stem`). Where an input stack ``NAME`` has a
+    truth file ``NAME.tif`` of as many planes, that file stands for the planes' names (:class:`MaskPlane`, in
+    the file's order, whatever its axes are called); a truth file of one plane, or any other name, is left as it
+    is. A truth stack of another number of planes is an error that names both counts.
+
+    >>> import tempfile, tifffile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> tifffile.imwrite(folder / "s.tif", np.zeros((2, 4, 4), np.uint8), photometric="minisblack")
+    >>> stack = Stack("s", "in/s.tif", "Z", (2,), ["s_z0000", "s_z0001"])
+    >>> sorted(expand_truth({"s": folder / "s.tif"}, [stack]))
+    ['s_z0000', 's_z0001']
+    """
+    expanded = dict(truth)
+    for stack in stacks:
+        path = truth.get(stack.name)
+        if path is None or Path(path).suffix.lower() not in (".tif", ".tiff"):
+            continue
+        count = _plane_count(Path(path))
+        if count == 1:
+            continue
+        if count != len(stack.names):
+            raise ValueError(
+                f"ground-truth stack '{path}' holds {count} planes but the input stack '{stack.source}' has "
+                f"{len(stack.names)}; give one truth plane per input plane, in the same order"
+            )
+        del expanded[stack.name]
+        expanded.update({name: MaskPlane(Path(path), i, count) for i, name in enumerate(stack.names)})
+    return expanded
+
+
+def _plane_count(path: Path) -> int:
+    """How many planes the TIFF at ``path`` holds, from its header (1 for a 2D image or one it cannot read)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            series = tiff.series[0]
+            return math.prod(n for n, axis in zip(series.shape, series.axes, strict=True) if axis not in "YXSC")
+    except Exception:  # an unreadable file is reported when it is read
+        return 1
+
+
+def stacks_of_record(record: Mapping[str, Any]) -> list[Stack]:
+    """The input stacks a run's ``run.json`` lists (``"stacks"``), with their planes' names.
+
+    >>> [s.names for s in stacks_of_record({"stacks": [{"name": "a", "source": "a.tif", "axes": "Z", "shape": [2]}]})]
+    [['a_z0000', 'a_z0001']]
+    """
+    return [
+        Stack(
+            item["name"],
+            item["source"],
+            item["axes"],
+            tuple(item["shape"]),
+            plane_names(item["name"], item["axes"], item["shape"]),
+        )
+        for item in record.get("stacks") or []
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -10,6 +11,8 @@ import tifffile
 
 from bootseg import BootstrapChain
 from bootseg.cli import main
+from bootseg.cli.common import UsageError
+from bootseg.cli.evaluate import evaluate_folders
 from bootseg.inputs import BadInputError, load_inputs, scan_files
 from bootseg.io import ImageReadError, read_mask, read_planes, write_image
 from bootseg.stacks import Stack, plane_names, read_calibration, stack_labels, stack_masks
@@ -223,3 +226,33 @@ def test_stack_labels_keep_the_numbers_and_widen_past_uint16():
     assert big.dtype == np.uint32 and int(big.max()) == 70000
     with pytest.raises(ValueError, match="stack 's' has 2 planes, got 1 label images"):
         stack_labels(stack, [np.zeros((2, 2), int)])
+
+
+def test_a_truth_stack_scores_the_planes_of_its_input_stack(folder, tmp_path):
+    images, arrays = folder
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    true_cells = arrays["cells"] > 1000
+    true_cells[:, :6] = True  # a band the threshold does not see, so that each plane scores its own Dice
+    true_cells[2, :, :12] = True
+    tifffile.imwrite(truth / "cells.tif", true_cells.astype(np.uint8) * 255, photometric="minisblack")  # axes QYX
+    for z, plane in enumerate(arrays["pages"] > 1000):  # per plane, named as the planes' masks
+        write_image(truth / f"pages_p{z:04d}.png", plane.astype(np.uint8) * 255)
+    movie = (arrays["movie"] > 1000).astype(np.uint8) * 255
+    tifffile.imwrite(truth / "movie.tif", movie, imagej=True, metadata={"axes": "TZYX"})
+    write_image(truth / "single.png", (arrays["single"] > 1000).astype(np.uint8) * 255)
+    out = tmp_path / "run"
+    command = ["run", str(images), "--out", str(out), "--chain", "otsu", "--no-overlays", "--truth", str(truth), "-q"]
+    assert main(command) == 0
+    rows = {row["name"]: row for row in csv.DictReader((out / "evaluation.csv").open())}
+    assert len(rows) == 14 and "movie_t0001_z0002" in rows and "cells" not in rows
+    for z in range(5):
+        mask = read_mask(out / "masks" / f"cells_z{z:04d}.png")
+        expected = 2 * (mask & true_cells[z]).sum() / (mask.sum() + true_cells[z].sum())
+        assert float(rows[f"cells_z{z:04d}"]["dice"]) == pytest.approx(expected, abs=1e-5)
+    assert float(rows["cells_z0002"]["dice"]) < float(rows["cells_z0001"]["dice"]) < 1
+    evaluation = evaluate_folders(out, truth, strict=False)
+    assert sorted(evaluation.names) == sorted(rows)
+    tifffile.imwrite(truth / "cells.tif", true_cells[:3].astype(np.uint8) * 255, photometric="minisblack")
+    with pytest.raises(UsageError, match=r"cells.tif' holds 3 planes but the input stack '.*cells.tif' has 5"):
+        evaluate_folders(out, truth)

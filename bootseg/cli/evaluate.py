@@ -109,9 +109,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _read(path: Path, name: str, unmatched: Unmatched) -> np.ndarray | None:
     """The mask in ``path``, or None with the reason recorded when it cannot be read."""
     from ..io import read_mask
+    from ..stacks import MaskPlane, read_mask_plane
 
     try:
-        return read_mask(path)
+        return read_mask_plane(path) if isinstance(path, MaskPlane) else read_mask(path)
     except (ValueError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         if str(path) not in reason:
@@ -256,7 +257,7 @@ def _finish(
 
 
 def _nothing_scored(unmatched: Unmatched, pred_text: str, pred_names: Sequence[str], truth: Mapping[str, Path]) -> str:
-    parents = {Path(path).parent for path in truth.values()}
+    parents = {Path(getattr(path, "path", path)).parent for path in truth.values()}  # a MaskPlane's file
     truth_text = f"'{parents.pop()}'" if len(parents) == 1 else "the ground truth"
     if not set(pred_names) & set(truth):
         return (
@@ -324,6 +325,14 @@ def print_evaluation(evaluation: Evaluation) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ command
+
+
+def _usage(function, *args):
+    """``function(*args)``, a ``ValueError`` it raises turned into a usage error (exit status 2)."""
+    try:
+        return function(*args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run_sources(pred: Path) -> tuple[list[Source], dict | None]:
@@ -406,6 +415,10 @@ def evaluate_folders(
         raise FileNotFoundError(f"PRED folder '{pred}' does not exist")
     truth_index = index_masks(truth, "ground-truth")
     sources, run = run_sources(pred)
+    if run is not None and run.get("stacks"):
+        from ..stacks import expand_truth, stacks_of_record
+
+        truth_index = _usage(expand_truth, truth_index, stacks_of_record(run))
     if proba is not None:
         if run is not None:
             raise UsageError(

@@ -156,6 +156,13 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
     for item in inputs.skipped:
         log.warning("skipped %s", item.line())
     names, images = inputs.names, inputs.images
+    if truth is not None and inputs.stacks:
+        from ..stacks import expand_truth
+
+        try:
+            truth = expand_truth(truth, inputs.stacks)
+        except ValueError as exc:
+            raise UsageError(f"--truth: {exc}") from exc
     corrections = None
     if settings.corrections is not None:  # read and checked before OUT is touched
         from ..corrections import check_corrections, read_corrections
