@@ -321,8 +321,9 @@ def _plane_count(path: Path) -> int:
 def stacks_of_record(record: Mapping[str, Any]) -> list[Stack]:
     """The input stacks a run's ``run.json`` lists (``"stacks"``), with their planes' names.
 
-    >>> [s.names for s in stacks_of_record({"stacks": [{"name": "a", "source": "a.tif", "axes": "Z", "shape": [2]}]})]
-    [['a_z0000', 'a_z0001']]
+    >>> record = {"stacks": [{"name": "a", "source": "a.tif", "axes": "Z", "shape": [2]}]}
+    >>> " ".join(stacks_of_record(record)[0].names)
+    'a_z0000 a_z0001'
     """
     return [
         Stack(
