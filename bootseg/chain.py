@@ -13,7 +13,6 @@ from typing import Any, Literal
 import numpy as np
 
 from .corrections import FirstStageChoice, check_corrections, choose_first_stage, fit_set, judge_network
-from .description import describe_stage
 from .errors import PluginError, UnknownStageError
 from .executors import batches, map_batches, refuse_forked_pool
 from .images import check_stage_mask, read_only
@@ -21,6 +20,7 @@ from .inputs import DEFAULT_MAX_PIXELS, gather_inputs
 from .plugins import BUILTIN_PLUGINS, Registry, StageInfo, default_registry
 from .protocols import Annotator, FitsSet, Named, Network, Refiner, accepts, satisfies
 from .results import ChainResult, StageResult, StageResults
+from .rounds import Rounds, mask_change
 from .stagefile import StageHeader, save_stage, unpacked
 from .stagework import annotate_batch as _annotate_batch
 from .stagework import network_masks
@@ -68,6 +68,9 @@ class BootstrapChain:
         Passed the same way; progress bars for network training.
     registry : Registry, optional
         Where names are looked up; the default registry (built-ins plus installed plugins) if not given.
+    stable : float, optional
+        Stop after the first network stage that changes its input's masks by less than this (mean 1 − Dice,
+        :mod:`bootseg.rounds`); the later stages are not run and ``result.rounds`` says so. ``None``: every stage.
 
     Examples
     --------
@@ -88,6 +91,7 @@ class BootstrapChain:
         seed: int = 0,
         progress: bool = True,
         registry: Registry | None = None,
+        stable: float | None = None,
     ) -> None:
         if isinstance(stages, (str, bytes)) or not isinstance(stages, Sequence):
             raise TypeError(
@@ -103,6 +107,9 @@ class BootstrapChain:
         self.seed = seed
         self.progress = progress
         self.registry = registry if registry is not None else default_registry()
+        if stable is not None and (isinstance(stable, bool) or not isinstance(stable, (int, float)) or stable < 0):
+            raise ValueError(f"stable must be a number >= 0 (a mean 1 − Dice, e.g. 0.01) or None, got {stable!r}")
+        self.stable = stable
         self._stages = [self._build(i, spec) for i, spec in enumerate(stages)]
 
     def __repr__(self) -> str:
@@ -218,28 +225,25 @@ class BootstrapChain:
         """
         inputs = gather_inputs(images, names, skip_bad=skip_bad, max_pixels=max_pixels, channel=channel)
         arrays, names = [read_only(a) for a in inputs.images], inputs.names  # no stage may change another's input
-        for item in inputs.skipped:
-            log.warning("skipped %s", item.line())
-        if inputs.constant:
-            log.warning(
-                "%d constant image(s) (every pixel has one value; their masks are empty): %s",
-                len(inputs.constant),
-                ", ".join(inputs.constant[:10]) + (" ..." if len(inputs.constant) > 10 else ""),
-            )
+        inputs.log_notes(log)
         fixed = check_corrections(corrections, names, arrays) if corrections else {}
         store = None
         if checkpoint_dir is not None:
-            from .resume import StageStore
+            from .resume import StageStore, chain_state, stages_state
 
-            store = StageStore(checkpoint_dir, names, self._state(arrays, names, fixed))
+            state = chain_state(self.seed, stages_state(self._stages), arrays, names, fixed)
+            store = StageStore(checkpoint_dir, names, state)
         results: list[StageResult] = []
         masks: list[np.ndarray] = []
         drawn: dict[int, np.ndarray] = {}  # the last stage's own masks of the corrected images
-        choice = None
+        choice, rounds = None, None if self.stable is None else Rounds(float(self.stable))
         first = self._stages[0]
         if first.built is not None:  # an earlier run's corrections chose for that run only
             first.obj, first.built = first.built, None
         for stage in self._stages:
+            if rounds is not None and rounds.done:
+                rounds.skipped.append(f"{stage.index}-{stage.name}")
+                continue
             start = time.perf_counter()
             if stage.kind == "annotator":
                 fitted = False
@@ -251,6 +255,8 @@ class BootstrapChain:
             else:
                 given = [read_only(m) for m in masks]
                 masks, proba = self._refine(stage, arrays, given, names, store, fixed, drawn)
+                if rounds is not None:
+                    rounds.changes[f"{stage.index}-{stage.name}"] = mask_change(given, masks)
             drawn = {i: masks[i] for i in fixed}
             for i, mask in fixed.items():
                 masks[i] = mask
@@ -266,8 +272,10 @@ class BootstrapChain:
             )
             results.append(StageResult(stage.index, stage.name, stage.kind, masks, proba, seconds, stage.obj))
         corrected = [names[i] for i in fixed]
+        if rounds is not None:
+            log.info("rounds: %s", rounds.summary())
         return ChainResult(
-            names, StageResults(results), inputs.skipped, inputs.constant, corrected, choice, inputs.stacks
+            names, StageResults(results), inputs.skipped, inputs.constant, corrected, choice, inputs.stacks, rounds
         )
 
     def _choose_first_stage(
@@ -281,20 +289,6 @@ class BootstrapChain:
         )
         log.info("stage %d %s: %d corrected image(s): %s", stage.index, stage.name, len(fixed), choice.summary())
         return choice
-
-    def _state(
-        self, arrays: list[np.ndarray], names: list[str], fixed: dict[int, np.ndarray] | None = None
-    ) -> dict[str, Any]:
-        """What a checkpoint folder's work depends on (not the device: a run may go on elsewhere)."""
-        from .resume import chain_state
-
-        stages = []
-        for stage in self._stages:
-            options = {k: v for k, v in stage.options.items() if k not in ("device", "threads", "progress")}
-            if stage.spec is None:  # an object: its class and the options it describes, else its repr
-                options = dict(describe_stage(stage.obj, {"repr": repr(stage.obj)}).options)
-            stages.append({"name": stage.name, "source": stage.source, "options": options})
-        return chain_state(self.seed, stages, arrays, names, fixed or {})
 
     def predict(
         self,

@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import BootsegError
 from .images import check_channel, check_image
-from .stacks import Stack, plane_names
+from .stacks import InputFile, Stack, read_input_file
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -138,6 +138,17 @@ class Inputs:
     def __len__(self) -> int:
         return len(self.images)
 
+    def log_notes(self, logger: logging.Logger) -> None:
+        """Warn of each input left out and, in one line, of the constant images."""
+        for item in self.skipped:
+            logger.warning("skipped %s", item.line())
+        if self.constant:
+            logger.warning(
+                "%d constant image(s) (every pixel has one value; their masks are empty): %s",
+                len(self.constant),
+                ", ".join(self.constant[:10]) + (" ..." if len(self.constant) > 10 else ""),
+            )
+
 
 def _pixel_limit(max_pixels: int | None) -> int | None:
     if max_pixels is None:
@@ -156,20 +167,6 @@ def _too_large(shape: tuple[int, ...], limit: int | None) -> str | None:
 def _is_constant(image: np.ndarray) -> bool:
     flat = image.reshape(-1)
     return bool(flat.size and (flat == flat[0]).all())
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """One usable input file: its path, the names of its images (one, or one per plane of a stack), and the
-    stack it is (``None`` for a 2D image).
-
-    >>> InputFile(Path("a.png"), ["a"]).stack is None
-    True
-    """
-
-    path: Path
-    names: list[str]
-    stack: Stack | None = None
 
 
 def _finish(
@@ -390,7 +387,7 @@ def _each(
             yield path, [], BadInput(label, _clash(path.stem, seen[path.stem]))
             continue
         try:
-            file, images = _read_file(path, limit, channel)
+            file, images = read_input_file(path, limit, channel)
         except (OSError, TypeError, ValueError) as exc:
             yield path, [], BadInput(label, _reason(exc, path))
             continue
@@ -404,35 +401,6 @@ def _each(
             continue
         seen.update(dict.fromkeys(file.names, path))
         yield file, images, None
-
-
-def _read_file(path: Path, limit: int | None, channel: int | None) -> tuple[InputFile, list[np.ndarray]]:
-    """The file's images, checked: one, or one per plane of a stack (named so in its errors)."""
-    from .io import read_planes
-
-    planes, axes, shape = read_planes(path, max_pixels=limit, channel=channel)
-    if not axes:
-        return InputFile(path, [path.stem]), [check_image(planes[0], name="")]
-    names = plane_names(path.stem, axes, shape)
-    images = []
-    for name, plane in zip(names, planes, strict=True):
-        try:
-            images.append(check_image(plane, name=f"plane {name.removeprefix(path.stem + '_')}"))
-        except ValueError as exc:
-            raise ValueError(f"{exc} (a stack of {len(names)} planes, axes {axes})") from None
-    from .stacks import read_calibration
-
-    stack = Stack(path.stem, str(path), axes, shape, names, read_calibration(path))
-    from .tiff import channel_hint
-
-    log.info(
-        "%s: a stack of %d planes (axes %s), segmented one by one%s",
-        path,
-        len(names),
-        axes,
-        channel_hint(axes, len(names)),
-    )
-    return InputFile(path, names, stack), images
 
 
 def _clash(name: str, other: Path, *, plane: bool = False) -> str:

@@ -275,6 +275,9 @@ def _choice_lines(run: Mapping[str, Any], folder: str | os.PathLike | None = Non
         lines.append(
             f'<p class="next"><b>To correct next</b> (least confident first; all in to-correct.txt): {_e(names)}</p>'
         )
+    rounds = run.get("rounds")
+    if rounds:
+        lines.append(f'<p class="choice"><b>Rounds:</b> {_e(rounds.get("summary", ""))}</p>')
     for stage in run.get("stages", []):
         summary = (stage.get("choices") or {}).get("summary")
         if summary:

@@ -115,6 +115,9 @@ class ChainResult:
     stacks : list of Stack
         The files read as stacks (:mod:`bootseg.stacks`); their planes are among the images, and
         :meth:`stack_masks` gives their final masks as one array each.
+    rounds : Rounds or None
+        With ``BootstrapChain(..., stable=...)``: each network stage's change to its input's masks and the stages
+        not run once they had stopped changing (:class:`bootseg.rounds.Rounds`).
 
     Examples
     --------
@@ -131,6 +134,7 @@ class ChainResult:
     corrected: list[str] = field(default_factory=list)
     first_stage_choice: Any = None
     stacks: list[Any] = field(default_factory=list)
+    rounds: Any = None
 
     def stack_masks(self, name: str) -> np.ndarray:
         """The final masks of the stack ``name`` (its file's stem): uint8 0/255, the stack's plane shape then

@@ -47,6 +47,20 @@ def image_digest(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def stages_state(stages: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each stage of a chain as its state records it: name, source and options (not the device, the threads or
+    the progress bars: a run may go on elsewhere); a stage given as an object, by the options it describes."""
+    from .description import describe_stage
+
+    records = []
+    for stage in stages:
+        options = {k: v for k, v in stage.options.items() if k not in ("device", "threads", "progress")}
+        if stage.spec is None:  # an object: its class and the options it describes, else its repr
+            options = dict(describe_stage(stage.obj, {"repr": repr(stage.obj)}).options)
+        records.append({"name": stage.name, "source": stage.source, "options": options})
+    return records
+
+
 def chain_state(
     seed: int,
     stages: list[dict[str, Any]],

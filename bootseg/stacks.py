@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +22,17 @@ from typing import Any
 
 import numpy as np
 
+log = logging.getLogger("bootseg.inputs")
+
 __all__ = [
+    "InputFile",
     "MaskPlane",
     "Stack",
     "encode_stack",
     "expand_truth",
     "plane_names",
     "read_calibration",
+    "read_input_file",
     "read_mask_plane",
     "stack_labels",
     "stack_masks",
@@ -111,6 +116,56 @@ def plane_names(stem: str, axes: str, shape: Sequence[int]) -> list[str]:
     count = math.prod(shape)
     width = max(4, len(str(count - 1)))
     return [f"{stem}_p{i:0{width}d}" for i in range(count)]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One usable input file: its path, the names of its images (one, or one per plane of a stack), and the
+    stack it is (``None`` for a 2D image).
+
+    >>> InputFile(Path("a.png"), ["a"]).stack is None
+    True
+    """
+
+    path: Path
+    names: list[str]
+    stack: Stack | None = None
+
+
+def read_input_file(path: Path, limit: int | None, channel: int | None) -> tuple[InputFile, list[np.ndarray]]:
+    """An input file and its images, checked (:func:`bootseg.images.check_image`): one, or one per plane of a
+    stack, whose errors name the plane; a stack is logged with its planes and axes.
+
+    >>> import tempfile, tifffile
+    >>> path = Path(tempfile.mkdtemp()) / "z.tif"
+    >>> tifffile.imwrite(path, np.zeros((2, 4, 4), np.uint8), imagej=True, metadata={"axes": "ZYX"})
+    >>> file, images = read_input_file(path, None, None)
+    >>> file.names, file.stack.axes, len(images)
+    (['z_z0000', 'z_z0001'], 'Z', 2)
+    """
+    from .images import check_image
+    from .io import read_planes
+    from .tiff import channel_hint
+
+    planes, axes, shape = read_planes(path, max_pixels=limit, channel=channel)
+    if not axes:
+        return InputFile(path, [path.stem]), [check_image(planes[0], name="")]
+    names = plane_names(path.stem, axes, shape)
+    images = []
+    for name, plane in zip(names, planes, strict=True):
+        try:
+            images.append(check_image(plane, name=f"plane {name.removeprefix(path.stem + '_')}"))
+        except ValueError as exc:
+            raise ValueError(f"{exc} (a stack of {len(names)} planes, axes {axes})") from None
+    stack = Stack(path.stem, str(path), axes, shape, names, read_calibration(path))
+    log.info(
+        "%s: a stack of %d planes (axes %s), segmented one by one%s",
+        path,
+        len(names),
+        axes,
+        channel_hint(axes, len(names)),
+    )
+    return InputFile(path, names, stack), images
 
 
 def stack_masks(stack: Stack, masks: Sequence[np.ndarray]) -> np.ndarray:

@@ -48,10 +48,19 @@ def build_chain(settings: RunSettings) -> tuple[Any, Any, list[StageSpec]]:
     from ..chain import BootstrapChain
     from ..errors import UnknownStageError
     from ..plugins import default_registry
+    from ..rounds import STABLE
 
     registry = default_registry()
     shared = {"preset": settings.preset, "epochs": settings.epochs, "size": settings.size}
-    specs = apply_shared_options(settings.stages, registry, shared, annotator_shared={"seed": settings.seed})
+    stages = list(settings.stages)
+    if settings.rounds is not None:
+        if len(stages) < 2:
+            raise UsageError(
+                f"--rounds repeats the chain's last network stage, and the chain {settings.chain_text!r} has none; "
+                "add one, e.g. --chain auto,unet"
+            )
+        stages += [stages[-1]] * (settings.rounds - 1)
+    specs = apply_shared_options(stages, registry, shared, annotator_shared={"seed": settings.seed})
     try:
         chain = BootstrapChain(
             specs,
@@ -60,6 +69,7 @@ def build_chain(settings: RunSettings) -> tuple[Any, Any, list[StageSpec]]:
             seed=settings.seed,
             progress=not settings.quiet and sys.stderr.isatty(),  # bars only on a terminal
             registry=registry,
+            stable=None if settings.rounds is None else STABLE,
         )
     except (UnknownStageError, ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
@@ -241,6 +251,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             truth=None if evaluation is None else str(Path(settings.truth).resolve()),  # type: ignore[arg-type]
             corrections=corrections_record(settings, result),
             stacks=[stack_record(folder, stack, settings.labels) for stack in inputs.stacks] or None,
+            rounds=None if result.rounds is None else result.rounds.as_dict(),
         )
         run = record.to_dict()
         from ..report import write_report

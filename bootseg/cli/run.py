@@ -118,6 +118,7 @@ class RunSettings:
     argv: list[str] = field(default_factory=lambda: ["bootseg", *sys.argv[1:]])
     command_name: str = "run"
     resume: bool = False
+    rounds: int | None = None
 
     @property
     def object_outputs(self) -> ObjectOutputs:
@@ -143,6 +144,14 @@ def add_chain_options(parser: argparse.ArgumentParser) -> None:
         "(the paper's 64-filter U-Net at 256 px, 100 epochs; for a GPU) (default: fast)",
     )
     group.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs of every network stage")
+    group.add_argument(
+        "--rounds",
+        type=positive_int,
+        metavar="N",
+        help="run the chain's last network stage up to N times, each round trained on the previous round's masks, "
+        "and stop after a round that changes the masks by less than 0.01 (mean 1 − Dice); run.json records the "
+        "rounds",
+    )
     group.add_argument(
         "--size",
         type=positive_int,
@@ -241,6 +250,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         quiet=args.quiet,
         report_limit=args.report_limit,
         argv=list(getattr(args, "argv", None) or sys.argv),
+        rounds=args.rounds,
     )
 
 

@@ -31,10 +31,10 @@ __all__ = [
 SETTINGS_KEYS = (
     "inputs", "out", "stages", "chain_text", "preset", "epochs", "size", "device", "seed", "save_proba",
     "proba_format", "overlays", "skip_bad", "max_pixels", "truth", "report_limit", "channel", "labels", "objects",
-    "rois", "split", "corrections",
+    "rois", "split", "corrections", "rounds",
 )  # fmt: skip
 #: The settings an earlier bootseg did not record: a run it left unfinished is resumed with their defaults.
-ADDED_SETTINGS = ("channel", "labels", "objects", "rois", "split", "corrections")
+ADDED_SETTINGS = ("channel", "labels", "objects", "rois", "split", "corrections", "rounds")
 
 
 def settings_record(settings: RunSettings) -> dict[str, Any]:
@@ -155,6 +155,7 @@ class RunRecord:
     truth: str | None = None
     corrections: Mapping[str, Any] | None = None
     stacks: list[dict[str, Any]] | None = None
+    rounds: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able record, with the time it was made and the versions of this installation."""
@@ -188,6 +189,7 @@ class RunRecord:
             "truth": self.truth,
             "corrections": self.corrections,
             "stacks": self.stacks,
+            "rounds": self.rounds,
         }
         return {key: value for key, value in record.items() if value is not None}
 
@@ -217,7 +219,7 @@ def run_record(
             stage.proba is not None,
             given_options=given,
         )
-        for stage, (_, given) in zip(stages, specs, strict=True)
+        for stage, (_, given) in zip(stages, [specs[stage.index] for stage in stages], strict=True)
     ]
     devices = sorted({s.described.device for s in stage_records if s.described.device})
     final = stages[-1]
@@ -255,6 +257,7 @@ def run_record(
             "workers": settings.workers,
             "truth": settings.truth,
             "corrections": settings.corrections,
+            "rounds": settings.rounds,
         },
         device_used=", ".join(devices) if devices else "cpu (no network stage)",
         stages=stage_records,
