@@ -10,7 +10,8 @@ datasets, and its Dice on the one left out.
     python benchmarks/confident.py --chain auto,unet --limit 60 --out /tmp/confident-auto
     python benchmarks/confident.py --chain kmeans,unet --limit 60 --out /tmp/confident-kmeans
 
-A run folder already complete under ``--out`` is scored again without running (``bootseg run --resume``
+``--across OUT1 OUT2 OUT3`` scores complete ``--out`` folders of several seeds and prints each dataset's mean over
+them. A run folder already complete under ``--out`` is scored again without running (``bootseg run --resume``
 finishes one that was stopped). One thread per run (``--threads 1``), two runs at a time with ``--jobs 2``.
 """
 
@@ -46,8 +47,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=60, help="images per dataset, evenly spaced (default: 60)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
-    parser.add_argument("--out", type=Path, required=True, help="one run folder per dataset goes here")
-    return parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, help="one run folder per dataset goes here")
+    parser.add_argument(
+        "--across",
+        type=Path,
+        nargs="+",
+        metavar="OUT",
+        help="score these complete --out folders (one per seed) and print each dataset's mean over them: the first "
+        "stage, the network alone and the chain at the default level, and the chain's change against its first "
+        "stage with its worst seed",
+    )
+    args = parser.parse_args(argv)
+    if (args.out is None) == (args.across is None):
+        parser.error("give --out (run and score one seed) or --across OUT... (score complete runs of several seeds)")
+    return args
 
 
 def evenly_spaced(files: list[Path], limit: int) -> list[Path]:
@@ -87,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
     picks = {name: evenly_spaced(sorted((args.data / name / "images").glob("*.png")), args.limit) for name in names}
+    if args.across:
+        return across(args, names, picks)
     args.out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda name: run(args.chain, picks[name], args.out / name, args.seed), names))
@@ -107,6 +122,41 @@ def main(argv: list[str] | None = None) -> int:
     rows[-1].append("")
     print(f"`{args.chain}`, {args.limit} images per dataset, seed {args.seed}:\n")
     print(markdown_table(["masks", *[short_name(name, names) for name in names], "mean"], rows))
+    return 0
+
+
+def across(args: argparse.Namespace, names: list[str], picks: dict[str, list[Path]]) -> int:
+    """The mean over several seeds' complete runs, per dataset, at the network's default ``confident`` level."""
+    from bootseg.refiners.config import UNetConfig
+
+    default = UNetConfig().confident
+    column = LEVELS.index(default)
+    seeds = []
+    for out in args.across:
+        missing = [name for name in names if not (out / name / "masks").is_dir()]
+        if missing:
+            raise SystemExit(f"{out}: no complete run for {', '.join(missing)}; run it with --out {out} first")
+        seeds.append({n: scores(out / n, args.data / n / "masks", [f.stem for f in picks[n]]) for n in names})
+    rows = []
+    for name in names:
+        first = [seed[name][-1] for seed in seeds]
+        alone = [seed[name][0] for seed in seeds]
+        chain = [seed[name][column] for seed in seeds]
+        changes = [c - f for c, f in zip(chain, first, strict=True)]
+        rows.append([name, np.mean(first), np.mean(alone), np.mean(chain), np.mean(changes), min(changes)])
+    rows.append(["**mean**", *(np.mean([row[i] for row in rows]) for i in range(1, 6))])
+    header = [
+        "dataset",
+        "first stage",
+        "network alone (c = 0.5)",
+        f"chain (c = {default})",
+        "chain − first stage",
+        "worst seed",
+    ]
+    text = [[row[0], *(f"{v:+.3f}" if i >= 3 else f"{v:.3f}" for i, v in enumerate(row[1:]))] for row in rows]
+    folders = ", ".join(map(str, args.across))
+    print(f"`{args.chain}`, {args.limit} images per dataset, mean over {len(seeds)} seeds ({folders}):\n")
+    print(markdown_table(header, text))
     return 0
 
 
