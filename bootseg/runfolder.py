@@ -11,6 +11,7 @@ One type, :class:`RunFolder`, knows the layout that ``bootseg run``, ``bootseg p
     rois/NAME.zip                   each object's outline, an ImageJ/Fiji ROI set
     stacks/STEM.tif                 the final masks of a stack's planes as one stack (:mod:`bootseg.stacks`)
     stacks/labels/STEM.tif          with labels/, their objects as one stack of label images
+    stacks/rois/STEM.zip            with rois/, every plane's ROIs in one set, each on its plane
     model-<k>-<stage>.pt            each trained network (:mod:`bootseg.stagefile`)
     chain-state.json                what the kept work depends on (:mod:`bootseg.resume`)
     run.json, report.html, confidence.csv, evaluation.csv, objects.csv, bootseg-manifest.json
@@ -102,6 +103,10 @@ class RunFolder:
         TIFF of the stack's axes."""
         return self.root / self.STACKS / (f"{self.LABELS}/{name}.tif" if labels else f"{name}.tif")
 
+    def stack_rois(self, name: str) -> Path:
+        """The ROI set of every plane's objects of the stack ``name``, each ROI on its plane."""
+        return self.root / self.STACKS / self.ROIS / f"{name}.zip"
+
     def model(self, key: str) -> Path:
         """The trained network of stage ``key`` (``"1-unet"``)."""
         return self.root / f"model-{key}.pt"
@@ -129,7 +134,7 @@ class RunFolder:
         stems of the inputs read as stacks) ``stacks/``."""
         folders = {self.MASKS: ".png", **{f"{self.STAGES}/{key}": ".png" for key in stage_keys}}
         plan = self._per_image(names, folders, overlays, proba_format, labels, rois)
-        self._add_stacks(plan, stacks, labels)
+        self._add_stacks(plan, stacks, labels, rois)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE, self.TO_CORRECT, self.STATE]
         plan.files += [self.model(key).name for key in stage_keys]
         if truth:
@@ -151,19 +156,22 @@ class RunFolder:
     ) -> OutputPlan:
         """What ``bootseg predict`` writes."""
         plan = self._per_image(names, {self.MASKS: ".png"}, overlays, proba_format, labels, rois)
-        self._add_stacks(plan, stacks, labels)
+        self._add_stacks(plan, stacks, labels, rois)
         plan.files += [self.RECORD, self.REPORT, self.CONFIDENCE]
         if objects:
             plan.files.append(self.OBJECTS)
         return plan
 
-    def _add_stacks(self, plan: OutputPlan, stacks: Sequence[str], labels: bool) -> None:
+    def _add_stacks(self, plan: OutputPlan, stacks: Sequence[str], labels: bool, rois: bool) -> None:
         if stacks:
             plan.files += [f"{self.STACKS}/{name}.tif" for name in stacks]
             plan.folders.append(self.STACKS)
         if stacks and labels:
             plan.files += [f"{self.STACKS}/{self.LABELS}/{name}.tif" for name in stacks]
             plan.folders.append(f"{self.STACKS}/{self.LABELS}")
+        if stacks and rois:
+            plan.files += [f"{self.STACKS}/{self.ROIS}/{name}.zip" for name in stacks]
+            plan.folders.append(f"{self.STACKS}/{self.ROIS}")
 
     def _per_image(
         self,
@@ -235,14 +243,29 @@ class RunFolder:
         path = self.stack(stack.name, labels=labels)
         return self.write_once(path, lambda target: write_stack(target, stack, masks, labels=labels))
 
-    def write_stacks(self, stacks: Sequence[Any], names: Sequence[str], masks: Sequence[np.ndarray], *, labels: bool):
-        """Each stack's final masks as one TIFF, from its planes' masks by name, and, with ``labels``, its planes'
-        label images (read back from ``labels/``) as one TIFF too."""
+    def write_stacks(
+        self,
+        stacks: Sequence[Any],
+        names: Sequence[str],
+        masks: Sequence[np.ndarray],
+        *,
+        labels: bool,
+        rois: bool = False,
+    ) -> None:
+        """Each stack's final masks as one TIFF, from its planes' masks by name; with ``labels``, its planes'
+        label images (read back from ``labels/``) as one TIFF too; with ``rois``, its planes' ROI sets (read back
+        from ``rois/``) as one ROI set whose ROIs know their planes."""
+        from .objects.rois import write_stack_rois
+        from .stacks import plane_places
+
         where = {name: i for i, name in enumerate(names)}
         for stack in stacks:
             self.write_stack_once(stack, [masks[where[name]] for name in stack.names])
             if labels:
                 self.write_stack_once(stack, self.read_labels(stack.names), labels=True)
+            if rois:
+                sets = [(self.rois(name), place) for name, place in zip(stack.names, plane_places(stack), strict=True)]
+                self.write_once(self.stack_rois(stack.name), lambda target, sets=sets: write_stack_rois(target, sets))
 
     def read_labels(self, names: Sequence[str]) -> list[np.ndarray]:
         """The label images written for ``names`` (``labels/NAME.tif``)."""

@@ -31,6 +31,7 @@ __all__ = [
     "encode_stack",
     "expand_truth",
     "plane_names",
+    "plane_places",
     "read_calibration",
     "read_input_file",
     "read_mask_plane",
@@ -166,6 +167,21 @@ def read_input_file(path: Path, limit: int | None, channel: int | None) -> tuple
         channel_hint(axes, len(names)),
     )
     return InputFile(path, names, stack), images
+
+
+def plane_places(stack: Stack) -> list[dict[str, int]]:
+    """Each plane's place in its stack, in the file's order: ``{"t": 1, "z": 4}`` for named axes (0-based), ``{}``
+    for pages the file does not name (their order is their place).
+
+    >>> plane_places(Stack("m", "m.tif", "TZ", (2, 2), plane_names("m", "TZ", (2, 2))))[1]
+    {'t': 0, 'z': 1}
+    """
+    if len(set(stack.axes)) == len(stack.axes) and all(axis in _NAMED for axis in stack.axes):
+        return [
+            {_NAMED[axis]: int(i) for axis, i in zip(stack.axes, index, strict=True)}
+            for index in np.ndindex(*stack.shape)
+        ]
+    return [{} for _ in stack.names]
 
 
 def stack_masks(stack: Stack, masks: Sequence[np.ndarray]) -> np.ndarray:

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import roifile
 import tifffile
 
 from bootseg import BootstrapChain
@@ -203,10 +204,19 @@ def test_the_pixel_size_of_an_ome_stack_is_recorded_and_written_back(tmp_path):
 def test_labels_of_a_stack_are_written_as_one_label_stack_too(folder, tmp_path):
     images, _ = folder
     out = tmp_path / "run"
-    assert main(["run", str(images), "--out", str(out), "--chain", "otsu", "--no-overlays", "--labels", "-q"]) == 0
+    command = ["run", str(images), "--out", str(out), "--chain", "otsu", "--no-overlays", "--labels", "--rois", "-q"]
+    assert main(command) == 0
     record = json.loads((out / "run.json").read_text())
     movie = next(s for s in record["stacks"] if s["name"] == "movie")
-    assert movie["labels"] == "stacks/labels/movie.tif"
+    assert movie["labels"] == "stacks/labels/movie.tif" and movie["rois"] == "stacks/rois/movie.zip"
+    merged = roifile.roiread(out / movie["rois"])
+    expected = []
+    for number, name in enumerate(plane_names("movie", "TZ", (2, 3)), start=1):
+        for roi in roifile.roiread(out / "rois" / f"{name}.zip"):
+            t, z = (number - 1) // 3, (number - 1) % 3
+            expected.append((f"t{t:04d}-z{z:04d}-{roi.name}", number, t + 1, z + 1, roi.coordinates().tolist()))
+    got = [(r.name, r.position, r.t_position, r.z_position, r.coordinates().tolist()) for r in merged]
+    assert got == expected and len(got) > 6
     with tifffile.TiffFile(out / movie["labels"]) as tiff:
         assert tiff.series[0].axes == "TZYX" and tiff.series[0].dtype == np.uint16
         written = tiff.series[0].asarray()

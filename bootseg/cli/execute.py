@@ -213,7 +213,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             lines = judges_lines(final.masks)  # one form for the whole set: objects, or thin lines between them
             scores = [confidence(p, image, lines=lines) for p, image in zip(final.proba, images, strict=True)]
         objects = _write_images(folder, settings, names, images, stages)
-        folder.write_stacks(inputs.stacks, names, final.masks, labels=settings.labels)
+        folder.write_stacks(inputs.stacks, names, final.masks, labels=settings.labels, rois=settings.rois)
         if scores is not None:
             write_confidence_csv(folder.file(folder.CONFIDENCE), names, scores)
             write_to_correct(folder.file(folder.TO_CORRECT), names, scores, result.corrected)
@@ -250,7 +250,7 @@ def execute(settings: RunSettings, *, resume: bool = False) -> Outcome:
             evaluation=None if evaluation is None else evaluation.as_dict(),
             truth=None if evaluation is None else str(Path(settings.truth).resolve()),  # type: ignore[arg-type]
             corrections=corrections_record(settings, result),
-            stacks=[stack_record(folder, stack, settings.labels) for stack in inputs.stacks] or None,
+            stacks=[stack_record(folder, stack, settings.labels, settings.rois) for stack in inputs.stacks] or None,
             rounds=None if result.rounds is None else result.rounds.as_dict(),
         )
         run = record.to_dict()
@@ -358,12 +358,14 @@ def _write_images(folder: RunFolder, settings: RunSettings, names, images, stage
     return objects
 
 
-def stack_record(folder: RunFolder, stack: Any, labels: bool) -> dict[str, Any]:
+def stack_record(folder: RunFolder, stack: Any, labels: bool, rois: bool = False) -> dict[str, Any]:
     """``run.json``'s entry for a stack: :meth:`bootseg.stacks.Stack.as_dict` and the files of its masks (and label
     images), relative to the run's folder."""
     record = {**stack.as_dict(), "masks": folder.stack(stack.name).relative_to(folder.root).as_posix()}
     if labels:
         record["labels"] = folder.stack(stack.name, labels=True).relative_to(folder.root).as_posix()
+    if rois:
+        record["rois"] = folder.stack_rois(stack.name).relative_to(folder.root).as_posix()
     return record
 
 

@@ -232,7 +232,7 @@ def _predict(
                 inputs[-1]["stack"] = stack.name
                 planes.append(mask)
                 if name == stack.names[-1]:
-                    folder.write_stacks([stack], stack.names, planes, labels=outputs.labels)
+                    folder.write_stacks([stack], stack.names, planes, labels=outputs.labels, rois=outputs.rois)
                     planes = []
     lines = judges_lines_from_radii(radii)
     warnings = [w for w in [degenerate_warning("model", kinds)] if w is not None]
@@ -242,7 +242,9 @@ def _predict(
         item["confidence"] = round(image_factors.score(lines), 4)
     seconds = time.perf_counter() - start
     write_confidence_csv(folder.file(folder.CONFIDENCE), [i["name"] for i in inputs], [i["confidence"] for i in inputs])
-    stacks = [stack_record(folder, file.stack, outputs.labels) for file in files if file.stack is not None]
+    stacks = [
+        stack_record(folder, file.stack, outputs.labels, outputs.rois) for file in files if file.stack is not None
+    ]
     _write_record(
         args, out, model_path, loaded, threshold, inputs, seconds, skipped, lines, warnings, objects, stacks or None
     )

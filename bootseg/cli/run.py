@@ -43,7 +43,7 @@ network trained on them gives better ones. For every input NAME.ext, OUT receive
   labels/NAME.tif, rois/NAME.zip the final mask's objects: a label image, an ImageJ/Fiji ROI set (with --labels,
                                  --rois; objects.csv, a row per object, with --objects)
 A stack or time series TIFF is segmented plane by plane (NAME_z0003, NAME_t0001_z0004), and its final masks are
-also written as one stack, stacks/NAME.tif (and its label images as stacks/labels/NAME.tif with --labels);
+also written as one stack, stacks/NAME.tif (with --labels and --rois, stacks/labels/NAME.tif, stacks/rois/NAME.zip);
 and once: model-<k>-<stage>.pt (each trained network, for `bootseg predict`), run.json (command, every option
 after presets, versions, device, timings, inputs, training summaries, per-image confidence) and report.html
 (options, timings and the overlays, least confident first). With --truth: evaluation.csv (per-image scores).

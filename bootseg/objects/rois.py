@@ -12,12 +12,13 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["outlines", "write_rois"]
+__all__ = ["outlines", "write_rois", "write_stack_rois"]
 
 # pixel sides as directed edges, the object on the right of the way round (clockwise on the screen, y down):
 # (neighbour's row offset, column offset), the edge's start corner (x, y) relative to the pixel, its direction
@@ -148,4 +149,45 @@ def write_rois(path: str | os.PathLike, labels: Any) -> Path:
             entry = zipfile.ZipInfo(f"{name}.roi", date_time=(1980, 1, 1, 0, 0, 0))  # no clock: the same bytes
             entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(entry, roi.tobytes())
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def write_stack_rois(path: str | os.PathLike, planes: Sequence[tuple[str | os.PathLike, dict[str, int]]]) -> Path:
+    """Merge the ROI sets of a stack's planes into one ROI set whose every ROI knows its plane, atomically.
+
+    ``planes`` holds, in the stack's order, each plane's ROI set (:func:`write_rois`) and its place: ``{"z": 3}``,
+    ``{"t": 1, "z": 4}``, or ``{}`` for pages without names. Each ROI is renamed ``z0003-0001`` (its plane's place,
+    then its own name) and carries its position: the plane's number from 1 (``position``, what ImageJ reads on a
+    plain stack) and, on a hyperstack, its ``z`` and ``t`` from 1. Fiji's ROI Manager then shows each outline on
+    its own plane.
+
+    Examples
+    --------
+    >>> import tempfile, roifile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> one = write_rois(folder / "a.zip", np.array([[1, 1, 0], [0, 0, 0]]))
+    >>> merged = write_stack_rois(folder / "s.zip", [(one, {"z": 0}), (one, {"z": 1})])
+    >>> [(roi.name, roi.position, roi.z_position) for roi in roifile.roiread(merged)]
+    [('z0000-0001', 1, 1), ('z0001-0001', 2, 2)]
+    """
+    from roifile import roiread
+
+    from ..io import write_bytes_atomic
+
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        raise ValueError(f"cannot write a ROI set to '{path}': give a .zip file")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number, (source, place) in enumerate(planes, start=1):
+            prefix = "-".join(f"{axis}{index:04d}" for axis, index in place.items()) or f"p{number - 1:04d}"
+            rois = roiread(source) if Path(source).stat().st_size > 22 else []  # 22 bytes: an empty zip
+            for roi in rois if isinstance(rois, list) else [rois]:
+                roi.name = f"{prefix}-{roi.name}"
+                roi.position = number
+                roi.z_position = place.get("z", 0) + 1 if "z" in place else 0
+                roi.t_position = place.get("t", 0) + 1 if "t" in place else 0
+                entry = zipfile.ZipInfo(f"{roi.name}.roi", date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, roi.tobytes())
     return write_bytes_atomic(path, buffer.getvalue())
