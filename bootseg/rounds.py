@@ -31,13 +31,11 @@ def mask_change(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> fl
     >>> round(mask_change([a, a], [a, b]), 4)
     0.1
     """
+    from .metrics import dice
+
     if len(before) != len(after):
         raise ValueError(f"got {len(before)} masks before and {len(after)} after; give one pair per image")
-    changes = []
-    for old, new in zip(before, after, strict=True):
-        old, new = np.asarray(old, bool), np.asarray(new, bool)
-        total = int(old.sum()) + int(new.sum())
-        changes.append(0.0 if total == 0 else 1 - 2 * int(np.logical_and(old, new).sum()) / total)
+    changes = [1 - dice(new, old) for old, new in zip(before, after, strict=True)]
     return float(np.mean(changes)) if changes else 0.0
 
 

@@ -330,18 +330,10 @@ def read_mask_plane(plane: MaskPlane) -> np.ndarray:
 
 @functools.lru_cache(maxsize=2)
 def _mask_stack(path: str, mtime: int, size: int) -> np.ndarray:
-    from .images import photograph_reason
-    from .io import ImageReadError, read_planes
+    from .io.reading import as_mask, read_planes
 
     planes, _, _ = read_planes(Path(path))
-    masks = []
-    for i, array in enumerate(planes):
-        reason = photograph_reason(array)
-        if reason is not None:
-            raise ImageReadError(f"'{path}' plane {i} {reason}")
-        mask = array >= 0.5 if array.dtype.kind == "f" else array > 0
-        masks.append(mask.any(axis=2) if mask.ndim == 3 else mask)
-    return np.stack(masks)
+    return np.stack([as_mask(array, f"'{path}' plane {i}") for i, array in enumerate(planes)])
 
 
 def expand_truth(truth: Mapping[str, Any], stacks: Sequence[Stack]) -> dict[str, Any]:

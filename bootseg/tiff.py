@@ -20,15 +20,11 @@ import numpy as np
 
 from .io import ImageReadError, pixel_limit_reason
 
-__all__ = ["MAX_CHANNELS", "PLANE_AXES", "channel_hint", "encode_tiff", "read_tiff", "read_tiff_planes"]
+__all__ = ["MAX_CHANNELS", "channel_hint", "encode_tiff", "read_tiff", "read_tiff_planes"]
 
 #: The most channels a ``(C, H, W)`` TIFF without named axes may hold to be read as channels (``--channel``); a
 #: longer first axis is a stack. An axis the file names as channels (``C``, or samples ``S``) may be longer.
 MAX_CHANNELS = 8
-
-#: The axes read as planes of a stack, by name: depth and time. Any other axis that is neither the image's rows
-#: and columns (``Y``, ``X``) nor its channels (``C``, ``S``) is read as planes too (``Q``, ``I``: pages).
-PLANE_AXES = "ZT"
 
 
 def read_tiff(path: Path, max_pixels: int | None = None, *, channels: bool = False) -> np.ndarray:

@@ -359,8 +359,8 @@ def _write_images(folder: RunFolder, settings: RunSettings, names, images, stage
 
 
 def stack_record(folder: RunFolder, stack: Any, labels: bool, rois: bool = False) -> dict[str, Any]:
-    """``run.json``'s entry for a stack: :meth:`bootseg.stacks.Stack.as_dict` and the files of its masks (and label
-    images), relative to the run's folder."""
+    """``run.json``'s entry for a stack: :meth:`bootseg.stacks.Stack.as_dict` and the files of its masks (and of
+    its label images and ROI set, where written), relative to the run's folder."""
     record = {**stack.as_dict(), "masks": folder.stack(stack.name).relative_to(folder.root).as_posix()}
     if labels:
         record["labels"] = folder.stack(stack.name, labels=True).relative_to(folder.root).as_posix()

@@ -22,6 +22,7 @@ from .formats import (
 )
 
 __all__ = [
+    "as_mask",
     "index_by_stem",
     "list_images",
     "pick_channel",
@@ -263,12 +264,21 @@ def read_mask(path: PathLike) -> np.ndarray:
     >>> read_mask(target).tolist()
     [[True, False], [False, True]]
     """
+    return as_mask(read_image(path), f"'{path}'")
+
+
+def as_mask(array: np.ndarray, source: str) -> np.ndarray:
+    """A decoded mask file's pixels as a bool ``(H, W)`` mask, as :func:`read_mask` reads it; ``source`` names it
+    in the error for a colour picture that looks like a photograph.
+
+    >>> as_mask(np.array([[0, 255], [3, 0]], np.uint8), "a.png").tolist()
+    [[False, True], [True, False]]
+    """
     from ..images import photograph_reason
 
-    array = read_image(path)
     reason = photograph_reason(array)
     if reason is not None:
-        raise ImageReadError(f"'{path}' {reason}")
+        raise ImageReadError(f"{source} {reason}")
     mask = array >= 0.5 if array.dtype.kind == "f" else array > 0
     return mask.any(axis=2) if mask.ndim == 3 else mask
 
