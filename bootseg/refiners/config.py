@@ -38,6 +38,10 @@ MAX_EPOCHS = 100_000
 #: The values of the ``normalize`` option: the images as they are, or each stretched between two percentiles.
 NORMALIZE = ("none", "percentile")
 
+#: The values of the ``schedule`` option: the learning rate held at ``lr``, or decayed from it to 0 along a half cosine
+#: over the epochs' optimiser steps.
+SCHEDULES = ("constant", "cosine")
+
 #: The values of the ``corrections`` option: train on the corrected masks, or validate on them.
 CORRECTIONS = ("train", "validate")
 
@@ -121,6 +125,12 @@ class UNetConfig:
         learns the first stage's false positives (measured in ``docs/benchmarks.md``).
     lr : float
         Adam learning rate (paper: 1e-3).
+    schedule : {"constant", "cosine"}
+        The learning rate over training: held at ``lr`` (the paper's), or decayed after every optimiser step from
+        ``lr`` to 0 along a half cosine that ends with the last of ``epochs``
+        (:class:`torch.optim.lr_scheduler.CosineAnnealingLR`). The small steps of the last epochs settle the weights
+        that a constant rate keeps shaking, so fewer epochs reach the same fit; a run that stops early
+        (``patience``) stops part of the way down.
     batch_size, epochs : int
         Mini-batch size and number of passes over the training split.
     val_fraction : float
@@ -202,6 +212,7 @@ class UNetConfig:
     batchnorm: bool = True
     loss: str = "bce"
     lr: float = 1e-3
+    schedule: str = "constant"
     batch_size: int = 16
     epochs: int = 50
     val_fraction: float = 0.2
@@ -265,6 +276,8 @@ class UNetConfig:
             isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
         ):
             raise ValueError(f"lr must be a finite number > 0 (the paper's: 1e-3), got {self.lr!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.patience is not None:

@@ -473,6 +473,7 @@ class UNetRefiner:
         if native is None:  # saved before the set had one scale and tiles: squash every image to size², whole
             options.setdefault("tile", options.get("size", UNetConfig.size))
         options.setdefault("normalize", "none")  # saved before the option: the images as they were
+        options.setdefault("schedule", "constant")  # saved before the option: trained at a constant rate
         if device is not None:
             options["device"] = device
         options["threads"] = threads

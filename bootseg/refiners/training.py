@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -333,6 +334,9 @@ def _train(
     own_val = val_idx[rank::world]
     generator = torch.Generator(device=device).manual_seed(rank_seed(cfg.seed, rank))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    shard_images = math.ceil(len(train_idx) / world)  # each process's share of an epoch
+    steps_per_epoch = math.ceil(shard_images / batch_size)
+    scheduler = learning_rate_schedule(optimizer, cfg.schedule, cfg.epochs * steps_per_epoch)
     loss_fn = get_loss(cfg.loss)
     if cfg.compile:
         step_model = torch.compile(step_model)
@@ -342,7 +346,7 @@ def _train(
         batch_size=batch_size,
         world_size=world,
         rank=rank,
-        shard_images=-(-len(train_idx) // world),
+        shard_images=shard_images,
     )
     best_state: dict[str, torch.Tensor] | None = None
     best = float("inf")
@@ -372,6 +376,8 @@ def _train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 running += loss.detach() * len(idx)
             if context is not None:
                 average_buffers(model, world)
@@ -407,6 +413,27 @@ def _train(
         model.load_state_dict(best_state)
     report.best_val_loss = best
     return report
+
+
+def learning_rate_schedule(optimizer, schedule: str, steps: int):
+    """The scheduler of ``schedule`` over ``steps`` optimiser steps, or ``None`` for a constant rate.
+
+    ``"cosine"`` decays every group's rate from its initial value to 0 along a half cosine ending at ``steps``.
+
+    >>> import torch
+    >>> opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    >>> sched = learning_rate_schedule(opt, "cosine", 4)
+    >>> rates = []
+    >>> for _ in range(4):
+    ...     opt.step(); sched.step(); rates.append(round(opt.param_groups[0]["lr"], 3))
+    >>> rates
+    [0.854, 0.5, 0.146, 0.0]
+    """
+    if schedule == "constant":
+        return None
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1), eta_min=0.0)
+    raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
 def random_crops(
