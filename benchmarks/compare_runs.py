@@ -1,0 +1,152 @@
+"""Two chains against each other over several seeds: Dice and time to masks, per dataset.
+
+Scores complete ``benchmarks/confident.py --out`` folders of a reference chain and of a variant (one folder per
+seed, paired in the order given) on the same images: the first stage, the network alone and the chain (at the
+network's own ``confident`` level), the mean over the seeds and the variant's worst seed against the reference.
+
+Time: each run's training is its epochs times its mean epoch time, the rest (reading, first stage, prediction,
+writing) is measured. Ratios are estimated on the *variant's own* run, so that what else the machine was doing
+while the two runs were made does not count: the variant's time over the same run had it trained as many epochs
+as the reference's run did, and over it had it trained ``--fixed-epochs`` (default 75: every epoch of the
+version before the stopping rule).
+
+The last rows are leave-one-dataset-out: for each dataset left out, the variant is picked when, over the other
+datasets, its chain is within ``--mean-tolerance`` (0.002) of the reference's on average and within
+``--worst-tolerance`` (0.01) on each; the row shows the left-out dataset's chain Dice under that pick.
+
+    python benchmarks/compare_runs.py --reference /tmp/conf-auto-s0 /tmp/conf-auto-s1 /tmp/conf-auto-s2 \\
+        --variant /tmp/conf-cos30-s0 /tmp/conf-cos30-s1 /tmp/conf-cos30-s2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_report import markdown_table
+from confident import DEFAULT_DATA, LEVELS, evenly_spaced, scores
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference", type=Path, nargs="+", required=True, metavar="OUT", help="one per seed")
+    parser.add_argument("--variant", type=Path, nargs="+", required=True, metavar="OUT", help="the same seeds")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of datasets (default: %(default)s)")
+    parser.add_argument("--datasets", help="comma-separated dataset names (default: every folder under --data)")
+    parser.add_argument("--limit", type=int, default=60, help="images per dataset, evenly spaced (default: 60)")
+    parser.add_argument("--fixed-epochs", type=int, default=75, help="the epochs of the earlier time (default: 75)")
+    parser.add_argument("--mean-tolerance", type=float, default=0.002)
+    parser.add_argument("--worst-tolerance", type=float, default=0.01)
+    args = parser.parse_args(argv)
+    if len(args.reference) != len(args.variant):
+        parser.error(f"give as many --variant folders as --reference ones ({len(args.reference)}), one per seed")
+    return args
+
+
+def run_record(folder: Path) -> dict:
+    """The network stage's level, epochs run and times of one complete run folder."""
+    run = json.loads((folder / "run.json").read_text())
+    network = run["stages"][-1]
+    training = network["training"]
+    epochs = training["epochs_run"]
+    return {
+        "confident": network["options"]["confident"],
+        "epochs": epochs,
+        "epoch_seconds": training["seconds"] / epochs,
+        "other_seconds": run["timings"]["total"] - training["seconds"],
+    }
+
+
+def chain_dice(folder: Path, truth: Path, names: list[str], confident: float) -> tuple[float, float, float]:
+    """Mean Dice of the first stage, the network alone and the chain at ``confident``."""
+    row = scores(folder, truth, names)
+    return row[-1], row[0], row[LEVELS.index(confident)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
+    for folder in [*args.reference, *args.variant]:
+        missing = [name for name in names if not (folder / name / "masks").is_dir()]
+        if missing:
+            raise SystemExit(f"{folder}: no complete run for {', '.join(missing)}")
+    stats, deltas = {}, {}
+    for name in names:
+        stems = [f.stem for f in evenly_spaced(sorted((args.data / name / "images").glob("*.png")), args.limit)]
+        truth = args.data / name / "masks"
+        rows = []
+        for ref_out, var_out in zip(args.reference, args.variant, strict=True):
+            ref, var = run_record(ref_out / name), run_record(var_out / name)
+            ref_dice = chain_dice(ref_out / name, truth, stems, ref["confident"])
+            var_dice = chain_dice(var_out / name, truth, stems, var["confident"])
+            own = var["other_seconds"] + var["epochs"] * var["epoch_seconds"]
+            as_ref = var["other_seconds"] + ref["epochs"] * var["epoch_seconds"]
+            fixed = var["other_seconds"] + args.fixed_epochs * var["epoch_seconds"]
+            rows.append([*ref_dice, *var_dice, ref["epochs"], var["epochs"], own / as_ref, own / fixed])
+        rows = np.array(rows)
+        deltas[name] = rows[:, 5] - rows[:, 2]
+        stats[name] = rows.mean(axis=0)
+    table = []
+    for name in names:
+        s = stats[name]
+        table.append(
+            [
+                name,
+                f"{s[0]:.3f}",
+                f"{s[1]:.3f} / {s[4]:.3f}",
+                f"{s[2]:.3f} / {s[5]:.3f}",
+                f"{deltas[name].mean():+.3f}",
+                f"{deltas[name].min():+.3f}",
+                f"{s[6]:.0f} / {s[7]:.0f}",
+                f"{s[8]:.2f}",
+                f"{s[9]:.2f}",
+            ]
+        )
+    means = np.mean([stats[name] for name in names], axis=0)
+    table.append(
+        [
+            "**mean**",
+            f"{means[0]:.3f}",
+            f"{means[1]:.3f} / {means[4]:.3f}",
+            f"**{means[2]:.3f} / {means[5]:.3f}**",
+            f"**{np.mean([deltas[n].mean() for n in names]):+.3f}**",
+            f"{min(deltas[n].min() for n in names):+.3f}",
+            f"{means[6]:.0f} / {means[7]:.0f}",
+            f"{means[8]:.2f}",
+            f"**{means[9]:.2f}**",
+        ]
+    )
+    header = [
+        "dataset",
+        "first stage",
+        "network alone: reference / variant",
+        "chain: reference / variant",
+        "chain Δ",
+        "worst seed",
+        "epochs run",
+        "time / reference",
+        f"time / {args.fixed_epochs} epochs",
+    ]
+    print(
+        f"{len(args.reference)} seeds; reference {', '.join(map(str, args.reference))}; variant "
+        f"{', '.join(map(str, args.variant))}:\n"
+    )
+    print(markdown_table(header, table))
+    print()
+    held = []
+    for name in names:
+        others = [deltas[other].mean() for other in names if other != name]
+        pick = np.mean(others) >= -args.mean_tolerance and min(others) >= -args.worst_tolerance
+        chosen = stats[name][5] if pick else stats[name][2]
+        held.append([name, "variant" if pick else "reference", f"{chosen:.3f}"])
+    print(markdown_table(["left out", "picked on the other datasets", "its chain DSC on the one left out"], held))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
