@@ -10,6 +10,9 @@ while the two runs were made does not count: the variant's time over the same ru
 as the reference's run did, and over it had it trained ``--fixed-epochs`` (default 75: every epoch of the
 version before the stopping rule).
 
+With ``--plain``, the plain first stages (Otsu bright, Otsu dark, the paper's k-means; no post-processing) are run
+on the same images too, and the best of them with hindsight is shown beside the variant's chain.
+
 The last rows are leave-one-dataset-out: for each dataset left out, the variant is picked when, over the other
 datasets, its chain is within ``--mean-tolerance`` (0.002) of the reference's on average and within
 ``--worst-tolerance`` (0.01) on each; the row shows the left-out dataset's chain Dice under that pick.
@@ -28,8 +31,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_protocol import PLAIN_STAGES
 from _quality_report import markdown_table
 from confident import DEFAULT_DATA, LEVELS, evenly_spaced, scores
+
+from bootseg.io import read_image, read_mask
+from bootseg.metrics import dice
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--datasets", help="comma-separated dataset names (default: every folder under --data)")
     parser.add_argument("--limit", type=int, default=60, help="images per dataset, evenly spaced (default: 60)")
     parser.add_argument("--fixed-epochs", type=int, default=75, help="the epochs of the earlier time (default: 75)")
+    parser.add_argument("--plain", action="store_true", help="also the best plain first stage on the same images")
     parser.add_argument("--mean-tolerance", type=float, default=0.002)
     parser.add_argument("--worst-tolerance", type=float, default=0.01)
     args = parser.parse_args(argv)
@@ -68,6 +76,17 @@ def chain_dice(folder: Path, truth: Path, names: list[str], confident: float) ->
     return row[-1], row[0], row[LEVELS.index(confident)]
 
 
+def best_plain(images: list[Path], truth: Path) -> tuple[float, str]:
+    """The highest mean Dice of the plain first stages on ``images``, and which stage it was."""
+    truths = [read_mask(truth / f"{path.stem}.png") > 0 for path in images]
+    pixels = [read_image(path) for path in images]
+    found = []
+    for key, (_, make) in PLAIN_STAGES.items():
+        stage = make()
+        found.append((float(np.mean([dice(stage.annotate(im), t) for im, t in zip(pixels, truths, strict=True)])), key))
+    return max(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
@@ -75,10 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         missing = [name for name in names if not (folder / name / "masks").is_dir()]
         if missing:
             raise SystemExit(f"{folder}: no complete run for {', '.join(missing)}")
-    stats, deltas = {}, {}
+    stats, deltas, plain = {}, {}, {}
     for name in names:
-        stems = [f.stem for f in evenly_spaced(sorted((args.data / name / "images").glob("*.png")), args.limit)]
+        files = evenly_spaced(sorted((args.data / name / "images").glob("*.png")), args.limit)
+        stems = [f.stem for f in files]
         truth = args.data / name / "masks"
+        if args.plain:
+            plain[name] = best_plain(files, truth)
         rows = []
         for ref_out, var_out in zip(args.reference, args.variant, strict=True):
             ref, var = run_record(ref_out / name), run_record(var_out / name)
@@ -105,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s[6]:.0f} / {s[7]:.0f}",
                 f"{s[8]:.2f}",
                 f"{s[9]:.2f}",
+                *([f"{plain[name][0]:.3f} ({plain[name][1]})", f"{s[5] - plain[name][0]:+.3f}"] if plain else []),
             ]
         )
     means = np.mean([stats[name] for name in names], axis=0)
@@ -119,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{means[6]:.0f} / {means[7]:.0f}",
             f"{means[8]:.2f}",
             f"**{means[9]:.2f}**",
+            *(
+                [
+                    f"{np.mean([p[0] for p in plain.values()]):.3f}",
+                    f"**{means[5] - np.mean([p[0] for p in plain.values()]):+.3f}**",
+                ]
+                if plain
+                else []
+            ),
         ]
     )
     header = [
@@ -131,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "epochs run",
         "time / reference",
         f"time / {args.fixed_epochs} epochs",
+        *(["best plain (hindsight)", "variant − best plain"] if plain else []),
     ]
     print(
         f"{len(args.reference)} seeds; reference {', '.join(map(str, args.reference))}; variant "
