@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -77,3 +78,26 @@ def test_the_option_is_checked_and_old_networks_report_a_constant_rate(tmp_path)
     del data["config"]["schedule"]  # a file written before the option
     torch.save(data, path)
     assert UNetRefiner.load(path).config.schedule == "constant"
+
+
+def test_the_fast_preset_takes_small_batches_on_a_cosine_and_the_paper_preset_a_constant_rate() -> None:
+    fast, paper = UNetConfig.from_options("fast"), UNetConfig.from_options("paper")
+    assert (fast.batch_size, fast.epochs, fast.schedule) == (8, 30, "cosine")
+    assert (paper.batch_size, paper.epochs, paper.schedule) == (32, 100, "constant")
+    assert UNetConfig() == fast  # no preset: the fast preset's values
+
+
+def test_bootseg_run_records_the_schedule_and_takes_another(tmp_path) -> None:
+    from test_cli import bootseg, make_data
+
+    images, _ = make_data(tmp_path)
+    for schedule in ("cosine", "constant"):
+        out = tmp_path / schedule
+        chain = "otsu,unet(size=32,base_channels=4,depth=2" + (")" if schedule == "cosine" else ",schedule=constant)")
+        done = bootseg("run", images, "--out", out, "--chain", chain, "--epochs", "2", "--device", "cpu", "-q")
+        assert done.returncode == 0, done.stderr
+        unet = json.loads((out / "run.json").read_text())["stages"][1]
+        assert unet["options"]["schedule"] == schedule and unet["options"]["batch_size"] == 8
+        assert unet["training"]["epochs_run"] == 2
+    rejected = bootseg("run", images, "--out", tmp_path / "bad", "--chain", "otsu,unet(schedule=step)")
+    assert rejected.returncode != 0 and "schedule must be one of constant, cosine, got 'step'" in rejected.stderr

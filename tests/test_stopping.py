@@ -112,5 +112,5 @@ def test_min_epochs_holds_the_loop_and_no_patience_trains_every_epoch():
 
 def test_the_fast_preset_stops_on_a_plateau_and_the_paper_preset_trains_every_epoch():
     fast = UNetConfig.from_options("fast")
-    assert (fast.patience, fast.min_delta, fast.min_epochs, fast.epochs) == (20, 0.0, 0, 50)
+    assert (fast.patience, fast.min_delta, fast.min_epochs, fast.epochs) == (20, 0.0, 0, 30)
     assert UNetConfig.from_options("paper").patience is None

@@ -142,7 +142,7 @@ def add_chain_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--preset",
         choices=("fast", "paper"),
-        help="network preset: fast (16-filter U-Net at 128 px, up to 50 epochs; minutes on a CPU) or paper "
+        help="network preset: fast (16-filter U-Net at 128 px, up to 30 epochs; minutes on a CPU) or paper "
         "(the paper's 64-filter U-Net at 256 px, 100 epochs; for a GPU) (default: fast)",
     )
     group.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs of every network stage")

@@ -48,8 +48,8 @@ class UNetRefiner:
     Parameters
     ----------
     preset : {"fast", "paper"} or None
-        Starting options: ``"fast"`` (16-filter U-Net at 128², batch 16, up to 50 epochs: minutes on 2 CPU cores) or
-        ``"paper"`` (the paper's 64-filter U-Net at 256², batch 32, 100 epochs: for a GPU).
+        Starting options: ``"fast"`` (16-filter U-Net at 128², batches of 8, up to 30 epochs: minutes on 2 CPU cores)
+        or ``"paper"`` (the paper's 64-filter U-Net at 256², batch 32, 100 epochs: for a GPU).
     **options
         Any field of :class:`~bootseg.refiners.config.UNetConfig` (``epochs``, ``size``, ``loss``, ``device``,
         ``seed``, ...); explicit options override the preset.
@@ -472,8 +472,7 @@ class UNetRefiner:
         options, native = dict(data["config"]), data.get("native")
         if native is None:  # saved before the set had one scale and tiles: squash every image to size², whole
             options.setdefault("tile", options.get("size", UNetConfig.size))
-        options.setdefault("normalize", "none")  # saved before the option: the images as they were
-        options.setdefault("schedule", "constant")  # saved before the option: trained at a constant rate
+        options = {"normalize": "none", "schedule": "constant", **options}  # saved before these options: as then
         if device is not None:
             options["device"] = device
         options["threads"] = threads
