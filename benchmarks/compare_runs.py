@@ -87,6 +87,30 @@ def best_plain(images: list[Path], truth: Path) -> tuple[float, str]:
     return max(found)
 
 
+def table_row(
+    label: str, s: np.ndarray, delta: float, worst: float, plain: tuple[float, str] | None, mean: bool = False
+) -> list[str]:
+    """One row of the table from a dataset's (or the mean's) seed-averaged figures, with the best plain stage's Dice
+    and name when given; the mean row's key figures bold."""
+    bold = (lambda text: f"**{text}**") if mean else (lambda text: text)
+    return [
+        label,
+        f"{s[0]:.3f}",
+        f"{s[1]:.3f} / {s[4]:.3f}",
+        bold(f"{s[2]:.3f} / {s[5]:.3f}"),
+        bold(f"{delta:+.3f}"),
+        f"{worst:+.3f}",
+        f"{s[6]:.0f} / {s[7]:.0f}",
+        f"{s[8]:.2f}",
+        bold(f"{s[9]:.2f}"),
+        *(
+            [f"{plain[0]:.3f}" + (f" ({plain[1]})" if plain[1] else ""), bold(f"{s[5] - plain[0]:+.3f}")]
+            if plain is not None
+            else []
+        ),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
@@ -113,45 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = np.array(rows)
         deltas[name] = rows[:, 5] - rows[:, 2]
         stats[name] = rows.mean(axis=0)
-    table = []
-    for name in names:
-        s = stats[name]
-        table.append(
-            [
-                name,
-                f"{s[0]:.3f}",
-                f"{s[1]:.3f} / {s[4]:.3f}",
-                f"{s[2]:.3f} / {s[5]:.3f}",
-                f"{deltas[name].mean():+.3f}",
-                f"{deltas[name].min():+.3f}",
-                f"{s[6]:.0f} / {s[7]:.0f}",
-                f"{s[8]:.2f}",
-                f"{s[9]:.2f}",
-                *([f"{plain[name][0]:.3f} ({plain[name][1]})", f"{s[5] - plain[name][0]:+.3f}"] if plain else []),
-            ]
-        )
+    table = [table_row(name, stats[name], deltas[name].mean(), deltas[name].min(), plain.get(name)) for name in names]
     means = np.mean([stats[name] for name in names], axis=0)
-    table.append(
-        [
-            "**mean**",
-            f"{means[0]:.3f}",
-            f"{means[1]:.3f} / {means[4]:.3f}",
-            f"**{means[2]:.3f} / {means[5]:.3f}**",
-            f"**{np.mean([deltas[n].mean() for n in names]):+.3f}**",
-            f"{min(deltas[n].min() for n in names):+.3f}",
-            f"{means[6]:.0f} / {means[7]:.0f}",
-            f"{means[8]:.2f}",
-            f"**{means[9]:.2f}**",
-            *(
-                [
-                    f"{np.mean([p[0] for p in plain.values()]):.3f}",
-                    f"**{means[5] - np.mean([p[0] for p in plain.values()]):+.3f}**",
-                ]
-                if plain
-                else []
-            ),
-        ]
-    )
+    plain_mean = (float(np.mean([p[0] for p in plain.values()])), "") if plain else None
+    delta_mean, delta_worst = np.mean([deltas[n].mean() for n in names]), min(deltas[n].min() for n in names)
+    table.append(table_row("**mean**", means, delta_mean, delta_worst, plain_mean, mean=True))
     header = [
         "dataset",
         "first stage",
