@@ -26,6 +26,7 @@ from bootseg.datasets import synthetic_spheroids
 from bootseg.io import write_image, write_mask
 from bootseg.metrics import dice
 from bootseg.plugins import default_registry
+from bootseg.refiners.config import UNetConfig
 from bootseg.refiners.losses import get_loss, soft_dice_loss
 from bootseg.refiners.training import split_indices
 
@@ -290,9 +291,10 @@ def test_a_chain_chooses_confident_on_the_corrections_its_network_held_out(spher
     recorded = network.choices()["trusted"]["confident"]
     assert recorded["scores"] == pytest.approx({f"{c:g}": v for c, v in reference.items()}, abs=5e-5)
     best = max(reference, key=reference.get)
-    assert recorded["chosen"] == network.confident == (0.8 if reference[best] <= reference[0.8] + MARGIN else best)
+    own = UNetConfig().confident  # the option's default level
+    assert recorded["chosen"] == network.confident == (own if reference[best] <= reference[own] + MARGIN else best)
     level = recorded["chosen"]
-    said = "confident=0.8, its option," if level == 0.8 else f"confident={level:g} over its option 0.8"
+    said = f"confident={own:g}, its option," if level == own else f"confident={level:g} over its option {own:g}"
     assert network.choices()["summary"].startswith(f"{said} on the 3 corrected image(s) it held out: mean Dice ")
     for i in (0, 3, 9):  # the other images' masks follow the level chosen
         expected = network_masks(network, result.stages[1].proba[i], result.stages[0].masks[i])

@@ -1,0 +1,165 @@
+"""The network stage's constants, each chosen leave-one-dataset-out.
+
+Scores complete ``benchmarks/confident.py --out`` folders: the default chain's (one per seed) and, for each
+constant, runs of the same chain with that one constant changed (the same seeds and images). For every constant
+and dataset it prints the chain's mean Dice over the seeds at each value tried, then, for each dataset left out,
+the value picked on the other datasets and that value's Dice on the one left out. The chain is scored at the
+default ``confident`` level of this version whatever level the runs were made with: a run's saved probabilities
+give its masks at every level, and the level changes no training.
+
+The pick: the value with the highest mean chain Dice over the other datasets, unless the plainest value (the one
+that does least: no enlarging of the working size, hard targets, the paper's rate, every pixel the network's; see
+``PLAINEST``) is within ``--margin`` of it, in which case the plainest is picked. ``confident`` is scored from the
+default folders alone: each run's saved probabilities give the chain's masks at every level.
+
+    python benchmarks/network_constants.py --default /tmp/conf-b8cos30-s0 \\
+        --variant min_radius=0 /tmp/conf-mr0-s0 --variant label_sigma=0 /tmp/conf-ls0-s0 \\
+        --variant lr=0.003 /tmp/conf-lr3e-3-s0 --variant lr=0.0003 /tmp/conf-lr3e-4-s0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _quality_report import markdown_table
+from confident import DEFAULT_DATA, LEVELS, evenly_spaced, scores
+
+from bootseg.refiners.config import UNetConfig
+
+#: The value of each constant that does least; picked whenever it is within the margin of the best.
+PLAINEST = {"min_radius": 0.0, "label_sigma": 0.0, "lr": 1e-3, "confident": 0.5, "size": 128, "patience": None}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--default", type=Path, nargs="+", required=True, metavar="OUT", help="one per seed")
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("NAME=VALUE", "OUT"),
+        help="a constant's value and its run folders, one per seed in the order of --default (repeatable)",
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of datasets (default: %(default)s)")
+    parser.add_argument("--datasets", help="comma-separated dataset names (default: every folder under --data)")
+    parser.add_argument("--limit", type=int, default=60, help="images per dataset, evenly spaced (default: 60)")
+    parser.add_argument("--margin", type=float, default=0.002, help="the plainest value's allowance (default: 0.002)")
+    args = parser.parse_args(argv)
+    variants: dict[str, dict[float, list[Path]]] = {}
+    for spec, *folders in args.variant:
+        name, _, value = spec.partition("=")
+        if not value or not hasattr(UNetConfig(), name):
+            parser.error(f"--variant {spec!r}: give NAME=VALUE with NAME a unet option, e.g. lr=0.003")
+        if len(folders) != len(args.default):
+            parser.error(f"--variant {spec}: give {len(args.default)} folder(s), one per --default folder")
+        variants.setdefault(name, {})[float(value)] = [Path(f) for f in folders]
+    args.variants = variants
+    return args
+
+
+def chain_scores(folder: Path, truth: Path, stems: list[str]) -> dict[str, float]:
+    """The chain's mean Dice at the default ``confident`` level (``"chain"``) and at every level of :data:`LEVELS`,
+    from the run's saved probabilities (the level changes no training), and the run's seconds."""
+    run = json.loads((folder / "run.json").read_text())
+    row = scores(folder, truth, stems)
+    found = {f"confident={level}": row[i] for i, level in enumerate(LEVELS)}
+    found["chain"] = row[LEVELS.index(UNetConfig().confident)]
+    found["seconds"] = run["timings"]["total"]
+    return found
+
+
+def pick(table: dict[float, dict[str, float]], others: list[str], plainest: float | None, margin: float) -> float:
+    """The value with the highest mean over ``others``; the plainest when it is within ``margin`` of that."""
+    means = {value: np.mean([row[name] for name in others]) for value, row in table.items()}
+    best = max(means, key=means.get)
+    if plainest in means and means[plainest] >= means[best] - margin:
+        return plainest
+    return best
+
+
+def label(value: float, default: float) -> str:
+    return f"{value:g}" + (" (default)" if value == default else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
+    folders = [*args.default, *(f for runs in args.variants.values() for fs in runs.values() for f in fs)]
+    for folder in folders:
+        missing = [name for name in names if not (folder / name / "masks").is_dir()]
+        if missing:
+            raise SystemExit(f"{folder}: no complete run for {', '.join(missing)}")
+    stems = {
+        n: [f.stem for f in evenly_spaced(sorted((args.data / n / "images").glob("*.png")), args.limit)] for n in names
+    }
+
+    def mean_over_seeds(runs: list[Path]) -> dict[str, dict[str, float]]:
+        per_seed = [{n: chain_scores(out / n, args.data / n / "masks", stems[n]) for n in names} for out in runs]
+        return {n: {key: float(np.mean([s[n][key] for s in per_seed])) for key in per_seed[0][n]} for n in names}
+
+    default = mean_over_seeds(args.default)
+    defaults = UNetConfig()
+    tables: dict[str, dict[float, dict[str, float]]] = {
+        "confident": {level: {n: default[n][f"confident={level}"] for n in names} for level in LEVELS}
+    }
+    seconds: dict[str, dict[float, float]] = {"confident": {}}
+    for constant, runs in args.variants.items():
+        tables[constant] = {float(getattr(defaults, constant)): {n: default[n]["chain"] for n in names}}
+        seconds[constant] = {float(getattr(defaults, constant)): sum(default[n]["seconds"] for n in names)}
+        for value, outs in runs.items():
+            scored = mean_over_seeds(outs)
+            tables[constant][value] = {n: scored[n]["chain"] for n in names}
+            seconds[constant][value] = sum(scored[n]["seconds"] for n in names)
+    print(f"{len(args.default)} seed(s); default runs {', '.join(map(str, args.default))}; margin {args.margin}\n")
+    summary = []
+    for constant, table in tables.items():
+        values = sorted(table)
+        current = float(getattr(defaults, constant))
+        plainest = PLAINEST.get(constant)
+        rows, picks, held = [], [], []
+        for name in names:
+            others = [other for other in names if other != name]
+            chosen = pick(table, others, plainest, args.margin)
+            picks.append(chosen)
+            held.append(table[chosen][name])
+            rows.append([name, *(f"{table[v][name]:.3f}" for v in values), f"{chosen:g}", f"{table[chosen][name]:.3f}"])
+        means = [np.mean([table[v][n] for n in names]) for v in values]
+        rows.append(["**mean**", *(f"{m:.3f}" for m in means), "", f"**{np.mean(held):.3f}**"])
+        if seconds.get(constant):
+            rows.append(
+                [
+                    "time / default's",
+                    *(f"{seconds[constant][v] / seconds[constant][current]:.2f}" for v in values),
+                    "",
+                    "",
+                ]
+            )
+        header = ["dataset", *(label(v, current) for v in values), "picked without it", "its DSC left out"]
+        print(f"`{constant}` (plainest: {plainest if plainest is not None else 'none'}):\n")
+        print(markdown_table(header, rows))
+        print()
+        counts = ", ".join(f"{v:g} ×{picks.count(v)}" for v in sorted(set(picks)))
+        summary.append(
+            [
+                constant,
+                ", ".join(f"{v:g}" for v in values),
+                f"{current:g}",
+                counts,
+                f"{np.mean(held):.3f}",
+                f"{np.mean([table[current][n] for n in names]):.3f}",
+            ]
+        )
+    header = ["constant", "values tried", "default", "picks over the folds", "left out: mean DSC", "default: mean DSC"]
+    print(markdown_table(header, summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
