@@ -9,7 +9,10 @@ give its masks at every level, and the level changes no training.
 
 The pick: the value with the highest mean chain Dice over the other datasets, unless the plainest value (the one
 that does least: no enlarging of the working size, hard targets, the paper's rate, every pixel the network's; see
-``PLAINEST``) is within ``--margin`` of it, in which case the plainest is picked. ``confident`` is scored from the
+``PLAINEST``) is within ``--margin`` of it, in which case the plainest is picked. With ``--start``, runs of
+other first stages (``kmeans,unet``, ``otsu,unet``: what a first stage that misfires on new images leaves the
+network) join the default chain's in the choice of ``confident``: a level is then picked on the other datasets of
+every start together. ``confident`` is scored from the
 default folders alone: each run's saved probabilities give the chain's masks at every level.
 
     python benchmarks/network_constants.py --default /tmp/conf-b8cos30-s0 \\
@@ -47,6 +50,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar=("NAME=VALUE", "OUT"),
         help="a constant's value and its run folders, one per seed in the order of --default (repeatable)",
     )
+    parser.add_argument(
+        "--start",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("CHAIN", "OUT"),
+        help="runs of another first stage's chain (e.g. kmeans,unet), one per seed: `confident` is then picked over "
+        "every start's datasets together (repeatable)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of datasets (default: %(default)s)")
     parser.add_argument("--datasets", help="comma-separated dataset names (default: every folder under --data)")
     parser.add_argument("--limit", type=int, default=60, help="images per dataset, evenly spaced (default: 60)")
@@ -61,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--variant {spec}: give {len(args.default)} folder(s), one per --default folder")
         variants.setdefault(name, {})[float(value)] = [Path(f) for f in folders]
     args.variants = variants
+    args.starts = {chain: [Path(f) for f in folders] for chain, *folders in args.start}
     return args
 
 
@@ -92,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
     folders = [*args.default, *(f for runs in args.variants.values() for fs in runs.values() for f in fs)]
+    folders += [f for outs in args.starts.values() for f in outs]
     for folder in folders:
         missing = [name for name in names if not (folder / name / "masks").is_dir()]
         if missing:
@@ -106,16 +120,18 @@ def main(argv: list[str] | None = None) -> int:
 
     default = mean_over_seeds(args.default)
     defaults = UNetConfig()
-    tables: dict[str, dict[float, dict[str, float]]] = {
-        "confident": {level: {n: default[n][f"confident={level}"] for n in names} for level in LEVELS}
+    starts = {"default": default, **{start: mean_over_seeds(outs) for start, outs in args.starts.items()}}
+    keys = [(start, n) for start in starts for n in names]  # confident: every first stage's runs together
+    tables: dict[str, dict[float, dict[tuple[str, str], float]]] = {
+        "confident": {level: {(st, n): starts[st][n][f"confident={level}"] for st, n in keys} for level in LEVELS}
     }
     seconds: dict[str, dict[float, float]] = {"confident": {}}
     for constant, runs in args.variants.items():
-        tables[constant] = {float(getattr(defaults, constant)): {n: default[n]["chain"] for n in names}}
+        tables[constant] = {float(getattr(defaults, constant)): {("default", n): default[n]["chain"] for n in names}}
         seconds[constant] = {float(getattr(defaults, constant)): sum(default[n]["seconds"] for n in names)}
         for value, outs in runs.items():
             scored = mean_over_seeds(outs)
-            tables[constant][value] = {n: scored[n]["chain"] for n in names}
+            tables[constant][value] = {("default", n): scored[n]["chain"] for n in names}
             seconds[constant][value] = sum(scored[n]["seconds"] for n in names)
     print(f"{len(args.default)} seed(s); default runs {', '.join(map(str, args.default))}; margin {args.margin}\n")
     summary = []
@@ -123,29 +139,27 @@ def main(argv: list[str] | None = None) -> int:
         values = sorted(table)
         current = float(getattr(defaults, constant))
         plainest = PLAINEST.get(constant)
-        rows, picks, held = [], [], []
+        rows, held = [], []
+        picks = {}
         for name in names:
-            others = [other for other in names if other != name]
-            chosen = pick(table, others, plainest, args.margin)
-            picks.append(chosen)
-            held.append(table[chosen][name])
-            rows.append([name, *(f"{table[v][name]:.3f}" for v in values), f"{chosen:g}", f"{table[chosen][name]:.3f}"])
-        means = [np.mean([table[v][n] for n in names]) for v in values]
+            others = [key for key in table[current] if key[1] != name]
+            picks[name] = pick(table, others, plainest, args.margin)
+        for key in table[current]:
+            chosen = picks[key[1]]
+            held.append(table[chosen][key])
+            shown = key[1] if key[0] == "default" else f"{key[1]} (`{key[0]}` start)"
+            rows.append([shown, *(f"{table[v][key]:.3f}" for v in values), f"{chosen:g}", f"{table[chosen][key]:.3f}"])
+        means = [np.mean(list(table[v].values())) for v in values]
         rows.append(["**mean**", *(f"{m:.3f}" for m in means), "", f"**{np.mean(held):.3f}**"])
         if seconds.get(constant):
-            rows.append(
-                [
-                    "time / default's",
-                    *(f"{seconds[constant][v] / seconds[constant][current]:.2f}" for v in values),
-                    "",
-                    "",
-                ]
-            )
+            ratios = [f"{seconds[constant][v] / seconds[constant][current]:.2f}" for v in values]
+            rows.append(["time / default's", *ratios, "", ""])
         header = ["dataset", *(label(v, current) for v in values), "picked without it", "its DSC left out"]
         print(f"`{constant}` (plainest: {plainest if plainest is not None else 'none'}):\n")
         print(markdown_table(header, rows))
         print()
-        counts = ", ".join(f"{v:g} ×{picks.count(v)}" for v in sorted(set(picks)))
+        chosen = list(picks.values())
+        counts = ", ".join(f"{v:g} ×{chosen.count(v)}" for v in sorted(set(chosen)))
         summary.append(
             [
                 constant,
@@ -153,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{current:g}",
                 counts,
                 f"{np.mean(held):.3f}",
-                f"{np.mean([table[current][n] for n in names]):.3f}",
+                f"{np.mean(list(table[current].values())):.3f}",
             ]
         )
     header = ["constant", "values tried", "default", "picks over the folds", "left out: mean DSC", "default: mean DSC"]

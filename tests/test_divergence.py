@@ -136,7 +136,7 @@ def test_a_network_unsure_on_most_pixels_warns_that_its_masks_are_its_inputs(tmp
     out = tmp_path / "out"
     assert main(["run", str(folder), "--out", str(out), "--chain", f"otsu,unet({untrained})", "-q"]) == 0
     err = capsys.readouterr().err
-    assert "warning: stage 1-unet: the network was unsure (probability between 0.3 and 0.7) on" in err
+    assert "warning: stage 1-unet: the network was unsure (probability between 0.2 and 0.8) on" in err
     record = json.loads((out / "run.json").read_text())
     assert any("where the previous stage's masks were kept" in w for w in record["warnings"])
     assert "where the previous stage&#x27;s masks were kept" in (out / "report.html").read_text()

@@ -172,7 +172,7 @@ class UNetConfig:
     confident : float
         In a chain run, the stage's masks are its input masks changed only where the network is sure: a pixel
         becomes foreground where the probability is at least ``confident`` and background where it is at most
-        ``1 - confident``, and keeps the previous stage's class in between (default 0.7; the ``paper`` preset:
+        ``1 - confident``, and keeps the previous stage's class in between (default 0.8; the ``paper`` preset:
         0.5, every pixel the network's, above ``threshold``). A network trained on a noisy teacher is least sure
         where the teacher was inconsistent; there it has learned nothing better than the teacher, and its guess
         there lost more than it won on the benchmark sets (``docs/benchmarks.md``). New images (``bootseg
@@ -229,7 +229,7 @@ class UNetConfig:
     corrections: str = "validate"
     label_sigma: float = 1.0
     threshold: float = 0.5
-    confident: float = 0.7
+    confident: float = 0.8
     tta: bool = False
     device: str = "auto"
     threads: int | None = None
