@@ -9,6 +9,10 @@ Per dataset (at most ``--limit`` images, evenly spaced) and seed, the default ch
 * (c) the chain's network trained on the k random images' true masks alone (the supervised alternative), with as
   many optimiser steps and as much patience as on every image;
 * (d) U-Net(human): the same network trained on every image's true mask;
+* with ``--select``, (s): the same network trained on the k least-confident corrections alone where they say it
+  beats the chain: each corrected image scored by a network trained on the other fold's (two folds), against the
+  chain's network on the same images, which it held out, at the level they chose; the larger by more than
+  ``SELECT_MARGIN`` is taken (``--no-random`` leaves out (b));
 * with ``--train``, (a) again with ``unet(corrections=train)``: the corrections are the network's trusted labels
   instead of its validation set (the default, where they also choose its ``confident`` level); ``--no-supervised``
   leaves out (b), (c) and (d), to compare the two uses of the corrections alone.
@@ -61,6 +65,8 @@ def _dice_list(masks: list[np.ndarray], truths: list[np.ndarray]) -> list[float]
 
 EPOCHS: int | None = None  # --epochs: fewer than the preset's, for a quick look only
 TRAIN = "auto,unet(corrections=train)"  # --train: the corrections as trusted labels, not held out
+#: --select: the network on the corrections alone is taken when its two-fold estimate beats the chain's by this.
+SELECT_MARGIN = 0.02
 
 
 def _chain(seed: int, chain: str = "auto,unet"):
@@ -79,6 +85,8 @@ def run_rows(
     spread: bool = False,
     train: bool = False,
     supervised: bool = True,
+    select: bool = False,
+    random: bool = True,
 ) -> None:
     """Every row of one dataset and seed not already in ``done`` (a dict this function fills and saves)."""
     pairs = evenly_spaced(dataset_pairs(folder), limit)
@@ -109,6 +117,7 @@ def run_rows(
         held_out = getattr(final.stage, "choices", dict)().get("trusted", {}).get("confident")
         return {
             "confident": None if held_out is None else held_out["chosen"],
+            "held_out_scores": None if held_out is None else held_out["scores"],
             "corrected": corrected,
             "dice": _dice_list(result.masks, truths),
             "first_dice": _dice_list(result.stages[0].masks, truths),
@@ -122,6 +131,30 @@ def run_rows(
         network.fit([images[i] for i in chosen], [truths[i] for i in chosen])
         return {"corrected": chosen, "dice": _dice_list(network.predict(images), truths)}
 
+    def select_row(corrected: list[int], chained: dict[str, Any]) -> dict[str, Any]:
+        """(s): the network trained on the k corrections alone, or the chain with them, whichever the corrections
+        say is better: the supervised network's Dice on each corrected image when trained on the other fold (two
+        folds), against the chain's on the same images held out (its network at the level they chose)."""
+        folds = [corrected[0::2], corrected[1::2]]
+        estimate = []
+        for train, test in ((folds[0], folds[1]), (folds[1], folds[0])):
+            network = _as_many_steps(_human_network(_chain(seed).stages[1]), len(train), len(images))
+            network.fit([images[i] for i in train], [truths[i] for i in train])
+            estimate += _dice_list(network.predict([images[i] for i in test]), [truths[i] for i in test])
+        network = _as_many_steps(_human_network(_chain(seed).stages[1]), len(corrected), len(images))
+        network.fit([images[i] for i in corrected], [truths[i] for i in corrected])
+        alone = _dice_list(network.predict(images), truths)
+        chain_estimate = chained["held_out_scores"][f"{chained['confident']:g}"]
+        picked = "supervised" if float(np.mean(estimate)) > chain_estimate + SELECT_MARGIN else "chain"
+        return {
+            "corrected": corrected,
+            "dice": alone if picked == "supervised" else chained["dice"],
+            "picked": picked,
+            "supervised_dice": alone,
+            "supervised_estimate": float(np.mean(estimate)),
+            "chain_estimate": chain_estimate,
+        }
+
     none = row("k0", lambda: chain_row([]))
     if supervised:
         row("human", lambda: supervised_row(list(range(len(images)))))
@@ -130,12 +163,15 @@ def run_rows(
     for k in ks:
         if k <= 0 or k >= len(images):
             continue
-        row(f"a{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k])))
+        chained = row(f"a{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k])))
+        if select and k >= 2:
+            row(f"s{k}", lambda k=k, chained=chained: select_row(sorted(int(i) for i in order[:k]), chained))
         if train:  # (a) with the corrections as the network's trusted labels
             row(f"t{k}", lambda k=k: chain_row(sorted(int(i) for i in order[:k]), TRAIN))
         if not supervised:
             continue
-        row(f"b{k}", lambda k=k: chain_row(sorted(int(i) for i in draw[:k])))
+        if random:
+            row(f"b{k}", lambda k=k: chain_row(sorted(int(i) for i in draw[:k])))
         row(f"c{k}", lambda k=k: supervised_row(sorted(int(i) for i in draw[:k])))
         if spread:  # (a'): the least confident of each kind of image first
             row(f"d{k}", lambda k=k: chain_row(sorted(spread_order(images, none["confidence"])[:k])))
@@ -215,6 +251,7 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
         curve["human"] = [(n, float(np.mean(rows["human"]["dice"])))]
     if plot is not None and curves:
         _plot({name: curve for name, curve in curves.items() if len(curve["c"])}, plot)
+    lines += _selection_table(results)
     lines += ["", "| dataset | bootseg + 5 corrections | human masks the network alone needs to match it | minutes |"]
     lines.append("|---|---|---|---|")
     for dataset, curve in sorted(curves.items()):
@@ -233,6 +270,39 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
         )
         lines.append(f"| {dataset} | {target:.3f} | {_needed(curve, target)} | {minutes:.0f} |")
     return "\n".join(lines)
+
+
+def _selection_table(results: dict[str, Any]) -> list[str]:
+    """The (s) rows: both estimates on the corrected images, the pick, and each candidate on the other images."""
+    lines = [
+        "",
+        "| dataset | seed | k | no correction | (a) chain + k corrections | network on the k alone "
+        "| estimate: chain / network alone | picked | (s) | (c) k random human masks alone | U-Net(human) "
+        "| gap closed by (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    found = False
+    for key in sorted(results):
+        dataset, seed = key.rsplit(":", 1)
+        rows = results[key]
+        for name in sorted(n for n in rows if n.startswith("s") and n[1:].isdigit()):
+            found = True
+            k, sel = int(name[1:]), rows[name]
+            left = sel["corrected"]
+            base = _mean_without(rows["k0"]["dice"], left)
+            got = _mean_without(sel["dice"], left)
+            human = _mean_without(rows["human"]["dice"], left) if "human" in rows else None
+            closed = "–"
+            if human is not None:
+                gap = human - base
+                closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
+            lines.append(
+                f"| {dataset} | {seed} | {k} | {base:.3f} | {_shown(rows[f'a{k}'])} | "
+                f"{_mean_without(sel['supervised_dice'], left):.3f} | "
+                f"{sel['chain_estimate']:.3f} / {sel['supervised_estimate']:.3f} | {sel['picked']} | **{got:.3f}** | "
+                f"{_shown(rows.get(f'c{k}'))} | {'–' if human is None else f'{human:.3f}'} | {closed} |"
+            )
+    return lines if found else []
 
 
 def _needed(curve: dict[str, list[tuple[int, float]]], target: float) -> str:
@@ -299,6 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-supervised", action="store_true", help="only the chain's rows: no (b), (c) nor U-Net(human)"
     )
+    parser.add_argument(
+        "--select",
+        action="store_true",
+        help="also (s): the network trained on the k corrections alone where a two-fold estimate on them says it "
+        "beats the chain by more than 0.02, else the chain",
+    )
+    parser.add_argument("--no-random", action="store_true", help="leave out (b), the k random corrections")
     args = parser.parse_args(argv)
     if args.analyse:
         merged: dict[str, Any] = {}
@@ -332,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.spread,
                 args.train,
                 not args.no_supervised,
+                args.select,
+                not args.no_random,
             )
     print(f"done in {time.perf_counter() - start:.0f} s")
     print(analyse(results, None))

@@ -23,7 +23,6 @@ default folders alone: each run's saved probabilities give the chain's masks at 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -79,12 +78,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def chain_scores(folder: Path, truth: Path, stems: list[str]) -> dict[str, float]:
     """The chain's mean Dice at the default ``confident`` level (``"chain"``) and at every level of :data:`LEVELS`,
-    from the run's saved probabilities (the level changes no training), and the run's seconds."""
-    run = json.loads((folder / "run.json").read_text())
+    from the run's saved probabilities (the level changes no training)."""
     row = scores(folder, truth, stems)
     found = {f"confident={level}": row[i] for i, level in enumerate(LEVELS)}
     found["chain"] = row[LEVELS.index(UNetConfig().confident)]
-    found["seconds"] = run["timings"]["total"]
     return found
 
 
@@ -125,14 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     tables: dict[str, dict[float, dict[tuple[str, str], float]]] = {
         "confident": {level: {(st, n): starts[st][n][f"confident={level}"] for st, n in keys} for level in LEVELS}
     }
-    seconds: dict[str, dict[float, float]] = {"confident": {}}
     for constant, runs in args.variants.items():
         tables[constant] = {float(getattr(defaults, constant)): {("default", n): default[n]["chain"] for n in names}}
-        seconds[constant] = {float(getattr(defaults, constant)): sum(default[n]["seconds"] for n in names)}
         for value, outs in runs.items():
             scored = mean_over_seeds(outs)
             tables[constant][value] = {("default", n): scored[n]["chain"] for n in names}
-            seconds[constant][value] = sum(scored[n]["seconds"] for n in names)
     print(f"{len(args.default)} seed(s); default runs {', '.join(map(str, args.default))}; margin {args.margin}\n")
     summary = []
     for constant, table in tables.items():
@@ -151,9 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             rows.append([shown, *(f"{table[v][key]:.3f}" for v in values), f"{chosen:g}", f"{table[chosen][key]:.3f}"])
         means = [np.mean(list(table[v].values())) for v in values]
         rows.append(["**mean**", *(f"{m:.3f}" for m in means), "", f"**{np.mean(held):.3f}**"])
-        if seconds.get(constant):
-            ratios = [f"{seconds[constant][v] / seconds[constant][current]:.2f}" for v in values]
-            rows.append(["time / default's", *ratios, "", ""])
         header = ["dataset", *(label(v, current) for v in values), "picked without it", "its DSC left out"]
         print(f"`{constant}` (plainest: {plainest if plainest is not None else 'none'}):\n")
         print(markdown_table(header, rows))
