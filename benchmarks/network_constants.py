@@ -8,12 +8,13 @@ default ``confident`` level of this version whatever level the runs were made wi
 give its masks at every level, and the level changes no training.
 
 The pick: the value with the highest mean chain Dice over the other datasets, unless the plainest value (the one
-that does least: no enlarging of the working size, hard targets, the paper's rate, every pixel the network's; see
-``PLAINEST``) is within ``--margin`` of it, in which case the plainest is picked. With ``--start``, runs of
-other first stages (``kmeans,unet``, ``otsu,unet``: what a first stage that misfires on new images leaves the
-network) join the default chain's in the choice of ``confident``: a level is then picked on the other datasets of
-every start together. ``confident`` is scored from the
-default folders alone: each run's saved probabilities give the chain's masks at every level.
+that does least: no enlarging of the working size, hard targets, no augmentation, the paper's rate, every pixel
+the network's; see ``PLAINEST``) is within ``--margin`` of it, in which case the plainest is picked.
+
+``confident`` is scored from the runs' saved probabilities, which give the chain's masks at every level. With
+``--start``, runs of other first stages (``kmeans,unet``, ``otsu,unet``: what a first stage that misfires on new
+images leaves the network) join the default chain's there: a level is then picked on the other datasets of every
+start together.
 
     python benchmarks/network_constants.py --default /tmp/conf-b8cos30-s0 \\
         --variant min_radius=0 /tmp/conf-mr0-s0 --variant label_sigma=0 /tmp/conf-ls0-s0 \\
@@ -35,7 +36,7 @@ from confident import DEFAULT_DATA, LEVELS, evenly_spaced, scores
 from bootseg.refiners.config import UNetConfig
 
 #: The value of each constant that does least; picked whenever it is within the margin of the best.
-PLAINEST = {"min_radius": 0.0, "label_sigma": 0.0, "lr": 1e-3, "confident": 0.5, "size": 128, "patience": None}
+PLAINEST = {"min_radius": 0.0, "label_sigma": 0.0, "lr": 1e-3, "confident": 0.5, "size": 128, "augment": 0.0}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
