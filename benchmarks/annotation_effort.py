@@ -125,11 +125,14 @@ def run_rows(
             "first_stage": None if choice is None else choice.to_dict(),
         }
 
-    def supervised_row(chosen: list[int]) -> dict[str, Any]:
-        network = _human_network(_chain(seed).stages[1])
-        network = _as_many_steps(network, len(chosen), len(images))
+    def trained_on(chosen: list[int]) -> Any:
+        """The chain's network trained on the true masks of ``chosen`` alone, with as many steps as on every image."""
+        network = _as_many_steps(_human_network(_chain(seed).stages[1]), len(chosen), len(images))
         network.fit([images[i] for i in chosen], [truths[i] for i in chosen])
-        return {"corrected": chosen, "dice": _dice_list(network.predict(images), truths)}
+        return network
+
+    def supervised_row(chosen: list[int]) -> dict[str, Any]:
+        return {"corrected": chosen, "dice": _dice_list(trained_on(chosen).predict(images), truths)}
 
     def select_row(corrected: list[int], chained: dict[str, Any]) -> dict[str, Any]:
         """(s): the network trained on the k corrections alone, or the chain with them, whichever the corrections
@@ -138,12 +141,9 @@ def run_rows(
         folds = [corrected[0::2], corrected[1::2]]
         estimate = []
         for train, test in ((folds[0], folds[1]), (folds[1], folds[0])):
-            network = _as_many_steps(_human_network(_chain(seed).stages[1]), len(train), len(images))
-            network.fit([images[i] for i in train], [truths[i] for i in train])
-            estimate += _dice_list(network.predict([images[i] for i in test]), [truths[i] for i in test])
-        network = _as_many_steps(_human_network(_chain(seed).stages[1]), len(corrected), len(images))
-        network.fit([images[i] for i in corrected], [truths[i] for i in corrected])
-        alone = _dice_list(network.predict(images), truths)
+            predicted = trained_on(train).predict([images[i] for i in test])
+            estimate += _dice_list(predicted, [truths[i] for i in test])
+        alone = supervised_row(corrected)["dice"]
         chain_estimate = chained["held_out_scores"][f"{chained['confident']:g}"]
         picked = "supervised" if float(np.mean(estimate)) > chain_estimate + SELECT_MARGIN else "chain"
         return {
@@ -225,10 +225,7 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
             got = _mean_without(a["dice"], a["corrected"])
             first = _mean_without(a["first_dice"], a["corrected"])
             human = _mean_without(rows["human"]["dice"], a["corrected"]) if "human" in rows else None
-            closed = "–"
-            if human is not None:
-                gap = human - base
-                closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
+            closed = _gap_closed(base, got, human)
             chosen = (a.get("first_stage") or {}).get("chosen", "-")
             level = a.get("confident")  # the confident level the held-out corrections chose
             lines.append(
@@ -272,6 +269,15 @@ def analyse(results: dict[str, Any], plot: Path | None) -> str:
     return "\n".join(lines)
 
 
+def _gap_closed(base: float, got: float, human: float | None) -> str:
+    """The share of the gap from ``base`` (no correction) to U-Net(human) that ``got`` closed, where it is at least
+    0.03; "–" without U-Net(human)."""
+    if human is None:
+        return "–"
+    gap = human - base
+    return f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
+
+
 def _selection_table(results: dict[str, Any]) -> list[str]:
     """The (s) rows: both estimates on the corrected images, the pick, and each candidate on the other images."""
     lines = [
@@ -292,10 +298,7 @@ def _selection_table(results: dict[str, Any]) -> list[str]:
             base = _mean_without(rows["k0"]["dice"], left)
             got = _mean_without(sel["dice"], left)
             human = _mean_without(rows["human"]["dice"], left) if "human" in rows else None
-            closed = "–"
-            if human is not None:
-                gap = human - base
-                closed = f"{(got - base) / gap:.2f}" if gap >= 0.03 else f"(gap {gap:.3f} < 0.03)"
+            closed = _gap_closed(base, got, human)
             lines.append(
                 f"| {dataset} | {seed} | {k} | {base:.3f} | {_shown(rows[f'a{k}'])} | "
                 f"{_mean_without(sel['supervised_dice'], left):.3f} | "

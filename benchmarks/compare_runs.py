@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_protocol import PLAIN_STAGES
 from _quality_report import markdown_table
-from confident import DEFAULT_DATA, LEVELS, evenly_spaced, scores
+from confident import DEFAULT_DATA, LEVELS, dataset_names, require_complete, scores, spaced_images
 
 from bootseg.io import read_image, read_mask
 from bootseg.metrics import dice
@@ -113,14 +113,12 @@ def table_row(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
-    for folder in [*args.reference, *args.variant]:
-        missing = [name for name in names if not (folder / name / "masks").is_dir()]
-        if missing:
-            raise SystemExit(f"{folder}: no complete run for {', '.join(missing)}")
+    names = dataset_names(args.data, args.datasets)
+    require_complete([*args.reference, *args.variant], names)
+    images = spaced_images(args.data, names, args.limit)
     stats, deltas, plain = {}, {}, {}
     for name in names:
-        files = evenly_spaced(sorted((args.data / name / "images").glob("*.png")), args.limit)
+        files = images[name]
         stems = [f.stem for f in files]
         truth = args.data / name / "masks"
         if args.plain:

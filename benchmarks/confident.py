@@ -70,6 +70,27 @@ def evenly_spaced(files: list[Path], limit: int) -> list[Path]:
     return [files[i * (len(files) - 1) // (limit - 1)] for i in range(limit)]
 
 
+def dataset_names(data: Path, datasets: str | None) -> list[str]:
+    """The comma-separated ``datasets``, or every dataset folder under ``data``."""
+    return datasets.split(",") if datasets else sorted(p.name for p in data.iterdir() if p.is_dir())
+
+
+def spaced_images(data: Path, names: list[str], limit: int) -> dict[str, list[Path]]:
+    """Each dataset's ``limit`` images, evenly spaced by name: the images a run folder of this script holds."""
+    return {name: evenly_spaced(sorted((data / name / "images").glob("*.png")), limit) for name in names}
+
+
+def require_complete(folders: list[Path], names: list[str]) -> None:
+    """Stop with the folder and datasets named unless every folder holds a complete run of every dataset."""
+    for folder in folders:
+        missing = [name for name in names if not (folder / name / "masks").is_dir()]
+        if missing:
+            raise SystemExit(
+                f"{folder}: no complete run for {', '.join(missing)}; run it with benchmarks/confident.py --out "
+                f"{folder} first"
+            )
+
+
 def run(chain: str, files: list[Path], out: Path, seed: int) -> None:
     """``bootseg run`` on ``files`` into ``out``, unless a complete run is there."""
     if (out / "masks").is_dir():
@@ -98,8 +119,8 @@ def scores(run_folder: Path, truth_folder: Path, names: list[str]) -> list[float
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
-    picks = {name: evenly_spaced(sorted((args.data / name / "images").glob("*.png")), args.limit) for name in names}
+    names = dataset_names(args.data, args.datasets)
+    picks = spaced_images(args.data, names, args.limit)
     if args.across:
         return across(args, names, picks)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -131,11 +152,9 @@ def across(args: argparse.Namespace, names: list[str], picks: dict[str, list[Pat
 
     default = UNetConfig().confident
     column = LEVELS.index(default)
+    require_complete(args.across, names)
     seeds = []
     for out in args.across:
-        missing = [name for name in names if not (out / name / "masks").is_dir()]
-        if missing:
-            raise SystemExit(f"{out}: no complete run for {', '.join(missing)}; run it with --out {out} first")
         seeds.append({n: scores(out / n, args.data / n / "masks", [f.stem for f in picks[n]]) for n in names})
     rows = []
     for name in names:

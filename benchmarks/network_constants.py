@@ -26,12 +26,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_report import markdown_table
-from confident import DEFAULT_DATA, LEVELS, evenly_spaced, scores
+from confident import DEFAULT_DATA, LEVELS, dataset_names, require_complete, scores, spaced_images
 
 from bootseg.refiners.config import UNetConfig
 
@@ -86,7 +87,7 @@ def chain_scores(folder: Path, truth: Path, stems: list[str]) -> dict[str, float
     return found
 
 
-def pick(table: dict[float, dict[str, float]], others: list[str], plainest: float | None, margin: float) -> float:
+def pick(table: dict[float, dict[Any, float]], others: list[Any], plainest: float | None, margin: float) -> float:
     """The value with the highest mean over ``others``; the plainest when it is within ``margin`` of that."""
     means = {value: np.mean([row[name] for name in others]) for value, row in table.items()}
     best = max(means, key=means.get)
@@ -101,16 +102,10 @@ def label(value: float, default: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    names = args.datasets.split(",") if args.datasets else sorted(p.name for p in args.data.iterdir() if p.is_dir())
+    names = dataset_names(args.data, args.datasets)
     folders = [*args.default, *(f for runs in args.variants.values() for fs in runs.values() for f in fs)]
-    folders += [f for outs in args.starts.values() for f in outs]
-    for folder in folders:
-        missing = [name for name in names if not (folder / name / "masks").is_dir()]
-        if missing:
-            raise SystemExit(f"{folder}: no complete run for {', '.join(missing)}")
-    stems = {
-        n: [f.stem for f in evenly_spaced(sorted((args.data / n / "images").glob("*.png")), args.limit)] for n in names
-    }
+    require_complete([*folders, *(f for outs in args.starts.values() for f in outs)], names)
+    stems = {n: [f.stem for f in files] for n, files in spaced_images(args.data, names, args.limit).items()}
 
     def mean_over_seeds(runs: list[Path]) -> dict[str, dict[str, float]]:
         per_seed = [{n: chain_scores(out / n, args.data / n / "masks", stems[n]) for n in names} for out in runs]
