@@ -34,10 +34,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _quality_report import markdown_table
 from confident import DEFAULT_DATA, LEVELS, dataset_names, require_complete, scores, spaced_images
 
+from bootseg.cli.chainspec import parse_value
 from bootseg.refiners.config import UNetConfig
 
-#: The value of each constant that does least; picked whenever it is within the margin of the best.
-PLAINEST = {"min_radius": 0.0, "label_sigma": 0.0, "lr": 1e-3, "confident": 0.5, "size": 128, "augment": 0.0}
+#: Marks a constant with no plainest value.
+NO_PLAINEST = object()
+
+#: The value of each constant that does least; picked whenever it is within the margin of the best. ``patience``:
+#: None, every epoch trained. Constants not named here (``loss``, ``depth``) have none: the best mean is picked.
+PLAINEST: dict[str, Any] = {
+    "min_radius": 0.0,
+    "label_sigma": 0.0,
+    "lr": 1e-3,
+    "confident": 0.5,
+    "size": 128,
+    "augment": 0.0,
+    "patience": None,
+    "val_fraction": 0.2,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,17 +79,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=60, help="images per dataset, evenly spaced (default: 60)")
     parser.add_argument("--margin", type=float, default=0.002, help="the plainest value's allowance (default: 0.002)")
     args = parser.parse_args(argv)
-    variants: dict[str, dict[float, list[Path]]] = {}
+    variants: dict[str, dict[Any, list[Path]]] = {}
     for spec, *folders in args.variant:
         name, _, value = spec.partition("=")
         if not value or not hasattr(UNetConfig(), name):
             parser.error(f"--variant {spec!r}: give NAME=VALUE with NAME a unet option, e.g. lr=0.003")
         if len(folders) != len(args.default):
             parser.error(f"--variant {spec}: give {len(args.default)} folder(s), one per --default folder")
-        variants.setdefault(name, {})[float(value)] = [Path(f) for f in folders]
+        variants.setdefault(name, {})[key_of(parse_value(value))] = [Path(f) for f in folders]
     args.variants = variants
     args.starts = {chain: [Path(f) for f in folders] for chain, *folders in args.start}
     return args
+
+
+def key_of(value: Any) -> Any:
+    """A constant's value as a table key: numbers and booleans as floats (so that ``augment=false`` is the default's
+    0.0), None and text as they are."""
+    return value if value is None or isinstance(value, str) else float(value)
+
+
+def shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def chain_scores(folder: Path, truth: Path, stems: list[str]) -> dict[str, float]:
@@ -87,17 +111,18 @@ def chain_scores(folder: Path, truth: Path, stems: list[str]) -> dict[str, float
     return found
 
 
-def pick(table: dict[float, dict[Any, float]], others: list[Any], plainest: float | None, margin: float) -> float:
-    """The value with the highest mean over ``others``; the plainest when it is within ``margin`` of that."""
+def pick(table: dict[Any, dict[Any, float]], others: list[Any], plainest: Any, margin: float) -> Any:
+    """The value with the highest mean over ``others``; the plainest when it is within ``margin`` of that
+    (``plainest`` is ``NO_PLAINEST`` for a constant that has none)."""
     means = {value: np.mean([row[name] for name in others]) for value, row in table.items()}
     best = max(means, key=means.get)
-    if plainest in means and means[plainest] >= means[best] - margin:
+    if plainest is not NO_PLAINEST and plainest in means and means[plainest] >= means[best] - margin:
         return plainest
     return best
 
 
-def label(value: float, default: float) -> str:
-    return f"{value:g}" + (" (default)" if value == default else "")
+def label(value: Any, default: Any) -> str:
+    return shown(value) + (" (default)" if value == default else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,16 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         "confident": {level: {(st, n): starts[st][n][f"confident={level}"] for st, n in keys} for level in LEVELS}
     }
     for constant, runs in args.variants.items():
-        tables[constant] = {float(getattr(defaults, constant)): {("default", n): default[n]["chain"] for n in names}}
+        tables[constant] = {key_of(getattr(defaults, constant)): {("default", n): default[n]["chain"] for n in names}}
         for value, outs in runs.items():
             scored = mean_over_seeds(outs)
             tables[constant][value] = {("default", n): scored[n]["chain"] for n in names}
     print(f"{len(args.default)} seed(s); default runs {', '.join(map(str, args.default))}; margin {args.margin}\n")
     summary = []
     for constant, table in tables.items():
-        values = sorted(table)
-        current = float(getattr(defaults, constant))
-        plainest = PLAINEST.get(constant)
+        values = sorted(table, key=lambda v: (isinstance(v, str), v is None, v if isinstance(v, float) else 0, str(v)))
+        current = key_of(getattr(defaults, constant))
+        plainest = PLAINEST.get(constant, NO_PLAINEST)
         rows, held = [], []
         picks = {}
         for name in names:
@@ -137,21 +162,21 @@ def main(argv: list[str] | None = None) -> int:
         for key in table[current]:
             chosen = picks[key[1]]
             held.append(table[chosen][key])
-            shown = key[1] if key[0] == "default" else f"{key[1]} (`{key[0]}` start)"
-            rows.append([shown, *(f"{table[v][key]:.3f}" for v in values), f"{chosen:g}", f"{table[chosen][key]:.3f}"])
+            where = key[1] if key[0] == "default" else f"{key[1]} (`{key[0]}` start)"
+            rows.append([where, *(f"{table[v][key]:.3f}" for v in values), shown(chosen), f"{table[chosen][key]:.3f}"])
         means = [np.mean(list(table[v].values())) for v in values]
         rows.append(["**mean**", *(f"{m:.3f}" for m in means), "", f"**{np.mean(held):.3f}**"])
         header = ["dataset", *(label(v, current) for v in values), "picked without it", "its DSC left out"]
-        print(f"`{constant}` (plainest: {plainest if plainest is not None else 'none'}):\n")
+        print(f"`{constant}` (plainest: {'none' if plainest is NO_PLAINEST else shown(plainest)}):\n")
         print(markdown_table(header, rows))
         print()
         chosen = list(picks.values())
-        counts = ", ".join(f"{v:g} ×{chosen.count(v)}" for v in sorted(set(chosen)))
+        counts = ", ".join(f"{shown(v)} ×{chosen.count(v)}" for v in values if v in chosen)
         summary.append(
             [
                 constant,
-                ", ".join(f"{v:g}" for v in values),
-                f"{current:g}",
+                ", ".join(shown(v) for v in values),
+                shown(current),
                 counts,
                 f"{np.mean(held):.3f}",
                 f"{np.mean(list(table[current].values())):.3f}",
